@@ -1,0 +1,57 @@
+// The one place executables catch errors: a NydusError prints "<prog>: <message>" and exits 1,
+// a UsageError exits 2 with a hint; stacks only with --debug or NYDUS_DEBUG=1.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { NydusError, UsageError, describeError } from '../util/errors.js';
+
+export async function runMain(prog: string, fn: (argv: string[]) => Promise<number | void>): Promise<void> {
+  const argv = process.argv.slice(2);
+  const debug = process.env.NYDUS_DEBUG === '1' || argv.includes('--debug');
+  try {
+    const code = await fn(argv);
+    process.exitCode = code ?? 0;
+  } catch (err) {
+    if (debug && err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
+    const msg = describeError(err);
+    if (err instanceof UsageError) {
+      process.stderr.write(`${prog}: ${msg}\nTry '${prog} --help'.\n`);
+      process.exitCode = 2;
+    } else if (err instanceof NydusError) {
+      process.stderr.write(`${prog}: ${msg}\n`);
+      process.exitCode = 1;
+    } else if (err && typeof err === 'object' && 'code' in err && 'path' in err) {
+      // Node system errors on user-named paths (ENOENT, EACCES, ...): a user mistake, not a crash.
+      process.stderr.write(`${prog}: ${msg}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`${prog}: internal error: ${msg}\n`);
+      if (!debug && err instanceof Error && err.stack) process.stderr.write('(run with NYDUS_DEBUG=1 for the stack)\n');
+      process.exitCode = 70;
+    }
+  }
+}
+
+/** node:util parseArgs in strict mode, with its errors turned into one-line UsageErrors. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  options: T,
+  allowPositionals = true,
+): { values: { [K in keyof T]?: T[K] extends { type: 'boolean' } ? boolean : T[K] extends { multiple: true } ? string[] : string }; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options, allowPositionals, strict: true });
+    return r as unknown as ReturnType<typeof parseFlags<T>>;
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ''));
+  }
+}
+
+/** Parses a size like "0x100000", "1048576", "1M", "4K". */
+export function parseSize(flag: string, s: string): number {
+  const m = /^(0x[0-9a-f]+|\d+)\s*([kmg]i?b?)?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`invalid value '${s}' for ${flag}: expected a number such as 0x100000 or 1M`);
+  let n = m[1]!.toLowerCase().startsWith('0x') ? parseInt(m[1]!, 16) : parseInt(m[1]!, 10);
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  if (unit === 'k') n *= 1024;
+  else if (unit === 'm') n *= 1024 * 1024;
+  else if (unit === 'g') n *= 1024 * 1024 * 1024;
+  return n;
+}

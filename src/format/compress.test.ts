@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compressChunk, decompress } from './compress.js';
+import { crc32c, digest } from './digest.js';
+import { hex } from '../util/bytes.js';
+
+test('compressChunk() round-trips every compressor and stores incompressible data raw', () => {
+  const text = new TextEncoder().encode('nydus '.repeat(5000));
+  const random = new Uint8Array(4096).map((_, i) => (i * 2654435761) >>> 24);
+  for (const algo of ['none', 'lz4_block', 'zstd', 'gzip'] as const) {
+    const c = compressChunk(text, algo);
+    assert.equal(c.compressed, algo !== 'none');
+    assert.deepEqual(Buffer.from(decompress(c.data, c.compressed ? algo : 'none', text.length)), Buffer.from(text));
+  }
+  const r = compressChunk(crypto.getRandomValues(new Uint8Array(8192)), 'zstd');
+  assert.equal(r.compressed, false);
+  assert.ok(random.length > 0);
+});
+
+test('decompress() rejects corrupt input with a FormatError', () => {
+  assert.throws(() => decompress(new Uint8Array([1, 2, 3, 4]), 'zstd', 10), /cannot decompress/);
+  assert.throws(() => decompress(new Uint8Array([0xf0, 1]), 'lz4_block', 100), /zstd|lz4/);
+});
+
+test('digests match known vectors', () => {
+  assert.equal(hex(digest(new TextEncoder().encode('abc'), 'sha256')), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  assert.equal(hex(digest(new TextEncoder().encode('abc'), 'blake3')), '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+  // CRC-32C check value
+  assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);
+});
