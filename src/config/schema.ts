@@ -1,0 +1,76 @@
+// A tiny strict validator: every key must be known, every value of the right type; errors name the
+// full key path (e.g. "device.cache.config.work_dir: expected a string"). No silently ignored config.
+import { ConfigError } from '../util/errors.js';
+
+export type Field =
+  | { t: 'string' }
+  | { t: 'bool' }
+  | { t: 'int'; min?: number; max?: number }
+  | { t: 'enum'; values: readonly string[] }
+  | { t: 'strings' }
+  | { t: 'object'; fields: Record<string, Field>; open?: boolean }
+  | { t: 'any' }
+  | { t: 'oneOf'; options: Field[] };
+
+export const S: Field = { t: 'string' };
+export const B: Field = { t: 'bool' };
+export const I = (min?: number, max?: number): Field => ({ t: 'int', ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) });
+export const E = (...values: string[]): Field => ({ t: 'enum', values });
+export const O = (fields: Record<string, Field>): Field => ({ t: 'object', fields });
+
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+export function check(v: unknown, f: Field, path: string, source: string): void {
+  const fail = (what: string): never => {
+    throw new ConfigError(`${source}: ${path || '(top level)'}: ${what}`);
+  };
+  switch (f.t) {
+    case 'string':
+      if (typeof v !== 'string') fail(`expected a string, got ${kind(v)}`);
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') fail(`expected true or false, got ${kind(v)}`);
+      return;
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v)) fail(`expected an integer, got ${kind(v)}`);
+      if (f.min !== undefined && (v as number) < f.min) fail(`must be at least ${f.min}`);
+      if (f.max !== undefined && (v as number) > f.max) fail(`must be at most ${f.max}`);
+      return;
+    case 'enum':
+      if (typeof v !== 'string' || !f.values.includes(v)) fail(`expected one of ${f.values.map((x) => `"${x}"`).join(', ')}, got ${JSON.stringify(v)}`);
+      return;
+    case 'strings':
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail('expected an array of strings');
+      return;
+    case 'any':
+      return;
+    case 'oneOf': {
+      const errs: string[] = [];
+      for (const o of f.options) {
+        try {
+          check(v, o, path, source);
+          return;
+        } catch (e) {
+          errs.push((e as Error).message);
+        }
+      }
+      fail(`unexpected value (${errs[0] ?? 'no option matched'})`);
+      return;
+    }
+    case 'object': {
+      if (kind(v) !== 'object') fail(`expected an object, got ${kind(v)}`);
+      const obj = v as Record<string, unknown>;
+      for (const [k, val] of Object.entries(obj)) {
+        const sub = f.fields[k];
+        const p = path ? `${path}.${k}` : k;
+        if (!sub) {
+          if (f.open) continue;
+          throw new ConfigError(`${source}: unknown key "${p}"`);
+        }
+        check(val, sub, p, source);
+      }
+    }
+  }
+}
