@@ -1,0 +1,167 @@
+// The nydusd HTTP API on a unix socket (upstream /api/v1 paths, methods, bodies and error shapes).
+// A bad request never reaches the daemon as an exception: every handler error becomes a JSON body.
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ControlError, type DaemonControl, type MetricsKind, type MountRequest } from '../daemon/control.js';
+import { describeError, NydusError } from '../util/errors.js';
+import { isLogLevel, logger } from '../util/log.js';
+
+const log = logger('api');
+const MAX_BODY = 1 << 20;
+
+type Handler = (ctl: DaemonControl, q: URLSearchParams, body: () => Promise<unknown>) => Promise<unknown> | unknown;
+
+const METRICS: Record<string, MetricsKind> = {
+  '/api/v1/metrics': 'fs',
+  '/api/v1/metrics/files': 'files',
+  '/api/v1/metrics/pattern': 'pattern',
+  '/api/v1/metrics/backend': 'backend',
+  '/api/v1/metrics/blobcache': 'blobcache',
+  '/api/v1/metrics/inflight': 'inflight',
+};
+
+function bad(msg: string): never {
+  throw new ControlError(400, 'INVALID_ARGUMENT', msg);
+}
+
+function mountpointOf(q: URLSearchParams): string {
+  const m = q.get('mountpoint');
+  if (!m) bad('missing query parameter "mountpoint"');
+  if (!m.startsWith('/') || m.includes('\0') || m.split('/').some((p) => p === '..' || p === '.')) bad(`invalid mountpoint "${m}": expected an absolute path like /sub`);
+  return m;
+}
+
+function mountRequest(b: unknown): MountRequest {
+  if (!b || typeof b !== 'object' || Array.isArray(b)) bad('request body must be a JSON object');
+  const o = b as Record<string, unknown>;
+  if (typeof o.source !== 'string' || !o.source) bad('"source" (bootstrap path) is required');
+  if (o.config !== undefined && typeof o.config !== 'string') bad('"config" must be a string holding the config file contents');
+  const fsType = o.fs_type === undefined ? 'rafs' : o.fs_type;
+  if (typeof fsType !== 'string') bad('"fs_type" must be a string');
+  if (o.prefetch_files !== undefined && (!Array.isArray(o.prefetch_files) || o.prefetch_files.some((x) => typeof x !== 'string'))) bad('"prefetch_files" must be an array of strings');
+  return { source: o.source, fs_type: fsType, config: (o.config as string | undefined) ?? '', ...(o.prefetch_files ? { prefetch_files: o.prefetch_files as string[] } : {}) };
+}
+
+const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
+  '/api/v1/daemon': {
+    GET: (c) => c.info(),
+    PUT: async (c, _q, body) => {
+      const b = (await body()) as Record<string, unknown> | null;
+      const level = b && typeof b === 'object' ? b.log_level : undefined;
+      if (typeof level !== 'string' || !isLogLevel(level)) bad('expected {"log_level": "trace|debug|info|warn|error"}');
+      c.setLogLevel(level);
+      return undefined;
+    },
+  },
+  '/api/v2/daemon': {
+    GET: (c) => {
+      const { backend_collection: _omit, ...rest } = c.info();
+      return rest;
+    },
+  },
+  '/api/v1/daemon/events': { GET: (c) => c.events() },
+  '/api/v1/daemon/backend': { GET: (c, q) => c.backendInfo(mountpointOf(q)) },
+  '/api/v1/daemon/exit': {
+    PUT: (c) => {
+      setImmediate(() => c.exit());
+      return undefined;
+    },
+  },
+  '/api/v1/daemon/start': { PUT: () => undefined },
+  '/api/v1/mount': {
+    POST: async (c, q, body) => void (await c.mount(mountpointOf(q), mountRequest(await body()))),
+    PUT: async (c, q, body) => void (await c.remount(mountpointOf(q), mountRequest(await body()))),
+    DELETE: async (c, q) => void (await c.umount(mountpointOf(q))),
+  },
+  '/api/v1/config': {
+    GET: (c, q) => c.getConfig(q.get('id') ?? undefined),
+    PUT: async (c, q, body) => {
+      const b = await body();
+      if (!b || typeof b !== 'object' || Array.isArray(b)) bad('request body must be a JSON object');
+      await c.updateConfig(q.get('id') ?? undefined, b as Record<string, unknown>);
+      return undefined;
+    },
+  },
+};
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_BODY) {
+        reject(new ControlError(413, 'PAYLOAD_TOO_LARGE', `request body larger than ${MAX_BODY} bytes`));
+        req.destroy();
+      } else parts.push(d);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      const text = Buffer.concat(parts).toString('utf8');
+      if (!text.trim()) return resolve(null);
+      try {
+        resolve(JSON.parse(text));
+      } catch (e) {
+        reject(new ControlError(400, 'INVALID_ARGUMENT', `request body is not valid JSON: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = body === undefined ? '' : typeof body === 'string' && type !== 'application/json' ? body : JSON.stringify(body);
+  res.writeHead(status, { Server: 'Nydus API', 'Content-Type': type, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function handle(ctl: DaemonControl, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await ctl.prometheus(), 'text/plain; version=0.0.4');
+    const kind = METRICS[url.pathname];
+    let result: unknown;
+    if (kind) {
+      if (method !== 'GET') throw new ControlError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+      const latest = url.searchParams.get('latest');
+      result = await ctl.metrics(kind, url.searchParams.get('id') ?? undefined, latest === null ? {} : { latest: latest === 'true' });
+      if (kind === 'inflight' && Array.isArray(result) && result.length === 0) return send(res, 204, undefined);
+    } else {
+      const route = ROUTES[url.pathname];
+      if (!route) throw new ControlError(404, 'NOT_FOUND', `no such endpoint: ${url.pathname}`);
+      const h = route[method];
+      if (!h) throw new ControlError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+      result = await h(ctl, url.searchParams, () => readBody(req));
+    }
+    if (result === undefined) send(res, 204, undefined);
+    else send(res, 200, result);
+  } catch (e) {
+    if (e instanceof ControlError) return send(res, e.status, { code: e.code, message: e.message });
+    if (e instanceof NydusError) return send(res, 400, { code: e.code, message: describeError(e) });
+    log.error(`API request ${req.method} ${req.url} failed: ${describeError(e)}`);
+    send(res, 500, { code: 'INTERNAL', message: describeError(e) });
+  }
+}
+
+/** Starts the API server; the socket is created with mode 0600. */
+export async function startApiServer(ctl: DaemonControl, sockPath: string): Promise<Server> {
+  if (existsSync(sockPath)) {
+    if (!lstatSync(sockPath).isSocket()) throw new NydusError('ERR_API', `API socket path ${sockPath} exists and is not a socket`);
+    unlinkSync(sockPath);
+  }
+  const server = createServer((req, res) => {
+    handle(ctl, req, res).catch((e) => log.error(`API: ${describeError(e)}`));
+  });
+  server.on('clientError', (_e, socket) => socket.destroy());
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(sockPath, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  chmodSync(sockPath, 0o600);
+  return server;
+}
