@@ -1,0 +1,359 @@
+// The daemon's filesystem view, one instance per FUSE worker thread: a pseudo root holding any
+// number of RAFS mounts (upstream's pseudofs + vfs), inode numbers namespaced per mount, and the
+// read path that serves warm chunks from the blob cache file in this thread and asks the main
+// thread (DataClient) only for missing ones.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { ChunkInfo } from '../format/chunk-info.js';
+import { openBootstrap } from '../rafs/index.js';
+import type { RafsInode, RafsSuper } from '../rafs/types.js';
+import { FsError } from '../util/errors.js';
+import { FsStats, FOP } from './fs-stats.js';
+
+const E = osConstants.errno;
+/** Inode numbers of mount k live in [k*2^40, (k+1)*2^40); k = 0 is the pseudo filesystem. */
+export const INO_SPACE = 2 ** 40;
+export const ROOT_ID = 1;
+
+export interface VfsAttr {
+  ino: number;
+  size: number;
+  blocks: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  mtime: number;
+  mtimeNsec: number;
+  blksize: number;
+}
+
+export interface VfsDirEntry {
+  name: Buffer;
+  ino: number;
+  /** DT_* */
+  type: number;
+}
+
+/** What a worker needs to serve one mount; structured-clone friendly (buffers are shared). */
+export interface MountSpec {
+  index: number;
+  mountpoint: string;
+  bootstrap: SharedArrayBuffer | Uint8Array;
+  enableXattr: boolean;
+  /** Per blob index: ready bitmap (shared with the main thread) and the cache data file. */
+  cache?: Array<{ bitmap: Uint8Array; dataPath: string } | undefined>;
+  /** Shared counters (FsStats layout) for /api/v1/metrics. */
+  stats: SharedArrayBuffer;
+  /** Euid/egid reported when the image has no explicit uid/gid. */
+  uid: number;
+  gid: number;
+}
+
+export interface DataClient {
+  /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
+  fetchChunks(mountIndex: number, chunks: ChunkInfo[]): Promise<Uint8Array[]>;
+}
+
+interface Mount {
+  spec: MountSpec;
+  sb: RafsSuper;
+  stats: FsStats;
+  fds: Map<number, number>;
+  chunkCache: Map<number, ChunkInfo[]>;
+}
+
+interface PseudoDir {
+  ino: number;
+  parent: number;
+  children: Map<string, { pseudo?: PseudoDir; mount?: number }>;
+}
+
+export function isChunkReady(bitmap: Uint8Array, index: number): boolean {
+  const byte = index >>> 3;
+  return byte < bitmap.length && (Atomics.load(bitmap, byte) & (0x80 >>> (index & 7))) !== 0;
+}
+
+function dtype(mode: number): number {
+  return (mode & 0o170000) >>> 12;
+}
+
+export class Vfs {
+  readonly #mounts = new Map<number, Mount>();
+  readonly #pseudo = new Map<number, PseudoDir>();
+  #nextPseudo = 2;
+  #rootMount: number | undefined;
+  readonly #data: DataClient;
+
+  constructor(data: DataClient) {
+    this.#data = data;
+    this.#pseudo.set(ROOT_ID, { ino: ROOT_ID, parent: ROOT_ID, children: new Map() });
+  }
+
+  /** Adds (or, for an existing mountpoint, swaps in) a mount. Old inodes of a swapped mount stay readable. */
+  mount(spec: MountSpec): void {
+    const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
+    const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
+    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map() });
+    if (spec.mountpoint === '/') {
+      this.#rootMount = spec.index;
+      return;
+    }
+    const parts = spec.mountpoint.split('/').filter(Boolean);
+    let dir = this.#pseudo.get(ROOT_ID)!;
+    for (const [i, p] of parts.entries()) {
+      const last = i === parts.length - 1;
+      const cur = dir.children.get(p);
+      if (last) {
+        dir.children.set(p, { mount: spec.index });
+      } else if (cur?.pseudo) {
+        dir = cur.pseudo;
+      } else {
+        const nd: PseudoDir = { ino: this.#nextPseudo++, parent: dir.ino, children: new Map() };
+        this.#pseudo.set(nd.ino, nd);
+        dir.children.set(p, { pseudo: nd });
+        dir = nd;
+      }
+    }
+  }
+
+  /** Removes the mountpoint's entry; the mount's state goes when `release` is called. */
+  umount(mountpoint: string): void {
+    if (mountpoint === '/') {
+      this.#rootMount = undefined;
+      return;
+    }
+    const parts = mountpoint.split('/').filter(Boolean);
+    let dir = this.#pseudo.get(ROOT_ID)!;
+    for (const p of parts.slice(0, -1)) {
+      const n = dir.children.get(p)?.pseudo;
+      if (!n) return;
+      dir = n;
+    }
+    dir.children.delete(parts[parts.length - 1]!);
+  }
+
+  release(index: number): void {
+    const m = this.#mounts.get(index);
+    if (!m) return;
+    for (const fd of m.fds.values()) closeSync(fd);
+    this.#mounts.delete(index);
+  }
+
+  #split(ino: number): { m: Mount; local: number } | undefined {
+    if (ino === ROOT_ID && this.#rootMount !== undefined) {
+      const m = this.#mounts.get(this.#rootMount);
+      if (m) return { m, local: m.sb.rootIno };
+    }
+    const idx = Math.floor(ino / INO_SPACE);
+    if (idx === 0) return undefined;
+    const m = this.#mounts.get(idx);
+    if (!m) throw new FsError(E.ESTALE, `inode ${ino} belongs to a mount that is gone`);
+    return { m, local: ino - idx * INO_SPACE };
+  }
+
+  #global(m: Mount, local: number): number {
+    if (local === m.sb.rootIno && this.#rootMount === m.spec.index) return ROOT_ID;
+    return m.spec.index * INO_SPACE + local;
+  }
+
+  #attr(m: Mount, i: RafsInode): VfsAttr {
+    const explicit = m.sb.meta.explicitUidGid;
+    return {
+      ino: this.#global(m, i.ino),
+      size: i.size,
+      blocks: i.blocks,
+      mode: i.mode,
+      nlink: i.nlink,
+      uid: explicit ? i.uid : m.spec.uid,
+      gid: explicit ? i.gid : m.spec.gid,
+      rdev: i.rdev,
+      mtime: i.mtime,
+      mtimeNsec: i.mtimeNsec,
+      blksize: 4096,
+    };
+  }
+
+  #pseudoAttr(d: PseudoDir): VfsAttr {
+    return { ino: d.ino, size: 4096, blocks: 8, mode: 0o040755, nlink: 2 + d.children.size, uid: 0, gid: 0, rdev: 0, mtime: 0, mtimeNsec: 0, blksize: 4096 };
+  }
+
+  #stats(ino: number): FsStats | undefined {
+    try {
+      return this.#split(ino)?.m.stats;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Counts a finished operation in the owning mount's stats. */
+  count(op: number, ino: number, ok: boolean): void {
+    this.#stats(ino)?.fop(op, ok);
+  }
+
+  getattr(ino: number): VfsAttr {
+    const s = this.#split(ino);
+    if (!s) {
+      const d = this.#pseudo.get(ino);
+      if (!d) throw new FsError(E.ENOENT, `no inode ${ino}`);
+      return this.#pseudoAttr(d);
+    }
+    return this.#attr(s.m, s.m.sb.getInode(s.local));
+  }
+
+  lookup(parent: number, name: Buffer): VfsAttr {
+    const s = this.#split(parent);
+    if (!s) {
+      const d = this.#pseudo.get(parent);
+      if (!d) throw new FsError(E.ENOENT, `no inode ${parent}`);
+      const c = d.children.get(name.toString());
+      if (!c) throw new FsError(E.ENOENT, 'no such entry');
+      if (c.pseudo) return this.#pseudoAttr(c.pseudo);
+      const m = this.#mounts.get(c.mount!)!;
+      const root = m.sb.getInode(m.sb.rootIno);
+      return this.#attr(m, root);
+    }
+    if (name.length === 1 && name[0] === 0x2e) return this.getattr(parent);
+    if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return this.getattr(this.#parentOf(parent));
+    const child = s.m.sb.lookup(s.local, name);
+    if (!child) throw new FsError(E.ENOENT, 'no such entry');
+    return this.#attr(s.m, child);
+  }
+
+  #parentOf(ino: number): number {
+    const s = this.#split(ino);
+    if (!s) return this.#pseudo.get(ino)?.parent ?? ROOT_ID;
+    return this.#global(s.m, s.m.sb.parentOf(s.local));
+  }
+
+  readlink(ino: number): Buffer {
+    const s = this.#split(ino);
+    if (!s) throw new FsError(E.EINVAL, 'not a symlink');
+    return Buffer.from(s.m.sb.readlink(s.local));
+  }
+
+  /**
+   * Directory entries from position `offset` (0 = ".", 1 = "..", then children); `cb` returns false
+   * when the reply buffer is full.
+   */
+  readdir(ino: number, offset: number, cb: (e: VfsDirEntry, next: number) => boolean): void {
+    const self = this.getattr(ino);
+    if ((self.mode & 0o170000) !== 0o040000) throw new FsError(E.ENOTDIR, 'not a directory');
+    if (offset === 0 && !cb({ name: Buffer.from('.'), ino, type: 4 }, 1)) return;
+    if (offset <= 1 && !cb({ name: Buffer.from('..'), ino: this.#parentOf(ino), type: 4 }, 2)) return;
+    const start = Math.max(0, offset - 2);
+    const s = this.#split(ino);
+    if (!s) {
+      const d = this.#pseudo.get(ino)!;
+      let i = 0;
+      for (const [name, c] of d.children) {
+        if (i++ < start) continue;
+        const cino = c.pseudo ? c.pseudo.ino : this.#global(this.#mounts.get(c.mount!)!, this.#mounts.get(c.mount!)!.sb.rootIno);
+        if (!cb({ name: Buffer.from(name), ino: cino, type: 4 }, i + 2)) return;
+      }
+      return;
+    }
+    s.m.sb.readdir(s.local, start, (e, next) => cb({ name: Buffer.from(e.name), ino: this.#global(s.m, e.ino), type: e.type }, next + 2));
+  }
+
+  getxattr(ino: number, name: Buffer): Buffer | undefined {
+    const s = this.#split(ino);
+    if (!s || !s.m.spec.enableXattr) return undefined;
+    const v = s.m.sb.getXattr(s.local, name);
+    return v ? Buffer.from(v) : undefined;
+  }
+
+  listxattr(ino: number): Buffer[] {
+    const s = this.#split(ino);
+    if (!s || !s.m.spec.enableXattr) return [];
+    return s.m.sb.listXattrs(s.local).map((n) => Buffer.from(n));
+  }
+
+  #chunks(m: Mount, local: number): ChunkInfo[] {
+    let c = m.chunkCache.get(local);
+    if (!c) {
+      c = m.sb.fileChunks(local);
+      if (m.chunkCache.size > 4096) m.chunkCache.clear();
+      m.chunkCache.set(local, c);
+    }
+    return c;
+  }
+
+  #cacheFd(m: Mount, blobIndex: number): number | undefined {
+    const ent = m.spec.cache?.[blobIndex];
+    if (!ent) return undefined;
+    let fd = m.fds.get(blobIndex);
+    if (fd === undefined) {
+      fd = openSync(ent.dataPath, 'r');
+      m.fds.set(blobIndex, fd);
+    }
+    return fd;
+  }
+
+  /** Reads [offset, offset+size) of a regular file; synchronous when every chunk is cached. */
+  read(ino: number, offset: number, size: number): Buffer[] | Promise<Buffer[]> {
+    const s = this.#split(ino);
+    if (!s) throw new FsError(E.EISDIR, 'not a regular file');
+    const { m, local } = s;
+    const inode = m.sb.getInode(local);
+    if ((inode.mode & 0o170000) !== 0o100000) throw new FsError(E.EINVAL, 'not a regular file');
+    const end = Math.min(inode.size, offset + size);
+    if (offset >= end) return [];
+    const chunks = this.#chunks(m, local);
+    const cs = m.sb.meta.chunkSize;
+    // Chunks are in file order and (without holes) chunk k covers [k*cs, ...): start near offset/cs.
+    let k = Math.min(chunks.length, Math.floor(offset / cs));
+    while (k > 0 && chunks[k - 1]!.fileOffset + chunks[k - 1]!.uncompressedSize > offset) k--;
+    const parts: Array<Buffer | { chunk: ChunkInfo; from: number; to: number }> = [];
+    const missing: ChunkInfo[] = [];
+    for (; k < chunks.length; k++) {
+      const c = chunks[k]!;
+      if (c.fileOffset >= end) break;
+      const cEnd = c.fileOffset + c.uncompressedSize;
+      if (cEnd <= offset) continue;
+      const from = Math.max(offset, c.fileOffset) - c.fileOffset;
+      const to = Math.min(end, cEnd) - c.fileOffset;
+      const ent = m.spec.cache?.[c.blobIndex];
+      if (ent && isChunkReady(ent.bitmap, c.index)) {
+        const fd = this.#cacheFd(m, c.blobIndex)!;
+        const b = Buffer.allocUnsafe(to - from);
+        let got = 0;
+        while (got < b.length) {
+          const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + from + got);
+          if (n === 0) break;
+          got += n;
+        }
+        if (got !== b.length) throw new FsError(E.EIO, `short read from the blob cache of blob ${c.blobIndex}`);
+        parts.push(b);
+      } else {
+        parts.push({ chunk: c, from, to });
+        missing.push(c);
+      }
+    }
+    m.stats.dataRead(end - offset);
+    if (missing.length === 0) return parts as Buffer[];
+    return this.#data.fetchChunks(m.spec.index, missing).then((datas) => {
+      const byKey = new Map<string, Uint8Array>();
+      missing.forEach((c, i) => byKey.set(`${c.blobIndex}:${c.index}`, datas[i]!));
+      return parts.map((p) => {
+        if (Buffer.isBuffer(p)) return p;
+        const d = byKey.get(`${p.chunk.blobIndex}:${p.chunk.index}`)!;
+        return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
+      });
+    });
+  }
+
+  statfs(): { blocks: number; bfree: number; bavail: number; files: number; ffree: number; bsize: number; namelen: number; frsize: number } {
+    let blocks = 0;
+    let files = 0;
+    for (const m of this.#mounts.values()) {
+      files += m.sb.meta.inodeCount;
+      for (const b of m.sb.blobs) blocks += Math.ceil(b.uncompressedSize / 4096);
+    }
+    return { blocks, bfree: 0, bavail: 0, files, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+  }
+
+  /** Ops counted per mount; exported for the FUSE adapter. */
+  static readonly FOP = FOP;
+}
