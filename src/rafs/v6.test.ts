@@ -2,10 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { FIXTURE_V6_22_BOOT } from '../../test/helpers/paths.js';
+import { FIXTURE_V6_22_BLOB, FIXTURE_V6_22_BOOT } from '../../test/helpers/paths.js';
+import { decompress } from '../format/compress.js';
+import { digest } from '../format/digest.js';
+import { FormatError, FsError } from '../util/errors.js';
 import { openRafsV6 } from './v6.js';
 import { hex } from '../util/bytes.js';
-import { BlobFeatures, RafsSuperFlags } from '../format/constants.js';
+import { BlobChunkFlags, BlobFeatures, RafsSuperFlags } from '../format/constants.js';
 import {
   decodeChunkIndex,
   decodeDirentBlock,
@@ -134,4 +137,42 @@ test('openRafsV6 over the 2.2 fixture: tree, chunks, validate', () => {
   assert.equal(hex(c0!.digest).length, 64);
   assert.deepEqual(rs.prefetchInodes(), []);
   assert.throws(() => rs.getInode(10 ** 9), (e: Error) => e.name === 'FsError');
+});
+
+test('v6 fixture: resolved chunks locate real zstd data in the upstream blob', () => {
+  const rs = openRafsV6(boot);
+  const blob = new Uint8Array(readFileSync(FIXTURE_V6_22_BLOB));
+  for (const name of ['lib.rs', 'sync_io.rs']) {
+    const ino = rs.lookup(rs.rootIno, enc(name))!;
+    for (const c of rs.fileChunks(ino.ino)) {
+      assert.ok(c.flags & BlobChunkFlags.COMPRESSED);
+      const raw = decompress(blob.subarray(c.compressedOffset, c.compressedOffset + c.compressedSize), rs.meta.compressor, c.uncompressedSize);
+      assert.equal(hex(digest(raw, rs.meta.digester)), hex(c.digest), `${name} chunk digest`);
+    }
+  }
+});
+
+test('openRafsV6 rejects corrupt superblocks with FormatErrors naming the field', () => {
+  const bad = (patch: (b: Uint8Array) => void, re: RegExp): void => {
+    const b = boot.slice();
+    patch(b);
+    assert.throws(() => openRafsV6(b), (e: Error) => e instanceof FormatError && re.test(e.message));
+  };
+  bad((b) => (b[1024] = 0), /EROFS superblock: magic/);
+  bad((b) => (b[1028] = 1), /checksum/);
+  bad((b) => (b[1024 + 80] = 0x0d), /feature_incompat/);
+  bad((b) => (b[1024 + 12] = 13), /blkszbits/);
+  bad((b) => (b[1152] = 0x83), /exactly one compression bit/);
+  bad((b) => (b[1152 + 20] = 1), /chunk_size/);
+  bad((b) => (b[4096 + 84] = 0x20), /lacks ALIGNED/);
+  bad((b) => (b[4096 + 64] = 1), /blob_index/);
+  assert.throws(() => openRafsV6(boot.subarray(0, 3000)), FormatError);
+  // Directory entries out of order are caught by validate().
+  const b = boot.slice();
+  b.set(enc('z'), 0x3040 + 51);
+  assert.throws(() => openRafsV6(b).validate(), /not strictly sorted/);
+  const rs = openRafsV6(boot);
+  assert.throws(() => rs.getInode(-1), (e: Error) => e instanceof FsError && e.errno === 2);
+  assert.throws(() => rs.fileChunks(rs.rootIno), FsError);
+  assert.throws(() => rs.readdir(rs.lookup(rs.rootIno, enc('lib.rs'))!.ino, 0, () => true), FsError);
 });

@@ -11,6 +11,8 @@ import { openRafsV6 } from '../../src/rafs/v6.js';
 import { isDevice, isDir, isReg, isSymlink, type TreeNode } from '../../src/builder/tree.js';
 import { buildSyntheticImage, pathBytes } from './synthetic-model.js';
 import { erofsMountUnavailable, withErofsMount } from './erofs-mount.js';
+import { FIXTURE_V6_22_BLOB, FIXTURE_V6_22_BOOT } from '../helpers/paths.js';
+import { decompress } from '../../src/format/compress.js';
 
 const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as {
   listAttributesSync(p: string): string[];
@@ -60,6 +62,38 @@ test('kernel EROFS mounts a writer image and shows the model', { skip }, async (
       };
       walk(model.root, Buffer.alloc(0), rs.rootIno);
       assert.equal(linkIno.size, 1);
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('kernel EROFS mounts the upstream 2.2 fixture with a .blob.data derived through our reader', { skip }, async () => {
+  const boot = new Uint8Array(readFileSync(FIXTURE_V6_22_BOOT));
+  const blob = new Uint8Array(readFileSync(FIXTURE_V6_22_BLOB));
+  const rs = openRafsV6(boot);
+  const data = new Uint8Array(Math.ceil(rs.blobs[0]!.uncompressedSize / 4096) * 4096);
+  const files = new Map<string, Uint8Array>();
+  rs.readdir(rs.rootIno, 0, (e) => {
+    const parts = rs.fileChunks(e.ino).map((c) => {
+      const raw = decompress(blob.subarray(c.compressedOffset, c.compressedOffset + c.compressedSize), rs.meta.compressor, c.uncompressedSize);
+      data.set(raw, c.uncompressedOffset);
+      return raw;
+    });
+    files.set(Buffer.from(e.name).toString(), Buffer.concat(parts));
+    return true;
+  });
+  assert.equal(files.size, 2);
+  const tmp = mkdtempSync(join(tmpdir(), 'v6-kernel-fx-'));
+  try {
+    writeFileSync(join(tmp, 'boot'), boot);
+    writeFileSync(join(tmp, 'data'), data);
+    await withErofsMount(join(tmp, 'boot'), [join(tmp, 'data')], (mnt) => {
+      assert.deepEqual(readdirSync(mnt).sort(), ['lib.rs', 'sync_io.rs']);
+      for (const [name, content] of files) {
+        assert.deepEqual(readFileSync(join(mnt, name)), Buffer.from(content), name);
+        assert.equal(lstatSync(join(mnt, name)).ino, rs.lookup(rs.rootIno, Buffer.from(name))!.ino);
+      }
     });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
