@@ -146,3 +146,47 @@ test('encodeBootstrapV6: rebuilding the upstream 2.2 fixture reproduces its byte
   for (let i = 0; i < orig.length; i++) if (fixed[i] !== orig[i]) assert.fail(`first difference at byte 0x${i.toString(16)}`);
   assert.equal(out[1152 + 3], 0x01, 'ENCRYPTION_NONE set');
 });
+
+test('encodeBootstrapV6: an image without blobs (meta_blkaddr 0) is valid', (t) => {
+  const node = (name: string, mode: number, children: TreeNode[] = []): TreeNode => ({ name: Buffer.from(name), mode, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, rdev: 0, size: 0, xattrs: [], children, chunks: [] });
+  const model: ImageModel = {
+    root: node('/', 0o40755, [node('a', 0o40700, [node('x', 0o100600)]), node('e', 0o100644)]),
+    blobs: [],
+    chunkSize: 0x100000,
+    compressor: 'zstd',
+    digester: 'blake3',
+    explicitUidGid: false,
+    prefetchPaths: ['/e'],
+  };
+  const boot = encodeBootstrapV6(model);
+  const sb = decodeErofsSuperBlock(boot);
+  assert.equal(sb.metaBlkaddr, 0);
+  assert.equal(sb.rootNid, 128);
+  assert.equal(sb.extraDevices, 0);
+  const ext = decodeRafsV6SuperBlockExt(boot);
+  assert.equal(ext.prefetchTableSize, 0, 'no prefetch table without blobs');
+  assert.ok(ext.flags & RafsSuperFlags.INLINED_CHUNK_DIGEST, 'vacuously every blob has a digest array');
+  assert.equal(ext.flags & RafsSuperFlags.EXPLICIT_UID_GID, 0);
+  const rs = openRafsV6(boot);
+  rs.validate();
+  assertReaderMatchesModel(rs, model);
+  if (spawnSync('fsck.erofs', ['-V']).error) return t.skip('fsck.erofs not installed');
+  const dir = mkdtempSync(join(tmpdir(), 'v6-fsck-'));
+  try {
+    writeFileSync(join(dir, 'boot'), boot);
+    const r = spawnSync('fsck.erofs', [join(dir, 'boot')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `fsck.erofs failed: ${r.stdout}${r.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('encodeBootstrapV6: model mistakes are ERR_BUILD errors', () => {
+  const { model } = buildSyntheticImage();
+  const bad = structuredClone(model);
+  bad.root.children[0]!.size += 5000;
+  assert.throws(() => encodeBootstrapV6(bad), /has 1 chunks, expected 2 for/);
+  const unsorted = structuredClone(model);
+  unsorted.root.children.reverse();
+  assert.throws(() => encodeBootstrapV6(unsorted), (e: Error & { code?: string }) => e.code === 'ERR_BUILD' && /not sorted/.test(e.message));
+});
