@@ -351,7 +351,9 @@ export class RafsV6Super implements RafsSuper {
 
   prefetchInodes(): number[] {
     if (this.ext.prefetchTableSize === 0) return [];
-    return decodeRafsV6PrefetchTable(this.buf, this.ext.prefetchTableOffset, this.ext.prefetchTableSize);
+    // Builders before 2.3 sized the table by pattern count and left unmatched slots 0; nid 0 is
+    // never an inode (§5.6), so drop those.
+    return decodeRafsV6PrefetchTable(this.buf, this.ext.prefetchTableOffset, this.ext.prefetchTableSize).filter((n) => n !== 0);
   }
 
   validate(): void {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { encodeBootstrapV6 } from './v6.js';
+import { encodeBootstrapV6, V6Layout, type V6TailPlacement } from './v6.js';
 import { openRafsV6, type RafsV6Super } from '../../rafs/v6.js';
 import { buildSyntheticImage, pathBytes } from '../../../test/kernel/synthetic-model.js';
 import { FIXTURE_V6_22_BOOT } from '../../../test/helpers/paths.js';
@@ -189,4 +189,44 @@ test('encodeBootstrapV6: model mistakes are ERR_BUILD errors', () => {
   const unsorted = structuredClone(model);
   unsorted.root.children.reverse();
   assert.throws(() => encodeBootstrapV6(unsorted), (e: Error & { code?: string }) => e.code === 'ERR_BUILD' && /not sorted/.test(e.message));
+});
+
+test('V6Layout: slot allocator reproduces the upstream test_set_v6_offset sequence', () => {
+  // 32-byte inodes starting at offset 0, as in upstream builder/src/core/v6.rs tests.
+  const L = new V6Layout();
+  L.offset = 0;
+  assert.equal(L.alloc(32), 0);
+  assert.equal(L.offset, 32);
+  const dir = (dsize: number): V6TailPlacement => {
+    const p = L.withTail(32, dsize);
+    L.offset = Math.ceil(L.offset / 32) * 32;
+    return p;
+  };
+  assert.deepEqual(dir(4064), { off: 4096, data: 8192, layout: 2 });
+  assert.equal(L.offset, 8192);
+  assert.deepEqual(dir(4096), { off: 32, data: 8192, layout: 0 });
+  assert.equal(L.offset, 8192 + 4096);
+  assert.deepEqual(dir(8160), { off: 8192 + 4096, data: 8192 + 4096 + 4096, layout: 2 });
+  assert.equal(L.offset, 8192 + 4096 + 8192);
+  assert.deepEqual(dir(8161), { off: 64, data: 8192 + 4096 + 8192, layout: 0 });
+  assert.equal(L.offset, 8192 + 4096 + 8192 + 8192);
+  assert.deepEqual(dir(4096 + 3968), { off: 96, data: 8192 + 4096 + 8192 + 8192, layout: 2 });
+  assert.equal(L.offset, 8192 + 4096 + 8192 + 8192 + 4096);
+  const p = dir(4096 + 2048);
+  assert.equal(p.off, 8192 + 4096 + 8192 + 8192 + 4096);
+  assert.equal(p.data, 8192 + 4096 + 8192 + 8192 + 4096 + 4096);
+  assert.equal(L.offset, 8192 + 4096 + 8192 + 8192 + 4096 + 8192);
+  assert.equal(dir(1985).off, 8192 + 4096 + 8192 + 8192 + 4096 + 8192);
+  assert.equal(L.offset, 8192 + 4096 + 8192 + 8192 + 4096 + 8192 + 32 + 1985 + 31);
+  assert.equal(dir(1984).off, 8192 + 4096 + 8192 + 8192 + 4096 + 2048 + 32);
+  assert.equal(L.offset, 8192 + 4096 + 8192 + 8192 + 4096 + 8192 + 2048);
+});
+
+test('encodeBootstrapV6: prefetch rules drop covered, relative and empty-file patterns', () => {
+  const { model } = buildSyntheticImage();
+  model.prefetchPaths = ['/sub', '/sub/deeper/f', 'relative', '/empty', '/one', '/one'];
+  const rs = openRafsV6(encodeBootstrapV6(model));
+  const sub = rs.lookup(rs.rootIno, Buffer.from('sub'))!;
+  const one = rs.lookup(rs.rootIno, Buffer.from('one'))!;
+  assert.deepEqual(rs.prefetchInodes(), [sub.ino, one.ino]);
 });

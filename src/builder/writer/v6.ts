@@ -71,8 +71,18 @@ function buildError(msg: string): NydusError {
   return new NydusError('ERR_BUILD', `RAFS v6 writer: ${msg}`);
 }
 
-/** Allocator state of §5.14: `offset` grows; avail[k] lists blocks with k*32 free bytes at their end. */
-class Layout {
+/** Placement of a directory or symlink inode and its data (§5.14). */
+export interface V6TailPlacement {
+  off: number;
+  data: number;
+  layout: number;
+}
+
+/**
+ * Allocator state of §5.14 (upstream BootstrapContext): `offset` grows; avail[k] lists blocks
+ * with k*32 free bytes at their end. Exported for tests.
+ */
+export class V6Layout {
   offset = BS;
   readonly avail: number[][] = Array.from({ length: BS / SLOT }, () => []);
 
@@ -103,34 +113,32 @@ class Layout {
   }
 
   /** Directories and symlinks: FLAT_INLINE when the tail fits after the inode, else FLAT_PLAIN. */
-  withTail(n: WNode, dsize: number): void {
-    n.dsize = dsize;
+  withTail(isize: number, dsize: number): V6TailPlacement {
     const tail = dsize % BS;
-    if (tail && n.isize + tail <= BS) {
-      n.layout = EROFS_INODE_FLAT_INLINE;
-      n.off = this.allocAvail(n.isize + tail);
-      if (!n.off) {
-        if (BS - (this.offset % BS) < n.isize + tail) {
+    if (tail && isize + tail <= BS) {
+      let off = this.allocAvail(isize + tail);
+      if (!off) {
+        if (BS - (this.offset % BS) < isize + tail) {
           this.appendAvail(this.offset);
           this.offset = align(this.offset, BS);
         }
-        n.off = this.offset;
-        this.offset += n.isize + tail;
+        off = this.offset;
+        this.offset += isize + tail;
       }
       if (dsize !== tail) {
         this.appendAvail(this.offset);
         this.offset = align(this.offset, BS);
       }
-      n.data = this.offset;
+      const data = this.offset;
       this.offset += dsize - tail;
-    } else {
-      n.layout = EROFS_INODE_FLAT_PLAIN;
-      n.off = this.alloc(n.isize);
-      this.appendAvail(this.offset);
-      this.offset = align(this.offset, BS);
-      n.data = this.offset;
-      this.offset = align(this.offset + dsize, BS);
+      return { off, data, layout: EROFS_INODE_FLAT_INLINE };
     }
+    const off = this.alloc(isize);
+    this.appendAvail(this.offset);
+    this.offset = align(this.offset, BS);
+    const data = this.offset;
+    this.offset = align(this.offset + dsize, BS);
+    return { off, data, layout: EROFS_INODE_FLAT_PLAIN };
   }
 }
 
@@ -179,7 +187,11 @@ export function encodeBootstrapV6(model: ImageModel): Uint8Array {
     return n;
   };
 
-  const L = new Layout();
+  const L = new V6Layout();
+  const placeTail = (n: WNode, dsize: number): void => {
+    n.dsize = dsize;
+    Object.assign(n, L.withTail(n.isize, dsize));
+  };
   const leaders = new Map<string, WNode>();
   const order: WNode[] = [];
   let nextIndex = 1;
@@ -193,7 +205,7 @@ export function encodeBootstrapV6(model: ImageModel): Uint8Array {
       if (Buffer.compare(kids[i - 1]!.name, kids[i]!.name) >= 0) throw buildError(`children of "${path}" are not sorted by name or repeat a name`);
     }
     const names = [DOT, DOTDOT, ...kids.map((k) => k.name)].sort(Buffer.compare);
-    L.withTail(dir, direntSize(names, BS));
+    placeTail(dir, direntSize(names, BS));
     L.offset = align(L.offset, SLOT);
     let subdirs = 0;
     for (const kt of kids) {
@@ -222,7 +234,7 @@ export function encodeBootstrapV6(model: ImageModel): Uint8Array {
         }
       } else if (isSymlink(kt.mode)) {
         if (!kt.symlink) throw buildError(`symlink "${cpath}" has no target`);
-        L.withTail(c, kt.symlink.length);
+        placeTail(c, kt.symlink.length);
       } else {
         c.off = L.offset;
         L.offset += c.isize;
@@ -234,17 +246,25 @@ export function encodeBootstrapV6(model: ImageModel): Uint8Array {
   };
   build(rootW, '/');
 
-  // Prefetch table: nids of exactly matching paths, in pattern order (only with blobs, §5.13).
+  // Prefetch table (§5.13): nids of exactly matched patterns in pattern order, only with blobs.
+  // As upstream: relative patterns and patterns under an earlier one are dropped, and empty
+  // regular files never match.
   const prefetchNids: number[] = [];
   if (nblobs > 0) {
-    for (const p of model.prefetchPaths) {
+    const kept: string[][] = [];
+    for (const raw of model.prefetchPaths) {
+      const p = raw.trim();
+      if (!p.startsWith('/')) continue;
+      const parts = p.split('/').filter((x) => x.length > 0 && x !== '.');
+      if (kept.some((k) => k.length <= parts.length && k.every((x, i) => x === parts[i]))) continue;
+      kept.push(parts);
       let n: WNode | undefined = rootW;
-      for (const part of p.split('/').filter((s) => s.length > 0)) {
+      for (const part of parts) {
         const want = Buffer.from(part);
         n = n.children.find((c) => Buffer.compare(c.t.name, want) === 0);
         if (!n) break;
       }
-      if (n) prefetchNids.push(n.first.off / SLOT);
+      if (n && !(isReg(n.t.mode) && n.t.size === 0)) prefetchNids.push(n.first.off / SLOT);
     }
   }
 
@@ -330,7 +350,7 @@ export function encodeBootstrapV6(model: ImageModel): Uint8Array {
   let mapped = align(size, V6_DEVICE_ALIGNMENT) / BS;
   let totalBlocks = 0;
   model.blobs.forEach((b, i) => {
-    const blocks = Math.ceil(b.uncompressedSize / BS);
+    const blocks = Math.floor(b.uncompressedSize / BS);
     encodeErofsDeviceSlot({ tag: b.blobId, blocks, mappedBlkaddr: mapped }, out, RAFS_V6_DEVT_SLOTOFF * EROFS_DEVT_SLOT_SIZE + i * EROFS_DEVT_SLOT_SIZE);
     totalBlocks += blocks;
     mapped = align((mapped + blocks) * BS, V6_DEVICE_ALIGNMENT) / BS;
