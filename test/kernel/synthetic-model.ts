@@ -37,12 +37,19 @@ export function prng(seed: number, n: number): Uint8Array {
   return out;
 }
 
-class ChunkStore {
+/** Chunks of one blob: dedup by digest, packed compressed offsets, 4 KiB-aligned uncompressed ones. */
+export class ChunkStore {
   readonly chunks: ChunkInfo[] = [];
   readonly byDigest = new Map<string, ChunkInfo>();
+  readonly pieces: Uint8Array[] = [];
   uoff = 0;
   coff = 0;
-  constructor(readonly digester: Digester) {}
+  constructor(
+    readonly digester: Digester,
+    readonly blobIndex = 0,
+    /** Chunk index of the first chunk (to exercise 24-bit indexes). */
+    readonly firstIndex = 0,
+  ) {}
 
   /** Splits `content` into chunks, deduplicating by digest (§3.4). */
   add(content: Uint8Array): ChunkInfo[] {
@@ -55,24 +62,46 @@ class ChunkStore {
       if (!c) {
         c = {
           digest: Uint8Array.from(d),
-          blobIndex: 0,
+          blobIndex: this.blobIndex,
           flags: BlobChunkFlags.HAS_CRC32,
           compressedSize: piece.length,
           uncompressedSize: piece.length,
           compressedOffset: this.coff,
           uncompressedOffset: this.uoff,
           fileOffset: off,
-          index: this.chunks.length,
+          index: this.firstIndex + this.chunks.length,
           crc32: crc32c(piece),
         };
         this.byDigest.set(key, c);
         this.chunks.push(c);
+        this.pieces.push(piece);
         this.coff += piece.length;
         this.uoff = Math.ceil((this.uoff + piece.length) / CHUNK) * CHUNK;
       }
       out.push({ ...c, fileOffset: off });
     }
     return out;
+  }
+
+  /** The device file: every chunk at its uncompressed offset, whole blocks. */
+  deviceData(): Uint8Array {
+    const data = new Uint8Array(Math.ceil(this.uoff / CHUNK) * CHUNK);
+    this.chunks.forEach((c, i) => data.set(this.pieces[i]!, c.uncompressedOffset));
+    return data;
+  }
+
+  blobInfo(blobId: string): BlobInfo {
+    const n = this.firstIndex + this.chunks.length;
+    return {
+      ...emptyBlobInfo(blobId, this.blobIndex, CHUNK, 'none', this.digester),
+      chunkCount: n,
+      features: BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC,
+      compressedSize: this.coff,
+      uncompressedSize: this.uoff,
+      metaCiUncompressedSize: 16 * n,
+      metaCiCompressedSize: 16 * n,
+      metaCiOffset: this.coff,
+    };
   }
 }
 
@@ -92,6 +121,8 @@ function node(name: string | Uint8Array, mode: number, extra: Partial<TreeNode> 
     ...extra,
   };
 }
+
+export { node as treeNode };
 
 export function buildSyntheticImage(digester: Digester = 'sha256'): SyntheticImage {
   const store = new ChunkStore(digester);
@@ -155,23 +186,8 @@ export function buildSyntheticImage(digester: Digester = 'sha256'): SyntheticIma
     { mtime: 0 },
   );
 
-  const chunkCount = store.chunks.length;
-  const blobId = Buffer.from(sha256(enc('synthetic blob'))).toString('hex');
-  const blob: BlobInfo = {
-    ...emptyBlobInfo(blobId, 0, CHUNK, 'none', digester),
-    chunkCount,
-    features: BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC,
-    compressedSize: store.coff,
-    uncompressedSize: store.uoff,
-    metaCiUncompressedSize: 16 * chunkCount,
-    metaCiCompressedSize: 16 * chunkCount,
-    metaCiOffset: store.coff,
-  };
-  const data = new Uint8Array(Math.ceil(store.uoff / CHUNK) * CHUNK);
-  for (const [path, content] of contents) {
-    void path;
-    for (const c of store.add(content)) data.set(content.subarray(c.fileOffset, c.fileOffset + c.uncompressedSize), c.uncompressedOffset);
-  }
+  const blob = store.blobInfo(Buffer.from(sha256(enc('synthetic blob'))).toString('hex'));
+  const data = store.deviceData();
   const model: ImageModel = {
     root,
     blobs: [blob],
