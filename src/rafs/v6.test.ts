@@ -176,3 +176,17 @@ test('openRafsV6 rejects corrupt superblocks with FormatErrors naming the field'
   assert.throws(() => rs.fileChunks(rs.rootIno), FsError);
   assert.throws(() => rs.readdir(rs.lookup(rs.rootIno, enc('lib.rs'))!.ino, 0, () => true), FsError);
 });
+
+test('openRafsV6 works over a SharedArrayBuffer without copying the metadata', () => {
+  const shared = new Uint8Array(new SharedArrayBuffer(boot.length));
+  shared.set(boot);
+  const a = openRafsV6(shared);
+  const b = openRafsV6(shared);
+  assert.equal(a.buf, shared);
+  const lib = b.lookup(b.rootIno, enc('lib.rs'))!;
+  const [c] = b.fileChunks(lib.ino);
+  assert.equal(c!.digest.buffer, shared.buffer, 'chunk digests are views into the bootstrap');
+  const names: Uint8Array[] = [];
+  a.readdir(a.rootIno, 0, (e) => (names.push(e.name), true));
+  assert.equal(names[0]!.buffer, shared.buffer, 'dirent names are views too');
+});
