@@ -1,0 +1,147 @@
+// The FUSE worker module of nydusd: adapts the VFS to the fuse layer's LowLevelFileSystem. Loaded by
+// URL in every FUSE worker thread. The mount table lives on the main thread; a shared version
+// counter tells a worker when to fetch the new table (API mount/umount/remount) before serving.
+import type { ChunkInfo } from '../format/chunk-info.js';
+import { FOPEN_KEEP_CACHE, type Attr, type DirEntry, type DirEntryPlus, type Entry, type LowLevelFileSystem, type WorkerContext } from '../fuse/index.js';
+import { FOP } from './fs-stats.js';
+import { Vfs, type MountSpec, type VfsAttr } from './vfs.js';
+
+export interface FuseFsInit {
+  /** Int32Array[1]: bumped by the main thread whenever the mount table changes. */
+  tableVersion: SharedArrayBuffer;
+  entryTimeout: number;
+  attrTimeout: number;
+}
+
+/** Worker → main requests. */
+export type DaemonRequest =
+  | { t: 'table' }
+  | { t: 'fetch'; mount: number; chunks: ChunkInfo[] };
+
+export interface MountTable {
+  version: number;
+  mounts: MountSpec[];
+}
+
+function toAttr(a: VfsAttr): Attr {
+  return {
+    ino: a.ino, size: a.size, blocks: a.blocks, mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, rdev: a.rdev,
+    blksize: a.blksize, atime: a.mtime, mtime: a.mtime, ctime: a.mtime, atimeNsec: a.mtimeNsec, mtimeNsec: a.mtimeNsec, ctimeNsec: a.mtimeNsec,
+  };
+}
+
+export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise<LowLevelFileSystem> | LowLevelFileSystem {
+  const init = initData as FuseFsInit;
+  const version = new Int32Array(init.tableVersion);
+  const vfs = new Vfs({
+    fetchChunks: (mount, chunks) =>
+      // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
+      ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map((c) => ({ ...c, digest: c.digest.slice() })) } satisfies DaemonRequest),
+  });
+  let seen = -1;
+  const active = new Map<number, string>();
+  let refreshing: Promise<void> | undefined;
+
+  async function refresh(): Promise<void> {
+    const table = await ctx.request<MountTable>({ t: 'table' } satisfies DaemonRequest);
+    const next = new Map(table.mounts.map((m) => [m.index, m]));
+    for (const [idx, mp] of active) {
+      if (!next.has(idx)) {
+        vfs.umount(mp);
+        vfs.release(idx);
+        active.delete(idx);
+      }
+    }
+    for (const m of table.mounts) {
+      if (active.has(m.index)) continue;
+      vfs.mount(m);
+      active.set(m.index, m.mountpoint);
+    }
+    seen = table.version;
+  }
+
+  /** Runs `fn` against an up-to-date mount table; synchronous unless the table changed. */
+  function fresh<T>(fn: () => T | Promise<T>): T | Promise<T> {
+    if (Atomics.load(version, 0) === seen) return fn();
+    refreshing ??= refresh().finally(() => (refreshing = undefined));
+    return refreshing.then(fn);
+  }
+
+  function counted<T>(op: number, ino: number, fn: () => T | Promise<T>): T | Promise<T> {
+    try {
+      const r = fresh(fn);
+      if (r instanceof Promise) {
+        return r.then(
+          (v) => (vfs.count(op, ino, true), v),
+          (e: unknown) => {
+            vfs.count(op, ino, false);
+            throw e;
+          },
+        );
+      }
+      vfs.count(op, ino, true);
+      return r;
+    } catch (e) {
+      vfs.count(op, ino, false);
+      throw e;
+    }
+  }
+
+  const entry = (a: VfsAttr): Entry => ({ ino: a.ino, attr: toAttr(a), entryTimeout: init.entryTimeout, attrTimeout: init.attrTimeout });
+
+  const fs: LowLevelFileSystem = {
+    lookup: (parent, name) => counted(FOP.Lookup, parent, () => entry(vfs.lookup(parent, name))),
+    getattr: (ino) => counted(FOP.Getattr, ino, () => ({ attr: toAttr(vfs.getattr(ino)), attrTimeout: init.attrTimeout })),
+    readlink: (ino) => counted(FOP.Readlink, ino, () => vfs.readlink(ino)),
+    // Image content never changes under a mount: let the page cache keep it across opens.
+    open: (ino) => counted(FOP.Open, ino, () => ({ fh: 0, flags: FOPEN_KEEP_CACHE })),
+    read: (ino, _fh, offset, size) => counted(FOP.Read, ino, () => vfs.read(ino, offset, size)),
+    release: (ino) => counted(FOP.Release, ino, () => undefined),
+    opendir: (ino) => counted(FOP.Opendir, ino, () => {
+      vfs.getattr(ino);
+      return { fh: 0 };
+    }),
+    readdir: (ino, _fh, offset, size) =>
+      counted(FOP.Readdir, ino, () => {
+        const out: DirEntry[] = [];
+        let bytes = 0;
+        vfs.readdir(ino, offset, (e, next) => {
+          bytes += 24 + ((e.name.length + 7) & ~7);
+          if (bytes > size && out.length > 0) return false;
+          out.push({ ino: e.ino, name: e.name, type: e.type << 12, off: next });
+          return true;
+        });
+        return out;
+      }),
+    readdirplus: (ino, _fh, offset, size) =>
+      counted(FOP.Readdirplus, ino, () => {
+        const out: DirEntryPlus[] = [];
+        let bytes = 0;
+        vfs.readdir(ino, offset, (e, next) => {
+          bytes += 152 + ((e.name.length + 7) & ~7);
+          if (bytes > size && out.length > 0) return false;
+          const isDot = e.name.length <= 2 && e.name.every((c) => c === 0x2e);
+          const a = isDot ? vfs.getattr(e.ino) : vfs.lookup(ino, e.name);
+          out.push({ ino: e.ino, name: e.name, type: e.type << 12, off: next, entry: entry(a) });
+          return true;
+        });
+        return out;
+      }),
+    releasedir: () => undefined,
+    statfs: (ino) => counted(FOP.Statfs, ino, () => vfs.statfs()),
+    getxattr: (ino, name) =>
+      counted(FOP.Getxattr, ino, () => {
+        const v = vfs.getxattr(ino, name);
+        if (!v) throw Object.assign(new Error('no such attribute'), { code: 'ENODATA' });
+        return v;
+      }),
+    listxattr: (ino) => counted(FOP.Listxattr, ino, () => vfs.listxattr(ino)),
+    access: (ino, mask) =>
+      counted(FOP.Access, ino, () => {
+        vfs.getattr(ino);
+        if (mask & 2) throw Object.assign(new Error('read-only filesystem'), { code: 'EROFS' });
+      }),
+    forget: () => undefined,
+  };
+  return fresh(() => fs);
+}
