@@ -121,7 +121,7 @@ export class HttpResponse {
         const start = seen;
         seen += chunk.length;
         if (seen > maxBytes) {
-          finish(new BackendError('ERR_BACKEND_HTTP_STATUS', ctl.backend, `${ctl.what}: body longer than the expected ${maxBytes} bytes`));
+          finish(new BackendError('ERR_BACKEND_HTTP_STATUS', ctl.backend, `${ctl.what}: body longer than the expected ${maxBytes} bytes`, { retryable: true }));
           return;
         }
         const lo = Math.max(skip, start);
@@ -225,7 +225,10 @@ export class HttpClient {
       let answered = false;
       ctl.destroy = (err) => {
         ctl.failure ??= err;
-        creq.destroy(err);
+        // Destroy without an error object: the failure is reported through our own promise, and an
+        // error passed here could resurface as an 'error' event nobody listens to any more.
+        if (answered) creq.destroy();
+        else creq.destroy(err);
       };
       const idle = (): void =>
         ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: no data for ${this.options.timeoutMs} ms`, { retryable: true }));
