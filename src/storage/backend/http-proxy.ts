@@ -52,8 +52,8 @@ export class HttpProxyBackend implements BlobBackend {
     return new URL(blobId, this.#base);
   }
 
-  read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-    if (length <= 0) return Promise.resolve(new Uint8Array(0));
+  async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    if (length <= 0) return new Uint8Array(0);
     const url = this.#url(blobId);
     const what = `cannot read blob ${blobId} [${offset}, +${length})`;
     return trackRead(this.metrics, () =>

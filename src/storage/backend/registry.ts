@@ -97,9 +97,9 @@ export class RegistryBackend implements BlobBackend {
     if (!BLOB_ID.test(blobId)) throw new BackendError('ERR_BACKEND_NOT_FOUND', BACKEND, `invalid blob id "${blobId.slice(0, 80)}": expected 64 hex digits`);
   }
 
-  read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.#checkId(blobId);
-    if (length <= 0) return Promise.resolve(new Uint8Array(0));
+    if (length <= 0) return new Uint8Array(0);
     const what = `blob ${blobId} [${offset}, +${length})`;
     return trackRead(this.metrics, () =>
       withRetry(

@@ -69,8 +69,8 @@ export abstract class ObjectStoreBackend implements BlobBackend {
     return sendVia(this.#client, this.#router, { method, url, headers, signal });
   }
 
-  read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-    if (length <= 0) return Promise.resolve(new Uint8Array(0));
+  async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    if (length <= 0) return new Uint8Array(0);
     const what = `cannot read blob ${blobId} [${offset}, +${length}) from ${this.type}`;
     return trackRead(this.metrics, () =>
       withRetry(
