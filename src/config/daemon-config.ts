@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ConfigError } from '../util/errors.js';
 import { parseLenientJson } from './json.js';
-import { B, E, I, O, S, check, type Field } from './schema.js';
+import { B, E, I, N, O, S, check, type Field } from './schema.js';
 
 export interface PrefetchConfig {
   enable: boolean;
@@ -39,13 +39,13 @@ export interface FsConfig {
   };
 }
 
-const PROXY: Field = O({ url: S, ping_url: S, fallback: B, check_interval: I(0), check_pause_elapsed: I(0), use_http: B, dragonfly_scheduler_endpoint: S });
+const PROXY: Field = O({ url: S, ping_url: S, fallback: B, check_interval: N(0), check_pause_elapsed: I(0), use_http: B, dragonfly_scheduler_endpoint: S });
 const MIRROR: Field = O({ host: S, ping_url: S, headers: { t: 'object', fields: {}, open: true }, health_check_interval: I(0), failure_limit: I(0), auth_through: B });
 const HTTP_COMMON: Record<string, Field> = {
   skip_verify: B,
   ca_cert_files: { t: 'strings' },
-  timeout: I(0),
-  connect_timeout: I(0),
+  timeout: N(0),
+  connect_timeout: N(0),
   retry_limit: I(0),
   proxy: { t: 'oneOf', options: [PROXY, S] },
   // Legacy flat proxy keys (upstream docs before the proxy object existed).
@@ -58,7 +58,7 @@ export const BACKEND_SCHEMAS: Record<string, Field> = {
   localfs: O({ dir: S, blob_file: S, alt_dirs: { t: 'strings' }, readahead: B, readahead_sec: I(0) }),
   registry: O({ ...HTTP_COMMON, scheme: S, host: S, repo: S, auth: S, registry_token: S, blob_url_scheme: S, blob_redirected_host: S }),
   oss: O({ ...HTTP_COMMON, scheme: S, endpoint: S, bucket_name: S, object_prefix: S, access_key_id: S, access_key_secret: S }),
-  s3: O({ ...HTTP_COMMON, scheme: S, endpoint: S, region: S, bucket_name: S, object_prefix: S, access_key_id: S, access_key_secret: S }),
+  s3: O({ ...HTTP_COMMON, scheme: S, endpoint: S, region: S, bucket_name: S, object_prefix: S, access_key_id: S, access_key_secret: S, addressing_style: E('path', 'virtual') }),
   'http-proxy': O({ ...HTTP_COMMON, addr: S, path: S }),
 };
 

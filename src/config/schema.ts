@@ -6,6 +6,7 @@ export type Field =
   | { t: 'string' }
   | { t: 'bool' }
   | { t: 'int'; min?: number; max?: number }
+  | { t: 'num'; min?: number }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'strings' }
   | { t: 'object'; fields: Record<string, Field>; open?: boolean }
@@ -15,6 +16,7 @@ export type Field =
 export const S: Field = { t: 'string' };
 export const B: Field = { t: 'bool' };
 export const I = (min?: number, max?: number): Field => ({ t: 'int', ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) });
+export const N = (min?: number): Field => ({ t: 'num', ...(min !== undefined ? { min } : {}) });
 export const E = (...values: string[]): Field => ({ t: 'enum', values });
 export const O = (fields: Record<string, Field>): Field => ({ t: 'object', fields });
 
@@ -37,6 +39,10 @@ export function check(v: unknown, f: Field, path: string, source: string): void 
       if (typeof v !== 'number' || !Number.isInteger(v)) fail(`expected an integer, got ${kind(v)}`);
       if (f.min !== undefined && (v as number) < f.min) fail(`must be at least ${f.min}`);
       if (f.max !== undefined && (v as number) > f.max) fail(`must be at most ${f.max}`);
+      return;
+    case 'num':
+      if (typeof v !== 'number' || !Number.isFinite(v)) fail(`expected a number, got ${kind(v)}`);
+      if (f.min !== undefined && (v as number) < f.min) fail(`must be at least ${f.min}`);
       return;
     case 'enum':
       if (typeof v !== 'string' || !f.values.includes(v)) fail(`expected one of ${f.values.map((x) => `"${x}"`).join(', ')}, got ${JSON.stringify(v)}`);

@@ -1,0 +1,114 @@
+// nydusd: mount a RAFS image through FUSE and serve it lazily; upstream flags.
+//   nydusd [fuse] --config C --mountpoint M [--bootstrap B] [--apisock S] [--log-level L]
+//          [--thread-num N] [--prefetch-files F] [--localfs-dir D] [--id ID]
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { startApiServer } from '../api/server.js';
+import { loadConfigFile, localfsDirConfig, type FsConfig } from '../config/daemon-config.js';
+import { NydusDaemon } from '../daemon/daemon.js';
+import { createMountStorage } from '../daemon/storage-factory.js';
+import { describeError, UsageError } from '../util/errors.js';
+import { isLogLevel, logger, setLogLevel } from '../util/log.js';
+import { parseFlags, runMain } from './main.js';
+
+const log = logger('nydusd');
+
+const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE]
+              [--apisock SOCK] [--log-level trace|debug|info|warn|error] [--thread-num N]
+              [--prefetch-files FILE] [--id ID]`;
+
+async function main(argv: string[]): Promise<number> {
+  const args = argv[0] === 'fuse' ? argv.slice(1) : argv;
+  if (argv[0] && ['virtiofs', 'singleton', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);
+  const { values } = parseFlags(args, {
+    config: { type: 'string', short: 'C' },
+    mountpoint: { type: 'string', short: 'M' },
+    bootstrap: { type: 'string', short: 'B' },
+    apisock: { type: 'string', short: 'A' },
+    'log-level': { type: 'string', short: 'l' },
+    'log-file': { type: 'string', short: 'L' },
+    'thread-num': { type: 'string' },
+    'fuse-threads': { type: 'string' },
+    'prefetch-files': { type: 'string' },
+    'localfs-dir': { type: 'string', short: 'D' },
+    'virtual-mountpoint': { type: 'string', short: 'm' },
+    id: { type: 'string' },
+    supervisor: { type: 'string' },
+    upgrade: { type: 'boolean' },
+    writable: { type: 'boolean' },
+    'rlimit-nofile': { type: 'string' },
+    'failover-policy': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    debug: { type: 'boolean' },
+  }, false);
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`invalid value '${level}' for --log-level: expected trace, debug, info, warn or error`);
+  setLogLevel(level);
+  if (values.writable) throw new UsageError('--writable is not supported: nydus-ts mounts are read-only (use an overlay on top)');
+  if (values.upgrade) throw new UsageError('--upgrade (failover takeover) is not supported');
+  const mountpoint = values.mountpoint;
+  if (!mountpoint) throw new UsageError('missing --mountpoint');
+  if (!existsSync(mountpoint) || !statSync(mountpoint).isDirectory()) throw new UsageError(`--mountpoint ${mountpoint}: not a directory`);
+  if (values.config && values['localfs-dir']) throw new UsageError('--config and --localfs-dir cannot be used together');
+  let config: FsConfig | undefined;
+  if (values.config) config = loadConfigFile(values.config);
+  else if (values['localfs-dir']) config = localfsDirConfig(values['localfs-dir']);
+  if (values.bootstrap && !config) throw new UsageError('--bootstrap needs --config or --localfs-dir');
+  if (!values.bootstrap && !values.apisock) throw new UsageError('without --bootstrap, nydusd needs --apisock to receive mounts');
+  if (values['prefetch-files'] && !values.bootstrap) throw new UsageError('--prefetch-files needs --bootstrap');
+  const threadsText = values['thread-num'] ?? values['fuse-threads'] ?? '4';
+  const threads = Number(threadsText);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError(`invalid value '${threadsText}' for --thread-num: expected 1..1024`);
+  let prefetchFiles: string[] | undefined;
+  if (values['prefetch-files']) {
+    try {
+      prefetchFiles = readFileSync(values['prefetch-files'], 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
+    } catch (e) {
+      throw new UsageError(`--prefetch-files ${values['prefetch-files']}: ${describeError(e)}`);
+    }
+  }
+  // Blocking reads of idle FUSE workers plus cache I/O share libuv's pool: give it room.
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(8, threads * 2));
+
+  let api: Server | undefined;
+  let stopping: Promise<void> | undefined;
+  const daemon: NydusDaemon = new NydusDaemon({
+    mountpoint,
+    threads,
+    ...(values.id ? { id: values.id } : {}),
+    storageFactory: createMountStorage,
+    onExit: () => void stop('API exit request'),
+  });
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info(`stopping (${why})`);
+      api?.close();
+      await daemon.stop();
+    })();
+    return stopping;
+  };
+  const done = new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => void stop(sig).finally(resolve);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    process.once('exit', () => daemon.session?.unmountSync());
+  });
+  if (values.apisock) api = await startApiServer(daemon, values.apisock);
+  try {
+    await daemon.start(values.bootstrap ? { bootstrap: values.bootstrap, config: config!, ...(prefetchFiles ? { prefetchFiles } : {}) } : undefined);
+  } catch (e) {
+    api?.close();
+    await daemon.stop();
+    throw e;
+  }
+  // The session may also end from outside (umount by an admin).
+  void daemon.session?.closed.then(() => stop('filesystem unmounted'));
+  await Promise.race([done, daemon.session!.closed.then(() => stopping)]);
+  return 0;
+}
+
+await runMain('nydusd', main);
