@@ -1,0 +1,284 @@
+// OCI distribution client used by nydusify: manifests (OCI + docker v2, indexes), blob HEAD/GET
+// (streaming), monolithic and chunked uploads from disk, cross-repository mounts.
+// Spec: OCI distribution-spec v1.1 (pull, push, "Mounting a blob from another repository").
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { BackendError, NydusError } from '../util/errors.js';
+import { logger, redact } from '../util/log.js';
+import type { Credentials } from './docker-config.js';
+import { drain, isTlsMismatch, rawRequest, readAll, type Body, type RawResponse } from './http.js';
+import { MANIFEST_ACCEPT } from './media-types.js';
+import { apiHost } from './reference.js';
+import { TokenAuth } from './registry-auth.js';
+
+const log = logger('registry');
+
+export interface RegistryOptions {
+  /** Skip TLS verification, and fall back to plain HTTP when the server does not speak TLS. */
+  insecure?: boolean;
+  /** Talk plain HTTP from the start. */
+  plainHttp?: boolean;
+  creds?: Credentials | undefined;
+  retries?: number;
+}
+
+export interface FetchedManifest {
+  mediaType: string;
+  digest: string;
+  bytes: Buffer;
+  json: Record<string, unknown>;
+}
+
+interface Req {
+  method: string;
+  path: string;
+  /** Absolute URL (upload Location); overrides path. */
+  url?: URL;
+  headers?: Record<string, string>;
+  body?: Body;
+  scopes: string[];
+  what: string;
+}
+
+export const pullScope = (repo: string): string => `repository:${repo}:pull`;
+export const pushScope = (repo: string): string => `repository:${repo}:pull,push`;
+
+export function sha256Digest(b: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
+}
+
+export class RegistryClient {
+  readonly host: string;
+  readonly #opts: RegistryOptions;
+  readonly #auth: TokenAuth;
+  #scheme: 'http' | 'https';
+
+  constructor(host: string, opts: RegistryOptions = {}) {
+    this.host = apiHost(host);
+    this.#opts = opts;
+    this.#scheme = opts.plainHttp ? 'http' : 'https';
+    this.#auth = new TokenAuth(opts.creds, opts.insecure ?? false);
+  }
+
+  get scheme(): 'http' | 'https' {
+    return this.#scheme;
+  }
+
+  get tokenFetches(): number {
+    return this.#auth.tokenFetches;
+  }
+
+  #url(path: string): URL {
+    return new URL(`${this.#scheme}://${this.host}${path}`);
+  }
+
+  async #send(r: Req, auth: string | undefined): Promise<RawResponse> {
+    const headers = { ...(r.headers ?? {}) };
+    if (auth) headers.authorization = auth;
+    const url = r.url ?? this.#url(r.path);
+    try {
+      return await rawRequest({ method: r.method, url, headers, body: r.body, insecure: this.#opts.insecure ?? false });
+    } catch (e) {
+      // containerd's resolver retries insecure registries over plain HTTP the same way.
+      if (this.#scheme === 'https' && this.#opts.insecure && isTlsMismatch(e) && !r.url) {
+        log.debug(`${this.host} does not speak TLS; using plain HTTP`);
+        this.#scheme = 'http';
+        return this.#send(r, auth);
+      }
+      throw e;
+    }
+  }
+
+  /** One request with auth handling (one retry after a 401) and retries on network errors/5xx. */
+  async request(r: Req): Promise<RawResponse> {
+    const retries = this.#opts.retries ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        let res = await this.#send(r, this.#auth.cachedHeader(r.scopes));
+        if (res.status === 401) {
+          drain(res);
+          const hdr = await this.#auth.onUnauthorized(res.headers['www-authenticate'] as string | undefined, r.scopes, r.what);
+          if (hdr) res = await this.#send(r, hdr);
+        }
+        if (res.status >= 500 && attempt < retries && r.body === undefined) {
+          drain(res);
+          throw new BackendError('ERR_BACKEND_HTTP_STATUS', 'registry', `${r.what}: HTTP ${res.status}`, { status: res.status, retryable: true });
+        }
+        return res;
+      } catch (e) {
+        // Bodies from files are re-creatable; Buffers too. Only streams without a factory could not be replayed.
+        if (!(e instanceof BackendError) || !e.retryable || attempt >= retries) throw e;
+        await new Promise((ok) => setTimeout(ok, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  async #fail(res: RawResponse, what: string): Promise<never> {
+    const body = (await readAll(res, 1 << 20).catch(() => Buffer.alloc(0))).toString('utf8');
+    let detail = '';
+    try {
+      const j = JSON.parse(body) as { errors?: Array<{ code?: string; message?: string }> };
+      detail = (j.errors ?? []).map((x) => `${x.code ?? ''} ${x.message ?? ''}`.trim()).join('; ');
+    } catch {
+      detail = body.slice(0, 200);
+    }
+    const tail = detail ? `: ${redact(detail)}` : '';
+    if (res.status === 401) {
+      const hint = this.#auth.hasCredentials ? 'credentials were rejected' : 'no credentials found (docker config or flags)';
+      throw new BackendError('ERR_BACKEND_AUTH', 'registry', `${what}: unauthorized (HTTP 401), ${hint}${tail}`, { status: 401 });
+    }
+    if (res.status === 403) throw new BackendError('ERR_BACKEND_AUTH', 'registry', `${what}: access denied (HTTP 403)${tail}`, { status: 403 });
+    throw new BackendError('ERR_BACKEND_HTTP_STATUS', 'registry', `${what}: HTTP ${res.status}${tail}`, { status: res.status });
+  }
+
+  /** GET /v2/: checks reachability and learns the auth challenge. */
+  async ping(): Promise<void> {
+    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [], what: `ping ${this.host}` });
+    drain(res);
+    if (res.status !== 200 && res.status !== 401) await this.#fail(res, `ping ${this.host}`);
+  }
+
+  async getManifest(repo: string, reference: string, accept: string[] = MANIFEST_ACCEPT): Promise<FetchedManifest> {
+    const what = `manifest ${this.host}/${repo}:${reference}`;
+    const res = await this.request({ method: 'GET', path: `/v2/${repo}/manifests/${reference}`, headers: { accept: accept.join(', ') }, scopes: [pullScope(repo)], what });
+    if (res.status === 404) {
+      drain(res);
+      throw new NydusError('ERR_REGISTRY', `manifest unknown: ${this.host}/${repo}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`);
+    }
+    if (res.status !== 200) await this.#fail(res, what);
+    const bytes = await readAll(res, 4 << 20);
+    const digest = sha256Digest(bytes);
+    if (reference.startsWith('sha256:') && reference !== digest) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: content digest is ${digest}`);
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new NydusError('ERR_REGISTRY', `${what}: not valid JSON`);
+    }
+    const ct = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const mediaType = typeof json.mediaType === 'string' ? json.mediaType : ct;
+    if (!MANIFEST_ACCEPT.includes(mediaType)) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `${what}: unsupported media type '${mediaType}'`);
+    return { mediaType, digest, bytes, json };
+  }
+
+  async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+    const what = `push manifest ${this.host}/${repo}:${reference}`;
+    const res = await this.request({ method: 'PUT', path: `/v2/${repo}/manifests/${reference}`, headers: { 'content-type': mediaType }, body: bytes, scopes: [pushScope(repo)], what });
+    if (res.status !== 201 && res.status !== 200) await this.#fail(res, what);
+    drain(res);
+    return sha256Digest(bytes);
+  }
+
+  /** Size of a blob, or undefined when the repository does not have it. */
+  async headBlob(repo: string, digest: string, scopes = [pullScope(repo)]): Promise<number | undefined> {
+    const what = `blob ${this.host}/${repo}@${digest}`;
+    const res = await this.request({ method: 'HEAD', path: `/v2/${repo}/blobs/${digest}`, scopes, what });
+    drain(res);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) await this.#fail(res, what);
+    return Number(res.headers['content-length'] ?? 0);
+  }
+
+  /** Streams a blob (following storage redirects without our credentials). */
+  async getBlob(repo: string, digest: string): Promise<Readable> {
+    const what = `blob ${this.host}/${repo}@${digest}`;
+    let res = await this.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}`, scopes: [pullScope(repo)], what });
+    for (let hops = 0; res.status >= 300 && res.status < 400 && res.headers.location; hops++) {
+      drain(res);
+      if (hops > 5) throw new BackendError('ERR_REGISTRY', 'registry', `${what}: too many redirects`);
+      const url = new URL(res.headers.location, res.url);
+      res = await rawRequest({ method: 'GET', url, headers: {}, insecure: this.#opts.insecure ?? false });
+    }
+    if (res.status === 404) {
+      drain(res);
+      throw new NydusError('ERR_REGISTRY', `blob unknown: ${this.host}/${repo}@${digest}`);
+    }
+    if (res.status !== 200) await this.#fail(res, what);
+    return res.body;
+  }
+
+  async getBlobBytes(repo: string, digest: string, limit = 64 << 20): Promise<Buffer> {
+    const s = await this.getBlob(repo, digest);
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const c of s) {
+      n += (c as Buffer).length;
+      if (n > limit) {
+        s.destroy();
+        throw new NydusError('ERR_REGISTRY', `blob ${digest} is larger than ${limit} bytes`);
+      }
+      parts.push(c as Buffer);
+    }
+    const b = Buffer.concat(parts);
+    if (sha256Digest(b) !== digest) throw new NydusError('ERR_DIGEST_MISMATCH', `blob ${this.host}/${repo}@${digest}: content digest is ${sha256Digest(b)}`);
+    return b;
+  }
+
+  /** Cross-repository mount; true when the registry linked the blob (201). */
+  async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
+    const what = `mount ${digest} from ${from} into ${this.host}/${repo}`;
+    const q = new URLSearchParams({ mount: digest, from });
+    const res = await this.request({ method: 'POST', path: `/v2/${repo}/blobs/uploads/?${q}`, body: Buffer.alloc(0), scopes: [pushScope(repo), pullScope(from)], what });
+    drain(res);
+    if (res.status === 201) return true;
+    if (res.status === 202) {
+      // The registry opened an ordinary upload instead: cancel it.
+      const loc = res.headers.location;
+      if (loc) drain(await this.request({ method: 'DELETE', path: '', url: new URL(loc, res.url), scopes: [pushScope(repo)], what }).catch(() => undefined as never));
+      return false;
+    }
+    if (res.status === 401 || res.status === 403) await this.#fail(res, what);
+    return false;
+  }
+
+  async #startUpload(repo: string, what: string): Promise<URL> {
+    const res = await this.request({ method: 'POST', path: `/v2/${repo}/blobs/uploads/`, body: Buffer.alloc(0), scopes: [pushScope(repo)], what });
+    if (res.status !== 202) await this.#fail(res, what);
+    drain(res);
+    const loc = res.headers.location;
+    if (!loc) throw new BackendError('ERR_REGISTRY', 'registry', `${what}: upload started without a Location`);
+    return new URL(loc, res.url);
+  }
+
+  /**
+   * Uploads `size` bytes of a file (or a Buffer) as blob `digest`. `chunkSize` 0 = one monolithic PUT;
+   * otherwise PATCH chunks of that size with Content-Range, then PUT ?digest= to commit.
+   */
+  async uploadBlob(repo: string, digest: string, src: { path: string; size: number } | Buffer, chunkSize = 0): Promise<void> {
+    const what = `push blob ${this.host}/${repo}@${digest}`;
+    const size = Buffer.isBuffer(src) ? src.length : src.size;
+    const part = (start: number, end: number): Body =>
+      Buffer.isBuffer(src) ? src.subarray(start, end) : () => createReadStream(src.path, { start, end: end - 1, highWaterMark: 1 << 20 });
+    let loc = await this.#startUpload(repo, what);
+    const withDigest = (u: URL): URL => {
+      const x = new URL(u);
+      x.searchParams.set('digest', digest);
+      return x;
+    };
+    if (chunkSize <= 0 || size <= chunkSize) {
+      const res = await this.request({ method: 'PUT', path: '', url: withDigest(loc), headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: size ? part(0, size) : Buffer.alloc(0), scopes: [pushScope(repo)], what });
+      if (res.status !== 201) await this.#fail(res, what);
+      drain(res);
+      return;
+    }
+    for (let off = 0; off < size; off += chunkSize) {
+      const end = Math.min(size, off + chunkSize);
+      const res = await this.request({
+        method: 'PATCH',
+        path: '',
+        url: loc,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - off), 'content-range': `${off}-${end - 1}` },
+        body: part(off, end),
+        scopes: [pushScope(repo)],
+        what: `${what} (chunk at ${off})`,
+      });
+      if (res.status !== 202) await this.#fail(res, `${what} (chunk at ${off})`);
+      drain(res);
+      if (res.headers.location) loc = new URL(res.headers.location, res.url);
+    }
+    const res = await this.request({ method: 'PUT', path: '', url: withDigest(loc), headers: { 'content-length': '0' }, body: Buffer.alloc(0), scopes: [pushScope(repo)], what });
+    if (res.status !== 201) await this.#fail(res, what);
+    drain(res);
+  }
+}
