@@ -1,0 +1,106 @@
+// nydus-image check / inspect / stat / unpack through the real CLI, on upstream fixture bytes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { BIN, FIXTURE_V6_22_BLOB, FIXTURE_V6_22_BOOT, FIXTURES } from '../helpers/paths.js';
+
+function nydusImage(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN('nydus-image'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'nydus-image-tools-'));
+}
+
+test('check verifies every chunk of the upstream v6 fixture and writes upstream-shaped JSON', () => {
+  const d = tmp();
+  try {
+    const r = nydusImage(['check', FIXTURE_V6_22_BOOT, '-D', join(FIXTURES, 'blobs'), '-J', join(d, 'out.json')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef/);
+    assert.match(r.stdout, /verified \d+ chunks/);
+    const j = JSON.parse(readFileSync(join(d, 'out.json'), 'utf8'));
+    assert.deepEqual(j.blobs, ['be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef']);
+    assert.equal(j.fs_version, '6');
+    assert.equal(j.compressor, 'zstd');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('check names the chunk when a blob byte is corrupt, in one line, exit 1', () => {
+  const d = tmp();
+  try {
+    const blob = join(d, basename(FIXTURE_V6_22_BLOB));
+    copyFileSync(FIXTURE_V6_22_BLOB, blob);
+    const b = readFileSync(blob);
+    b[100] = b[100]! ^ 0xff; // inside the first zstd chunk
+    writeFileSync(blob, b);
+    const r = nydusImage(['check', FIXTURE_V6_22_BOOT, '-D', d]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /chunk|decompress|digest/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('inspect answers requests as JSON; stat prints upstream fields', () => {
+  const r = nydusImage(['inspect', FIXTURE_V6_22_BOOT, '-R', 'blobs']);
+  assert.equal(r.status, 0, r.stderr);
+  const blobs = JSON.parse(r.stdout);
+  assert.equal(blobs[0].blob_id, 'be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef');
+  const ls = JSON.parse(nydusImage(['inspect', FIXTURE_V6_22_BOOT, '-R', 'ls /']).stdout);
+  assert.deepEqual(ls.map((e: { name: string }) => e.name).sort(), ['lib.rs', 'sync_io.rs']);
+  const st = JSON.parse(nydusImage(['inspect', FIXTURE_V6_22_BOOT, '-R', 'stat /lib.rs']).stdout);
+  assert.equal(st.size, 16931);
+  assert.ok(st.chunks.length >= 1);
+  const s = nydusImage(['stat', '-B', FIXTURE_V6_22_BOOT, '--json']);
+  assert.equal(s.status, 0, s.stderr);
+  const js = JSON.parse(s.stdout);
+  assert.equal(js.base_image.files, 2);
+  assert.equal(js.base_image.file_size, 16931 + 13400);
+});
+
+test('unpack writes a tar whose files match what check verified', () => {
+  const d = tmp();
+  try {
+    const tarPath = join(d, 'out.tar');
+    const r = nydusImage(['unpack', FIXTURE_V6_22_BOOT, '-b', FIXTURE_V6_22_BLOB, '--output', tarPath]);
+    assert.equal(r.status, 0, r.stderr);
+    mkdirSync(join(d, 'x'));
+    const t = spawnSync('tar', ['-xf', tarPath, '-C', join(d, 'x')], { encoding: 'utf8' });
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal(statSync(join(d, 'x/lib.rs')).size, 16931);
+    assert.equal(statSync(join(d, 'x/sync_io.rs')).size, 13400);
+    // The files are Rust sources: the decompressed bytes must be text.
+    assert.match(readFileSync(join(d, 'x/lib.rs'), 'utf8'), /fn |use |mod /);
+    assert.ok(createHash('sha256').update(readFileSync(join(d, 'x/sync_io.rs'))).digest('hex').length === 64);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('bad input gets a one-line error and a non-zero exit', () => {
+  const d = tmp();
+  try {
+    const missing = nydusImage(['check', join(d, 'nope')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /nope: no such file/);
+    writeFileSync(join(d, 'garbage'), Buffer.alloc(8192, 7));
+    const garbage = nydusImage(['check', join(d, 'garbage')]);
+    assert.equal(garbage.status, 1);
+    assert.match(garbage.stderr, /not a RAFS bootstrap/);
+    const usage = nydusImage(['unpack', FIXTURE_V6_22_BOOT]);
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /--output/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
