@@ -2,6 +2,8 @@
 // find the connection id, and tear down in escalating steps: umount → umount -l → abort.
 import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { logger } from '../util/log.js';
 
 const log = logger('fuse');
@@ -88,14 +90,36 @@ export function isFuseMounted(mp: string): boolean {
   return mountinfoEntry(mp)?.fstype.startsWith('fuse') ?? false;
 }
 
-/** Ends the connection: every pending and future request fails with ENOTCONN, the server's reads ENODEV. */
+function isFusectlMounted(dir: string): boolean {
+  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir && l.split(' ')[2] === 'fusectl');
+}
+
+/**
+ * Ends the connection: every pending and future request fails with ENOTCONN, the server's reads ENODEV.
+ * Uses /sys/fs/fuse/connections/<id>/abort; where fusectl is not mounted there (containers), mounts it
+ * on a private temp dir for the write and unmounts it again, so nothing is left behind.
+ */
 export function abortConnection(connId: number | undefined): boolean {
   if (connId === undefined) return false;
+  const write = (dir: string): boolean => {
+    try {
+      fs.writeFileSync(`${dir}/${connId}/abort`, '1');
+      return true;
+    } catch {
+      return false; // connection already gone
+    }
+  };
+  if (isFusectlMounted(FUSE_CONNECTIONS_DIR)) return write(FUSE_CONNECTIONS_DIR);
+  const tmp = fs.mkdtempSync(join(tmpdir(), 'nydus-fusectl-'));
   try {
-    fs.writeFileSync(`${FUSE_CONNECTIONS_DIR}/${connId}/abort`, '1');
-    return true;
-  } catch {
-    return false; // connection already gone
+    if (spawnSync('mount', ['-t', 'fusectl', 'fusectl', tmp], { stdio: 'ignore', timeout: 5000 }).status !== 0) return false;
+    try {
+      return write(tmp);
+    } finally {
+      spawnSync('umount', [tmp], { stdio: 'ignore', timeout: 5000 });
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 

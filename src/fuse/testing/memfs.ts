@@ -136,7 +136,8 @@ export class MemFs implements LowLevelFileSystem {
     }
     const t = node.mtime ?? 1_700_000_000;
     const attr: Attr = {
-      ino, size, blocks: Math.ceil(size / 4096) * 8, atime: t, mtime: t, ctime: t,
+      // Symlinks are "fast" (target in the inode, no data block), like ext4 for short targets.
+      ino, size, blocks: node.type === 'symlink' ? 0 : Math.ceil(size / 4096) * 8, atime: t, mtime: t, ctime: t,
       mode, nlink: node.type === 'dir' ? 2 : 1, uid: node.uid ?? 0, gid: node.gid ?? 0, rdev, blksize: 4096,
     };
     const xattrs = new Map<string, Buffer>();
