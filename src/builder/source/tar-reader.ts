@@ -115,7 +115,12 @@ function parseNumber(b: Buffer, field: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const stored = parseNumber(h.subarray(148, 156), 'checksum');
+  let stored: number;
+  try {
+    stored = parseNumber(h.subarray(148, 156), 'checksum');
+  } catch {
+    return false;
+  }
   let u = 0;
   let sgn = 0;
   for (let i = 0; i < 512; i++) {
@@ -164,6 +169,41 @@ function parsePax(data: Buffer, into: Pax): void {
       if (m) into.mtime = [Number(m[1]), Number((m[2] ?? '').padEnd(9, '0'))];
     } else if (key.startsWith('SCHILY.xattr.')) into.xattrs.push([Buffer.from(rec.subarray('SCHILY.xattr.'.length, eq)), Buffer.from(val)]);
     p += len;
+  }
+}
+
+/** Input as is, or gunzipped when it starts with the gzip magic (upstream tar-rafs accepts both). */
+export async function* maybeGunzip(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const it = input[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  if (first.done) return;
+  const head = first.value;
+  const rest: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => {
+      let sent = false;
+      return {
+        next: async () => {
+          if (!sent) {
+            sent = true;
+            return { done: false, value: head };
+          }
+          return it.next();
+        },
+      };
+    },
+  };
+  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) {
+    const { createGunzip } = await import('node:zlib');
+    const { Readable } = await import('node:stream');
+    const gz = Readable.from(rest, { objectMode: false }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+    try {
+      for await (const b of gz) yield b as Buffer;
+    } catch (e) {
+      throw tarError(`cannot decompress gzip layer: ${(e as Error).message}`);
+    }
+  } else {
+    yield* rest;
   }
 }
 

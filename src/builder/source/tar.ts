@@ -5,7 +5,7 @@
 import type { ChunkInfo } from '../../format/chunk-info.js';
 import { NydusError } from '../../util/errors.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, isDir, isReg, sortChildren, type TreeNode } from '../tree.js';
-import { readTar, type TarEntry } from './tar-reader.js';
+import { maybeGunzip, readTar, type TarEntry } from './tar-reader.js';
 import { isAllowedXattr, sortXattrs } from './xattrs.js';
 
 export interface TarSourceOptions {
@@ -86,7 +86,7 @@ export async function scanTar(input: AsyncIterable<Uint8Array>, o: TarSourceOpti
     return n;
   };
 
-  for await (const e of readTar(input)) {
+  for await (const e of readTar(maybeGunzip(input))) {
     entries++;
     const comps = tarPathComponents(e.path);
     const node = await nodeFromEntry(e, comps, o, lookup, () => `tar:${nextLink++}`);

@@ -27,7 +27,7 @@ export function sortXattrs(x: Array<[Uint8Array, Uint8Array]>): Array<[Uint8Arra
 export function readXattrs(path: Buffer): Array<[Uint8Array, Uint8Array]> {
   const p = path.toString('utf8');
   if (!Buffer.from(p, 'utf8').equals(path)) {
-    log.warn(`${path.toString('latin1')}: path is not valid UTF-8, extended attributes are not read`);
+    log.debug(`${path.toString("latin1")}: path is not valid UTF-8, extended attributes are not read`);
     return [];
   }
   let names: string[];
