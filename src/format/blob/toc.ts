@@ -129,7 +129,7 @@ export function decodeBlobToc(tail: Uint8Array): BlobToc {
     entries: decodeTocEntries(tail.subarray(start, hdrOff)),
     offsetInTail: start,
     tocSize: hdr.size + TAR_HEADER_SIZE,
-    tocDigest: sha256(tail.subarray(start)),
+    tocDigest: new Uint8Array(sha256(tail.subarray(start))),
   };
 }
 
