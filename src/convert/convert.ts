@@ -13,7 +13,10 @@ import { blobDescriptor, bootstrapDescriptor, configDescriptor, makeBootstrapLay
 import { ANNO_NYDUS_BOOTSTRAP, isIndexType, layerCompression, MT_OCI_INDEX, MT_OCI_MANIFEST, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from './media-types.js';
 import { mergeLayerBootstraps } from './merge-bootstrap.js';
 import { formatRef, parseImageRef, refReference, type ImageRef } from './reference.js';
-import { RegistryClient } from './registry.js';
+import { RegistryClient, sha256Digest } from './registry.js';
+import { platformMatches } from './resolve.js';
+
+export { hostPlatform } from './resolve.js';
 
 const log = logger('convert');
 
@@ -67,23 +70,9 @@ export interface ConvertMetrics {
 
 const ms2ns = (ms: number): number => Math.round(ms * 1e6);
 
-export function hostPlatform(): string {
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  return `linux/${arch}`;
-}
-
 function platformString(p: Platform | undefined): string {
   if (!p) return 'unknown';
   return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-
-function platformMatches(p: Platform | undefined, wanted: string[] | 'all'): boolean {
-  if (!p || p.os === 'unknown' || p.architecture === 'unknown') return false;
-  if (wanted === 'all') return true;
-  return wanted.some((w) => {
-    const [os, arch, variant] = w.split('/');
-    return p.os === os && p.architecture === arch && (!variant || p.variant === variant);
-  });
 }
 
 interface RunState {
@@ -240,7 +229,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
         st.metrics.TargetDigest = await pushManifest(manifest, tag);
         break;
       }
-      const digest = await pushManifest(manifest, (await import('./registry.js')).sha256Digest(toJsonBytes(manifest)));
+      const digest = await pushManifest(manifest, sha256Digest(toJsonBytes(manifest)));
       converted.push(nydusIndexEntry({ ...desc, digest }, d.platform!));
     }
     if (converted.length) {
