@@ -239,6 +239,9 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
   const parent = o.parentBootstrap ? await timed('load_tree_from_bootstrap', () => loadModel(o.parentBootstrap!, 'parent bootstrap')) : undefined;
   const dict = o.chunkDict ? await timed('load_chunk_dict', () => loadModel(o.chunkDict!, 'chunk dict')) : undefined;
 
+  if (parent && parent.chunkSize !== chunkSize) {
+    throw new NydusError('ERR_BUILD', `--chunk-size 0x${chunkSize.toString(16)} differs from the chunk size 0x${parent.chunkSize.toString(16)} of parent bootstrap ${o.parentBootstrap}`);
+  }
   const table = new BlobTable();
   if (parent) table.addParentBlobs(parent.blobs);
   const dedup = new ChunkDedup(table, digester);

@@ -1,7 +1,8 @@
 // nydus-image: dispatches to one module per subcommand (src/cli/nydus-image/<name>.ts exporting
 // `run(args): Promise<number>` and `usage`). Adding a subcommand = adding a file and a SUBCOMMANDS line.
 import { UsageError } from '../util/errors.js';
-import { isLogLevel, setLogLevel } from '../util/log.js';
+import { appendFileSync } from 'node:fs';
+import { isLogLevel, setLogLevel, setLogSink } from '../util/log.js';
 import { runMain } from './main.js';
 
 export const NYDUS_IMAGE_VERSION = '0.1.0';
@@ -20,6 +21,11 @@ export const SUBCOMMANDS: Record<string, string> = {
   stat: 'Generate statistics information for RAFS filesystems',
   unpack: 'Unpack a RAFS filesystem to a tar file',
 };
+
+/** -L/--log-file: log lines go to a file instead of stderr. */
+export function logToFile(path: string): void {
+  setLogSink((line) => appendFileSync(path, line + '\n'));
+}
 
 async function loadSubcommand(name: string): Promise<Subcommand | undefined> {
   if (!Object.hasOwn(SUBCOMMANDS, name)) return undefined;
@@ -60,8 +66,11 @@ export async function main(argv: string[]): Promise<number> {
       setLogLevel(v);
       continue;
     }
-    if (a === '-L' || a === '--log-file') {
-      i++;
+    const lf = /^(?:-L|--log-file)(?:=(.*))?$/.exec(a);
+    if (lf) {
+      const v = lf[1] ?? argv[++i];
+      if (!v) throw new UsageError('missing value for --log-file');
+      logToFile(v);
       continue;
     }
     break;

@@ -21,6 +21,8 @@ export interface TarSource {
 
 const TYPE_BITS = { file: S_IFREG, hardlink: S_IFREG, symlink: S_IFLNK, char: S_IFCHR, block: S_IFBLK, dir: S_IFDIR, fifo: S_IFIFO } as const;
 
+const STARGZ_SPECIAL = new Set(['stargz.index.json', '.prefetch.landmark', '.no.prefetch.landmark']);
+
 function unsafe(msg: string): NydusError {
   return new NydusError('ERR_TAR_UNSAFE', `tar: ${msg}`);
 }
@@ -89,6 +91,10 @@ export async function scanTar(input: AsyncIterable<Uint8Array>, o: TarSourceOpti
   for await (const e of readTar(maybeGunzip(input))) {
     entries++;
     const comps = tarPathComponents(e.path);
+    // eStargz metadata files are not part of the filesystem (upstream is_stargz_special_files).
+    if (comps.length === 1 && STARGZ_SPECIAL.has(comps[0]!.toString('latin1'))) continue;
+    // Old archivers store directories as regular entries whose name ends in '/'.
+    if (e.type === 'file' && e.size === 0 && e.path[e.path.length - 1] === 0x2f) e.type = 'dir';
     const node = await nodeFromEntry(e, comps, o, lookup, () => `tar:${nextLink++}`);
     if (comps.length === 0) {
       if (!isDir(node.mode)) throw unsafe(`root entry '${e.path.toString()}' is not a directory`);

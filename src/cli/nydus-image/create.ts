@@ -1,12 +1,13 @@
 // nydus-image create [OPTIONS] SOURCE — flags, defaults and conflicts as upstream
 // (src/bin/nydus-image/main.rs, upstream-features §1.2); the work is builder/createImage.
+import { appendFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createImage, parseChunkDictArg, parsePrefetchPatterns, validateChunkSize, type CreateOptions, type CreateResult, type PrefetchPolicy, type SourceType } from '../../builder/index.js';
 import type { WhiteoutSpec } from '../../builder/index.js';
 import { parseCompressor } from '../../format/compress.js';
 import { parseDigester } from '../../format/digest.js';
 import { NydusError, UsageError } from '../../util/errors.js';
-import { isLogLevel, logger, setLogLevel, getLogLevel } from '../../util/log.js';
+import { isLogLevel, logger, setLogLevel, setLogSink, getLogLevel } from '../../util/log.js';
 import { parseFlags, parseSize } from '../main.js';
 
 export const usage =
@@ -153,6 +154,8 @@ export async function run(args: string[]): Promise<number> {
   }
   const { opts, outputJson, logLevel } = createOptionsFromArgs(args);
   if (logLevel) setLogLevel(logLevel as Parameters<typeof setLogLevel>[0]);
+  const logFile = args.find((a, i) => (args[i - 1] === '-L' || args[i - 1] === '--log-file'));
+  if (logFile) setLogSink((line) => appendFileSync(logFile, line + '\n'));
   if (opts.prefetchPolicy !== 'none') {
     if (opts.source === '-') throw new UsageError('--prefetch-policy reads its list from stdin, which is already the tar source');
     opts.prefetchPatterns = parsePrefetchPatterns(await readStdinText());
