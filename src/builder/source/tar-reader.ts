@@ -196,7 +196,10 @@ export async function* maybeGunzip(input: AsyncIterable<Uint8Array>): AsyncGener
   if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) {
     const { createGunzip } = await import('node:zlib');
     const { Readable } = await import('node:stream');
-    const gz = Readable.from(rest, { objectMode: false }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+    const raw = Readable.from(rest, { objectMode: false });
+    const gz = createGunzip({ chunkSize: 1 << 20 });
+    raw.on('error', (e) => gz.destroy(e));
+    raw.pipe(gz);
     try {
       for await (const b of gz) yield b as Buffer;
     } catch (e) {

@@ -169,3 +169,20 @@ test('readTar() lets a consumer skip bodies and still finds the next header', as
   }
   assert.deepEqual(names, ['a', 'b']);
 });
+
+test('scanTar() turns a hardlink to a symlink into an independent copy with the target metadata', async () => {
+  const tar = Buffer.concat([header('s', { type: '2', link: 'dest', mode: 0o777 }), header('d/', { type: '5' }), header('d/s2', { type: '1', link: './s' }), end]);
+  const { root } = await scan(tar);
+  const s2 = find(root, 'd/s2');
+  assert.equal(s2.mode & S_IFMT, S_IFLNK);
+  assert.equal(Buffer.from(s2.symlink!).toString(), 'dest');
+  assert.equal(s2.hardlinkKey, undefined);
+});
+
+test('scanTar() reads gzip-compressed layers and skips eStargz metadata files', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const tar = Buffer.concat([header('stargz.index.json', { size: 2 }), pad(Buffer.from('{}')), header('f', { size: 1 }), pad(Buffer.from('z')), end]);
+  const { root, data } = await scan(gzipSync(tar));
+  assert.deepEqual(root.children.map((c) => Buffer.from(c.name).toString()), ['f']);
+  assert.equal(data.get(find(root, 'f').chunks)?.toString(), 'z');
+});
