@@ -20,6 +20,7 @@ export const SUBCOMMANDS: Record<string, string> = {
   inspect: 'Inspect RAFS filesystem metadata',
   stat: 'Generate statistics information for RAFS filesystems',
   unpack: 'Unpack a RAFS filesystem to a tar file',
+  export: 'Export a RAFS v6 image as a raw EROFS block image',
 };
 
 /** -L/--log-file: log lines go to a file instead of stderr. */

@@ -104,3 +104,30 @@ test('bad input gets a one-line error and a non-zero exit', () => {
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('export --block gives a disk the kernel mounts alone; --blob-data-dir gives device files', async (t) => {
+  const { withErofsMount, erofsMountUnavailable } = await import('../kernel/erofs-mount.js');
+  const skip = erofsMountUnavailable();
+  if (skip) return t.skip(skip);
+  const d = tmp();
+  try {
+    const disk = join(d, 'image.disk');
+    const r = nydusImage(['export', '--block', FIXTURE_V6_22_BOOT, '-D', join(FIXTURES, 'blobs'), '-O', disk]);
+    assert.equal(r.status, 0, r.stderr);
+    const x = join(d, 'x');
+    mkdirSync(x);
+    assert.equal(nydusImage(['unpack', FIXTURE_V6_22_BOOT, '-D', join(FIXTURES, 'blobs'), '--output', join(d, 'u.tar')]).status, 0);
+    assert.equal(spawnSync('tar', ['-xf', join(d, 'u.tar'), '-C', x]).status, 0);
+    await withErofsMount(disk, [], (mnt) => {
+      for (const f of ['lib.rs', 'sync_io.rs']) assert.deepEqual(readFileSync(join(mnt, f)), readFileSync(join(x, f)));
+    });
+    const dev = nydusImage(['export', '--block', FIXTURE_V6_22_BOOT, '-D', join(FIXTURES, 'blobs'), '--blob-data-dir', d]);
+    assert.equal(dev.status, 0, dev.stderr);
+    const dataPath = dev.stdout.trim();
+    await withErofsMount(FIXTURE_V6_22_BOOT, [dataPath], (mnt) => {
+      assert.deepEqual(readFileSync(join(mnt, 'lib.rs')), readFileSync(join(x, 'lib.rs')));
+    });
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
