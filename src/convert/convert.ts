@@ -151,7 +151,7 @@ async function convertManifest(st: RunState, m: Manifest, platform: string): Pro
     return { r, reused };
   });
   const merged = await mergeLayerBootstraps(
-    results.map(({ r }) => ({ bootstrap: r.bootstrap, model: r.model, blobId: r.blobDigest.slice(7) })),
+    results.map(({ r }) => ({ bootstrap: r.bootstrap, model: r.model, explicitDirs: r.explicitDirs, blobId: r.blobDigest.slice(7) })),
     opts.prefetchPatterns ?? [],
   );
   const byBlobId = new Map(results.map(({ r }) => [r.blobDigest.slice(7), r]));

@@ -29,6 +29,8 @@ export interface LayerResult {
   bootstrap: Uint8Array;
   /** The builder's model when built in-process (saves re-reading the bootstrap). */
   model?: ImageModel | undefined;
+  /** Directory paths the tar names ('' = root). */
+  explicitDirs: Set<string>;
   pullMs: number;
   convertMs: number;
 }
@@ -89,7 +91,13 @@ export async function convertLayer(input: LayerInput, workDir: string, params: B
   const compressedTap = new HashTap();
   compressedTap.on('end', () => (pullEnd = Date.now()));
   const guard = new LayerPathGuard();
-  const parser = new TarParser({ entry: (h) => void guard.check(h) });
+  const explicitDirs = new Set<string>();
+  const parser = new TarParser({
+    entry: (h) => {
+      const p = guard.check(h);
+      if (h.type === 'dir') explicitDirs.add(p);
+    },
+  });
   const tarTap = new HashTap((c) => parser.write(c));
   const dec = decompressor(input.compression);
   const stages: Array<Readable | Transform> = [src, compressedTap, ...(dec ? [dec] : []), tarTap];
@@ -140,6 +148,7 @@ export async function convertLayer(input: LayerInput, workDir: string, params: B
       blobSize: (await stat(blobPath)).size,
       bootstrap,
       model,
+      explicitDirs,
       pullMs: (pullEnd || Date.now()) - t0,
       convertMs: Date.now() - t0,
     };

@@ -19,6 +19,8 @@ export interface LayerBootstrap {
   model?: ImageModel | undefined;
   /** sha256 hex of the layer's nydus blob. */
   blobId: string;
+  /** Directories the layer tar names itself ('' = root); others were made up by the builder. */
+  explicitDirs?: ReadonlySet<string> | undefined;
 }
 
 export interface MergedBootstrap {
@@ -33,7 +35,7 @@ function layerModel(l: LayerBootstrap, i: number): { model: ImageModel; version:
   let version: 5 | 6;
   if (l.model) {
     // Shallow copy with fresh blob entries: a layer shared by two platforms is merged twice.
-    model = { ...l.model, blobs: l.model.blobs.map((b) => ({ ...b })) };
+    model = { ...l.model, root: structuredClone(l.model.root), blobs: l.model.blobs.map((b) => ({ ...b })) };
     version = openBootstrapVersion(l.bootstrap);
   } else {
     const sb = openBootstrap(l.bootstrap, `layer ${i + 1} bootstrap`);
@@ -95,12 +97,40 @@ function existingPaths(root: TreeNode, patterns: string[]): string[] {
   return out;
 }
 
+/**
+ * A layer that only names `a/f` still carries a directory `a`, which the builder made up with
+ * default attributes (0755, root). Overlaying it would clobber the lower layer's `a`; OCI appliers
+ * (and umoci) leave the lower attributes alone, so copy them into the made-up node first.
+ */
+function keepLowerDirAttrs(models: ImageModel[], layers: LayerBootstrap[]): void {
+  const seen = new Map<string, TreeNode>();
+  for (const [i, m] of models.entries()) {
+    const explicit = layers[i]!.explicitDirs;
+    const visit = (n: TreeNode, path: string): void => {
+      if (!isDir(n.mode)) return;
+      const lower = seen.get(path);
+      if (explicit && !explicit.has(path) && lower) {
+        n.mode = lower.mode;
+        n.uid = lower.uid;
+        n.gid = lower.gid;
+        n.mtime = lower.mtime;
+        n.mtimeNsec = lower.mtimeNsec;
+        n.xattrs = lower.xattrs;
+      }
+      seen.set(path, n);
+      for (const c of n.children) visit(c, path ? `${path}/${Buffer.from(c.name).toString('utf8')}` : Buffer.from(c.name).toString('utf8'));
+    };
+    visit(m.root, '');
+  }
+}
+
 export async function mergeLayerBootstraps(layers: LayerBootstrap[], prefetchPatterns: string[] = []): Promise<MergedBootstrap> {
   if (!layers.length) throw new NydusError('ERR_BUILD', 'image has no layers to merge');
   const loaded = layers.map(layerModel);
   const version = loaded[0]!.version;
   const bad = loaded.findIndex((l) => l.version !== version);
   if (bad >= 0) throw new NydusError('ERR_BUILD', `layer ${bad + 1} is RAFS v${loaded[bad]!.version}, layer 1 is v${version}`);
+  keepLowerDirAttrs(loaded.map((l) => l.model), layers);
   const merged = mergeLayers(loaded.map((l) => l.model), 'oci');
   pruneBlobs(merged);
   merged.prefetchPaths = existingPaths(merged.root, prefetchPatterns);
