@@ -1,0 +1,203 @@
+// Chunk I/O against a backend: plan merged range reads over chunks sorted by compressed offset,
+// cut each chunk out, decompress it with the blob's compressor (only when flagged COMPRESSED),
+// check sizes and (optionally) digest/crc32. Upstream: storage/src/cache/mod.rs
+// (BlobIoMergeState, read_chunks_from_backend, validate_chunk_data) and storage/src/meta/mod.rs.
+import type { BlobInfo } from '../format/blob-info.js';
+import { BLOB_CCT_HEADER_SIZE, blobMetaRange, decodeBlobMeta, type BlobMeta, type CiEntry } from '../format/blob/index.js';
+import { isChunkCompressed, type ChunkInfo } from '../format/chunk-info.js';
+import { decompress } from '../format/compress.js';
+import { BlobChunkFlags } from '../format/constants.js';
+import { crc32c, digest } from '../format/digest.js';
+import { FormatError, NydusError } from '../util/errors.js';
+import type { BlobBackend } from './backend/backend.js';
+
+/** Upstream default for `amplify_io` / `merging_size` / `batch_size`. */
+export const DEFAULT_MERGE_SIZE = 1 << 20;
+
+/** One backend request covering consecutive chunks of one blob. */
+export interface MergedRead {
+  /** Compressed offset of the first chunk. */
+  offset: number;
+  /** Bytes from `offset` to the end of the last chunk (gaps included). */
+  length: number;
+  chunks: ChunkInfo[];
+}
+
+/**
+ * Groups chunks (of one blob) into backend reads: a chunk joins the current read when it starts
+ * at most `maxGap` bytes after the read's end and the read stays within `mergeSize`; a chunk
+ * larger than `mergeSize` gets a read of its own. Input need not be sorted; duplicates (same
+ * chunk index) are dropped. Pure, so planning is unit-tested apart from I/O.
+ */
+export function planMergedReads(chunks: readonly ChunkInfo[], mergeSize: number = DEFAULT_MERGE_SIZE, maxGap = 0): MergedRead[] {
+  const sorted = [...chunks].sort((a, b) => a.compressedOffset - b.compressedOffset || a.index - b.index);
+  const out: MergedRead[] = [];
+  const seen = new Set<number>();
+  let cur: MergedRead | undefined;
+  for (const c of sorted) {
+    if (seen.has(c.index)) continue;
+    seen.add(c.index);
+    const end = c.compressedOffset + c.compressedSize;
+    if (cur) {
+      const curEnd = cur.offset + cur.length;
+      const gap = c.compressedOffset - curEnd;
+      // gap < 0 means overlapping records (a corrupt table, or dedup quirks): still one read.
+      if (gap <= maxGap && Math.max(end, curEnd) - cur.offset <= mergeSize) {
+        cur.length = Math.max(end, curEnd) - cur.offset;
+        cur.chunks.push(c);
+        continue;
+      }
+    }
+    cur = { offset: c.compressedOffset, length: c.compressedSize, chunks: [c] };
+    out.push(cur);
+  }
+  return out;
+}
+
+export function chunkLabel(blob: BlobInfo, chunk: ChunkInfo): string {
+  return `chunk ${chunk.index} of blob "${blob.blobId}"`;
+}
+
+/**
+ * Checks decompressed chunk data against the chunk record: digest with the blob's digester and,
+ * when recorded (HAS_CRC32), the CRC-32C. Throws ERR_DIGEST_MISMATCH naming blob and chunk.
+ */
+export function verifyChunk(blob: BlobInfo, chunk: ChunkInfo, data: Uint8Array): void {
+  const d = digest(data, blob.digester);
+  if (!equalBytes(d, chunk.digest)) {
+    throw new FormatError('ERR_DIGEST_MISMATCH', chunkLabel(blob, chunk), `${blob.digester} digest ${hex(d)} does not match the recorded ${hex(chunk.digest)}`);
+  }
+  if (chunk.flags & BlobChunkFlags.HAS_CRC32) {
+    const crc = crc32c(data);
+    if (crc !== chunk.crc32) throw new FormatError('ERR_DIGEST_MISMATCH', chunkLabel(blob, chunk), `crc32c 0x${crc.toString(16)} does not match the recorded 0x${chunk.crc32.toString(16)}`);
+  }
+}
+
+/** Cuts one chunk out of a merged read's bytes, decompresses and (optionally) verifies it. */
+export function decodeChunk(blob: BlobInfo, read: MergedRead, bytes: Uint8Array, chunk: ChunkInfo, validate: boolean): Uint8Array {
+  const start = chunk.compressedOffset - read.offset;
+  const end = start + chunk.compressedSize;
+  if (end > bytes.length) {
+    throw new FormatError('ERR_FORMAT_TRUNCATED', chunkLabel(blob, chunk), `backend returned ${bytes.length} bytes at ${read.offset}, the chunk needs ${chunk.compressedSize} bytes at ${chunk.compressedOffset} (blob too short)`);
+  }
+  const raw = bytes.subarray(start, end);
+  let data: Uint8Array;
+  if (isChunkCompressed(chunk)) {
+    try {
+      data = decompress(raw, blob.compressor, chunk.uncompressedSize);
+    } catch (e) {
+      throw new FormatError('ERR_COMPRESSION', chunkLabel(blob, chunk), e instanceof Error ? e.message : String(e), chunk.compressedOffset, { cause: e });
+    }
+  } else {
+    if (chunk.compressedSize !== chunk.uncompressedSize) {
+      throw new FormatError('ERR_FORMAT_INVALID', chunkLabel(blob, chunk), `stored raw but sizes differ (${chunk.compressedSize}/${chunk.uncompressedSize})`);
+    }
+    data = raw;
+  }
+  if (validate) verifyChunk(blob, chunk, data);
+  return data;
+}
+
+export type ChunkResult = { chunk: ChunkInfo; data: Uint8Array; error?: undefined } | { chunk: ChunkInfo; data?: undefined; error: NydusError | Error };
+
+export interface FetchOptions {
+  validate?: boolean;
+  signal?: AbortSignal;
+  /** Called per backend request (after it returns) with its size; for metrics. */
+  onBackendRead?: (bytes: number) => void;
+}
+
+/**
+ * Performs one merged read and decodes its chunks. A chunk that fails (truncated, bad
+ * compression, digest mismatch) yields an error result; its neighbours still succeed. A failed
+ * backend request fails every chunk of the read.
+ */
+export async function fetchMergedRead(backend: BlobBackend, blob: BlobInfo, read: MergedRead, opts: FetchOptions = {}): Promise<ChunkResult[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await backend.read(blob.blobId, read.offset, read.length, opts.signal);
+  } catch (e) {
+    return read.chunks.map((chunk) => ({ chunk, error: e as Error }));
+  }
+  opts.onBackendRead?.(bytes.length);
+  return read.chunks.map((chunk): ChunkResult => {
+    try {
+      return { chunk, data: decodeChunk(blob, read, bytes, chunk, opts.validate ?? false) };
+    } catch (e) {
+      return { chunk, error: e as Error };
+    }
+  });
+}
+
+/** Reads chunks straight from the backend (no cache): merged reads, results in input order. */
+export async function readChunksFromBackend(backend: BlobBackend, blob: BlobInfo, chunks: readonly ChunkInfo[], mergeSize: number, opts: FetchOptions = {}): Promise<Uint8Array[]> {
+  const byIndex = new Map<number, ChunkResult>();
+  const reads = planMergedReads(chunks, mergeSize);
+  const results = await Promise.all(reads.map((r) => fetchMergedRead(backend, blob, r, opts)));
+  for (const rs of results) for (const r of rs) byIndex.set(r.chunk.index, r);
+  return chunks.map((c) => {
+    const r = byIndex.get(c.index)!;
+    if (r.error) throw r.error;
+    return r.data;
+  });
+}
+
+/** Blob meta read from the backend: decoded CI plus the raw 4 KiB header (for the `.blob.meta` cache). */
+export interface LoadedBlobMeta extends BlobMeta {
+  headerBytes: Uint8Array;
+}
+
+/**
+ * Loads the CI array + header of a v6 blob from the backend (§7.3), or undefined for a blob
+ * without blob meta (v5, no chunks).
+ */
+export async function loadBlobMetaFromBackend(backend: BlobBackend, blob: BlobInfo, signal?: AbortSignal): Promise<LoadedBlobMeta | undefined> {
+  const range = blobMetaRange(blob);
+  if (!range) return undefined;
+  const bytes = await backend.read(blob.blobId, range.offset, range.size, signal);
+  const meta = decodeBlobMeta(bytes, blob);
+  const h = blob.metaCiCompressedSize;
+  return { ...meta, headerBytes: bytes.slice(h, h + BLOB_CCT_HEADER_SIZE) };
+}
+
+/**
+ * Cross-checks a bootstrap chunk record against the blob's own CI entry; a mismatch means the
+ * bootstrap and blob disagree, and reading would return wrong data.
+ */
+export function checkChunkAgainstCi(blob: BlobInfo, chunk: ChunkInfo, ci: readonly CiEntry[]): void {
+  const e = ci[chunk.index];
+  if (!e) throw new FormatError('ERR_FORMAT_INVALID', chunkLabel(blob, chunk), `index is beyond the blob's ${ci.length} CI entries`);
+  if (e.compressedOffset !== chunk.compressedOffset || e.compressedSize !== chunk.compressedSize || e.uncompressedOffset !== chunk.uncompressedOffset || e.uncompressedSize !== chunk.uncompressedSize) {
+    throw new FormatError(
+      'ERR_FORMAT_INVALID',
+      chunkLabel(blob, chunk),
+      `bootstrap says compressed ${chunk.compressedOffset}+${chunk.compressedSize} uncompressed ${chunk.uncompressedOffset}+${chunk.uncompressedSize}, blob CI says ${e.compressedOffset}+${e.compressedSize} / ${e.uncompressedOffset}+${e.uncompressedSize}`,
+    );
+  }
+}
+
+/** A ChunkInfo built from a CI entry (no digest): used for amplified reads of neighbouring chunks. */
+export function chunkFromCi(blob: BlobInfo, index: number, e: CiEntry): ChunkInfo {
+  return {
+    digest: new Uint8Array(32),
+    blobIndex: blob.blobIndex,
+    flags: e.compressed ? BlobChunkFlags.COMPRESSED : 0,
+    compressedSize: e.compressedSize,
+    uncompressedSize: e.uncompressedSize,
+    compressedOffset: e.compressedOffset,
+    uncompressedOffset: e.uncompressedOffset,
+    fileOffset: 0,
+    index,
+    crc32: 0,
+  };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}

@@ -1,0 +1,129 @@
+// Persistent ready bitmap `<blob_id>.blob.data.chunk_map` (spec §8; upstream
+// storage/src/cache/state/persist_map.rs). In memory the bits live in a SharedArrayBuffer so FUSE
+// workers can test readiness without asking the main thread.
+//
+// Crash safety rests on ordering, done by the caller: chunk data is written and fdatasync'ed
+// before markReady. The bitmap itself is not synced: losing a bit only costs a re-fetch, while a
+// bit that reached disk always points at durable data.
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import {
+  CHUNK_MAP_HEADER_SIZE,
+  CHUNK_MAP_MAGIC_ALL_READY,
+  allChunksReady,
+  chunkMapFileSize,
+  createChunkMap,
+  decodeChunkMap,
+  isChunkReady,
+} from '../../format/blob/chunk-map.js';
+import { isAllZero } from '../../util/bytes.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('storage:chunk-map');
+
+export class PersistedChunkMap {
+  readonly path: string;
+  readonly chunkCount: number;
+  /** MSB-first ready bits over a SharedArrayBuffer (ceil(chunkCount/8) bytes). */
+  readonly bitmap: Uint8Array;
+  readonly #fh: FileHandle;
+  #readyCount = 0;
+  #allReadyWritten: boolean;
+  /** Persisting is serialized so a later write (a superset of bits) never lands before an earlier one. */
+  #chain: Promise<void> = Promise.resolve();
+
+  private constructor(path: string, chunkCount: number, fh: FileHandle, bits: Uint8Array, allReadyWritten: boolean) {
+    this.path = path;
+    this.chunkCount = chunkCount;
+    this.#fh = fh;
+    this.bitmap = new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(chunkCount / 8))));
+    this.bitmap.set(bits.subarray(0, this.bitmap.length));
+    for (let i = 0; i < chunkCount; i++) if (isChunkReady(this.bitmap, i)) this.#readyCount++;
+    this.#allReadyWritten = allReadyWritten;
+  }
+
+  /**
+   * Opens or creates the map. An existing file is kept only when its size is exactly
+   * 4096 + ceil(n/8) and its header is valid; an all-zero header (crash while creating) or
+   * `discard` (the data file was recreated) starts from an empty map.
+   */
+  static async open(path: string, chunkCount: number, discard = false): Promise<PersistedChunkMap> {
+    const size = chunkMapFileSize(chunkCount);
+    let existing: Uint8Array | undefined;
+    if (!discard) {
+      try {
+        existing = await readFile(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    if (existing) {
+      try {
+        if (existing.length === size && isAllZero(existing.subarray(0, CHUNK_MAP_HEADER_SIZE))) throw new Error('all-zero header (interrupted create)');
+        const { header, bitmap } = decodeChunkMap(existing, chunkCount);
+        const fh = await open(path, 'r+');
+        const map = new PersistedChunkMap(path, chunkCount, fh, bitmap, header.allReady);
+        // Upstream writes PAMM when a reader opens a map that is in fact complete.
+        if (!header.allReady && allChunksReady(map.bitmap, chunkCount)) await map.#writeAllReady();
+        return map;
+      } catch (e) {
+        log.warn(`discarding chunk map ${path}: ${(e as Error).message}`);
+      }
+    }
+    const fh = await open(path, 'w+');
+    try {
+      await fh.write(createChunkMap(chunkCount), 0, size, 0);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+    return new PersistedChunkMap(path, chunkCount, fh, new Uint8Array(0), false);
+  }
+
+  isReady(index: number): boolean {
+    return index < this.chunkCount && (Atomics.load(this.bitmap, index >>> 3) & (0x80 >>> (index & 7))) !== 0;
+  }
+
+  get readyCount(): number {
+    return this.#readyCount;
+  }
+
+  /**
+   * Sets the bits (visible to workers at once) and persists the touched bitmap bytes. Call only
+   * after the chunks' data is durable.
+   */
+  markReady(indexes: readonly number[]): Promise<void> {
+    let lo = Infinity;
+    let hi = -1;
+    for (const i of indexes) {
+      if (i >= this.chunkCount) continue;
+      const byte = i >>> 3;
+      const mask = 0x80 >>> (i & 7);
+      const old = Atomics.or(this.bitmap, byte, mask);
+      if ((old & mask) === 0) this.#readyCount++;
+      lo = Math.min(lo, byte);
+      hi = Math.max(hi, byte);
+    }
+    if (hi < 0) return this.#chain;
+    const complete = this.#readyCount === this.chunkCount && !this.#allReadyWritten;
+    this.#chain = this.#chain.then(async () => {
+      // Copy at write time: includes every bit set so far, so serialized writes only ever add bits.
+      const bytes = Buffer.from(this.bitmap.slice(lo, hi + 1));
+      await this.#fh.write(bytes, 0, bytes.length, CHUNK_MAP_HEADER_SIZE + lo);
+      if (complete) await this.#writeAllReady();
+    });
+    return this.#chain;
+  }
+
+  async #writeAllReady(): Promise<void> {
+    if (this.#allReadyWritten) return;
+    this.#allReadyWritten = true;
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(CHUNK_MAP_MAGIC_ALL_READY, 0);
+    await this.#fh.write(b, 0, 4, 12);
+  }
+
+  async close(): Promise<void> {
+    await this.#chain.catch(() => undefined);
+    await this.#fh.close();
+  }
+}

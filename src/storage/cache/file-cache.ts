@@ -1,0 +1,333 @@
+// blobcache/filecache: per blob a sparse `<blob_id>.blob.data` holding each chunk decompressed at
+// its uncompressed offset, the ready bitmap `<blob_id>.blob.data.chunk_map`, and (v6 with CI)
+// `<blob_id>.blob.meta`. Same files as upstream nydusd (spec §8), so a work_dir is interchangeable.
+// Upstream: storage/src/cache/filecache/mod.rs, cachedfile.rs.
+//
+// Miss path: in-flight map (one fetch per chunk however many readers) → merged backend reads →
+// decompress/verify → write data → fdatasync → set bit (SharedArrayBuffer) → persist bitmap byte.
+import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { BlobInfo } from '../../format/blob-info.js';
+import { BLOB_CCT_FILE_SUFFIX, blobMetaRange, decodeBlobMetaCache, encodeBlobMetaCache, type CiEntry } from '../../format/blob/index.js';
+import type { ChunkInfo } from '../../format/chunk-info.js';
+import { NydusError } from '../../util/errors.js';
+import { logger } from '../../util/log.js';
+import type { BlobBackend } from '../backend/backend.js';
+import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, chunkFromCi, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, type MergedRead } from '../blob-io.js';
+import type { UserIoGate } from '../io-gate.js';
+import { newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
+import { PersistedChunkMap } from './chunk-map.js';
+
+const log = logger('storage:filecache');
+
+export const BLOB_DATA_FILE_SUFFIX = 'blob.data';
+
+export interface FileCacheOptions {
+  /** `work_dir`; created if missing. */
+  workDir: string;
+  backend: BlobBackend;
+  /** digest_validate / rafs.validate / cache.validate: verify every fetched chunk. */
+  validate?: boolean;
+  /** Largest merged backend request for user reads (`amplify_io` / `rafs.batch_size`). */
+  mergeSize?: number;
+  /**
+   * Use the blob's CI array (v6): cross-check chunk records and amplify user reads to following
+   * chunks up to `mergeSize`. Amplification is skipped when validating, since CI entries carry no
+   * digest and an unverified chunk must not be cached.
+   */
+  useBlobMeta?: boolean;
+  /** Shared with the prefetcher so background work yields to user misses. */
+  io?: UserIoGate;
+  /** Test hook between the durable data write and setting the ready bits (crash simulation). */
+  beforeMarkReady?: (blob: BlobInfo, indexes: number[]) => void | Promise<void>;
+}
+
+interface Entry {
+  blob: BlobInfo;
+  dataPath: string;
+  fh: FileHandle;
+  map: PersistedChunkMap;
+  inflight: Map<number, Promise<Uint8Array>>;
+  ci?: CiEntry[] | undefined;
+  ciLoad?: Promise<CiEntry[] | undefined>;
+}
+
+/** Blob ids become file names: refuse anything that could leave work_dir. */
+function checkBlobId(id: string): void {
+  if (!/^[A-Za-z0-9._:-]+$/.test(id) || id === '.' || id === '..') throw new NydusError('ERR_CACHE_CORRUPT', `Cannot cache blob "${id}": the id is not usable as a file name`);
+}
+
+export class FileCache implements BlobCache {
+  readonly kind = 'filecache';
+  readonly metrics: BlobCacheMetrics = newBlobCacheMetrics();
+  readonly workDir: string;
+  readonly #o: FileCacheOptions;
+  readonly #mergeSize: number;
+  readonly #entries = new Map<string, Promise<Entry>>();
+  readonly #opened = new Map<string, Entry>();
+  /** Cache writes still running after their readers were answered; close() waits for them. */
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(o: FileCacheOptions) {
+    this.#o = o;
+    this.workDir = resolve(o.workDir);
+    this.#mergeSize = o.mergeSize && o.mergeSize > 0 ? o.mergeSize : DEFAULT_MERGE_SIZE;
+  }
+
+  dataPath(blob: BlobInfo): string {
+    return join(this.workDir, `${blob.blobId}.${BLOB_DATA_FILE_SUFFIX}`);
+  }
+
+  async open(blob: BlobInfo): Promise<void> {
+    await this.#entry(blob);
+  }
+
+  #entry(blob: BlobInfo): Promise<Entry> {
+    let e = this.#entries.get(blob.blobId);
+    if (!e) {
+      e = this.#openEntry(blob);
+      this.#entries.set(blob.blobId, e);
+      e.then((x) => this.#opened.set(blob.blobId, x), () => this.#entries.delete(blob.blobId));
+    }
+    return e;
+  }
+
+  async #openEntry(blob: BlobInfo): Promise<Entry> {
+    checkBlobId(blob.blobId);
+    await mkdir(this.workDir, { recursive: true });
+    const dataPath = this.dataPath(blob);
+    let fh: FileHandle;
+    let discard = false;
+    try {
+      fh = await open(dataPath, 'r+');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      fh = await open(dataPath, 'w+');
+      discard = true; // no data: whatever bitmap exists describes another file
+    }
+    const size = (await fh.stat()).size;
+    if (blob.uncompressedSize > 0 && size !== blob.uncompressedSize) {
+      // §6.2: .blob.data must be exactly the blob's uncompressed size; otherwise its content is unknown.
+      if (size !== 0) log.warn(`${dataPath} is ${size} bytes, expected ${blob.uncompressedSize}: resetting the cache of blob ${blob.blobId}`);
+      await fh.truncate(0);
+      await fh.truncate(blob.uncompressedSize);
+      discard = true;
+    }
+    const map = await PersistedChunkMap.open(`${dataPath}.chunk_map`, blob.chunkCount, discard);
+    return { blob, dataPath, fh, map, inflight: new Map() };
+  }
+
+  isReady(blob: BlobInfo, chunkIndex: number): boolean {
+    return this.#opened.get(blob.blobId)?.map.isReady(chunkIndex) ?? false;
+  }
+
+  view(blob: BlobInfo): CacheView | undefined {
+    const e = this.#opened.get(blob.blobId);
+    return e ? { bitmap: e.map.bitmap, dataPath: e.dataPath } : undefined;
+  }
+
+  /** Ready chunk count of an opened blob (for status and tests). */
+  readyCount(blob: BlobInfo): number {
+    return this.#opened.get(blob.blobId)?.map.readyCount ?? 0;
+  }
+
+  async readChunks(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<Uint8Array[]> {
+    const e = await this.#entry(blob);
+    const missing = chunks.filter((c) => !e.map.isReady(c.index));
+    if (missing.length === 0) {
+      this.metrics.hits += chunks.length;
+      return Promise.all(chunks.map((c) => this.#readCached(e, c)));
+    }
+    const run = async (): Promise<Uint8Array[]> => {
+      const fetched = await this.#ensure(e, missing, false, opts.signal, opts.mergeSize);
+      return Promise.all(chunks.map((c) => fetched.get(c.index) ?? (this.metrics.hits++, this.#readCached(e, c))));
+    };
+    return this.#o.io ? this.#o.io.run(run) : run();
+  }
+
+  async prefetch(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<void> {
+    const e = await this.#entry(blob);
+    const missing = chunks.filter((c) => !e.map.isReady(c.index));
+    if (missing.length === 0) return;
+    const got = await this.#ensure(e, missing, true, opts.signal, opts.mergeSize);
+    await Promise.all(got.values());
+  }
+
+  async #readCached(e: Entry, c: ChunkInfo): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(c.uncompressedSize);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await e.fh.read(buf, got, buf.length - got, c.uncompressedOffset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    if (got !== buf.length) throw new NydusError('ERR_CACHE_CORRUPT', `Cannot read chunk ${c.index} of blob "${e.blob.blobId}" from ${e.dataPath}: only ${got} of ${buf.length} bytes`);
+    return buf;
+  }
+
+  /**
+   * Promises for the given not-ready chunks: joins fetches already in flight, starts merged
+   * fetches for the rest. Keyed by chunk index.
+   */
+  async #ensure(e: Entry, chunks: readonly ChunkInfo[], prefetch: boolean, signal?: AbortSignal, mergeSize = this.#mergeSize): Promise<Map<number, Promise<Uint8Array>>> {
+    const out = new Map<number, Promise<Uint8Array>>();
+    const toFetch: ChunkInfo[] = [];
+    for (const c of chunks) {
+      // Became ready since the caller looked: readChunks then reads it from the file.
+      if (out.has(c.index) || e.map.isReady(c.index)) continue;
+      const p = e.inflight.get(c.index);
+      if (p) {
+        if (!prefetch) this.metrics.inflightJoins++;
+        out.set(c.index, p);
+      } else if (!toFetch.some((x) => x.index === c.index)) {
+        toFetch.push(c);
+      }
+    }
+    if (!prefetch) this.metrics.misses += toFetch.length;
+    if (toFetch.length === 0) return out;
+    // Deferreds are registered synchronously so a reader arriving during the CI load joins them.
+    const deferreds = new Map<number, Deferred>();
+    for (const c of toFetch) {
+      const d = deferred();
+      deferreds.set(c.index, d);
+      e.inflight.set(c.index, d.promise);
+      out.set(c.index, d.promise);
+    }
+    const ci = await this.#blobMeta(e).catch((err: unknown) => {
+      for (const d of deferreds.values()) d.reject(err as Error);
+      for (const c of toFetch) e.inflight.delete(c.index);
+      return undefined;
+    });
+    let reads: MergedRead[];
+    try {
+      if (ci) for (const c of toFetch) checkChunkAgainstCi(e.blob, c, ci);
+      reads = planMergedReads(toFetch, mergeSize > 0 ? mergeSize : this.#mergeSize);
+    } catch (err) {
+      for (const d of deferreds.values()) d.reject(err as Error);
+      for (const c of toFetch) e.inflight.delete(c.index);
+      return out;
+    }
+    if (ci && !prefetch && !this.#o.validate) reads = reads.map((r) => this.#amplify(e, r, ci, deferreds));
+    for (const r of reads) this.#track(this.#fetchRead(e, r, deferreds, prefetch, signal));
+    return out;
+  }
+
+  /** Extends a user read with the following not-ready chunks from the CI, up to the merge size. */
+  #amplify(e: Entry, r: MergedRead, ci: readonly CiEntry[], deferreds: Map<number, Deferred>): MergedRead {
+    const last = r.chunks[r.chunks.length - 1]!;
+    for (let i = last.index + 1; i < ci.length; i++) {
+      const n = ci[i]!;
+      const end = r.offset + r.length;
+      if (n.compressedOffset !== end || end + n.compressedSize - r.offset > this.#mergeSize) break;
+      if (e.map.isReady(i) || e.inflight.has(i)) break;
+      const d = deferred();
+      deferreds.set(i, d);
+      e.inflight.set(i, d.promise);
+      r.chunks.push(chunkFromCi(e.blob, i, n));
+      r.length += n.compressedSize;
+    }
+    return r;
+  }
+
+  #track(p: Promise<void>): void {
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  async #fetchRead(e: Entry, r: MergedRead, deferreds: Map<number, Deferred>, prefetch: boolean, signal?: AbortSignal): Promise<void> {
+    const results = await fetchMergedRead(this.#o.backend, e.blob, r, {
+      validate: this.#o.validate ?? false,
+      ...(signal ? { signal } : {}),
+      onBackendRead: (n) => {
+        this.metrics.backendReads++;
+        this.metrics.backendBytes += n;
+      },
+    });
+    const good: { chunk: ChunkInfo; data: Uint8Array }[] = [];
+    for (const res of results) {
+      const d = deferreds.get(res.chunk.index)!;
+      if (res.error) {
+        this.metrics.fetchErrors++;
+        if (res.error instanceof NydusError && res.error.code === 'ERR_DIGEST_MISMATCH') this.metrics.digestFailures++;
+        e.inflight.delete(res.chunk.index);
+        d.reject(res.error);
+      } else {
+        good.push({ chunk: res.chunk, data: res.data });
+        if (prefetch) {
+          this.metrics.prefetchChunks++;
+          this.metrics.prefetchBytes += res.data.length;
+        }
+        // Readers get the bytes now; the inflight entry stays until the bit is set so nobody re-fetches.
+        d.resolve(res.data);
+      }
+    }
+    if (good.length === 0) return;
+    try {
+      await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
+      await e.fh.datasync();
+      const indexes = good.map((g) => g.chunk.index);
+      await this.#o.beforeMarkReady?.(e.blob, indexes);
+      await e.map.markReady(indexes);
+    } catch (err) {
+      this.metrics.cacheWriteErrors++;
+      log.warn(`cannot cache ${good.length} chunk(s) of blob ${e.blob.blobId}: ${(err as Error).message}`);
+    } finally {
+      for (const g of good) e.inflight.delete(g.chunk.index);
+    }
+  }
+
+  /** CI entries of a v6 blob: from `<blob_id>.blob.meta` if valid, else the backend (then cached). */
+  #blobMeta(e: Entry): Promise<CiEntry[] | undefined> {
+    if (!this.#o.useBlobMeta || !blobMetaRange(e.blob)) return Promise.resolve(undefined);
+    e.ciLoad ??= (async () => {
+      const path = join(this.workDir, `${e.blob.blobId}.${BLOB_CCT_FILE_SUFFIX}`);
+      try {
+        return decodeBlobMetaCache(await readFile(path), e.blob).chunks;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`re-downloading blob meta: ${path}: ${(err as Error).message}`);
+      }
+      const meta = await loadBlobMetaFromBackend(this.#o.backend, e.blob);
+      if (!meta) return undefined;
+      this.metrics.backendReads++;
+      await writeFile(path, encodeBlobMetaCache(meta.ciData, meta.headerBytes)).catch((err: unknown) => log.warn(`cannot write ${path}: ${(err as Error).message}`));
+      return meta.chunks;
+    })();
+    e.ciLoad.then((ci) => (e.ci = ci), () => (e.ciLoad = undefined));
+    return e.ciLoad;
+  }
+
+  async close(): Promise<void> {
+    while (this.#pending.size) await Promise.allSettled([...this.#pending]);
+    const entries = await Promise.allSettled([...this.#entries.values()]);
+    this.#entries.clear();
+    this.#opened.clear();
+    for (const r of entries) {
+      if (r.status !== 'fulfilled') continue;
+      await r.value.map.close().catch(() => undefined);
+      await r.value.fh.close().catch(() => undefined);
+    }
+  }
+}
+
+interface Deferred {
+  promise: Promise<Uint8Array>;
+  resolve(v: Uint8Array): void;
+  reject(e: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: (v: Uint8Array) => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<Uint8Array>((res, rej) => ((resolve = res), (reject = rej)));
+  // Amplified or abandoned chunks may have no reader: never an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}

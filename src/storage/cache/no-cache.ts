@@ -1,0 +1,72 @@
+// dummycache / "": no local cache, every read goes to the backend (merged up to the batch size).
+// Upstream: storage/src/cache/dummycache.rs.
+import type { BlobInfo } from '../../format/blob-info.js';
+import type { ChunkInfo } from '../../format/chunk-info.js';
+import { NydusError } from '../../util/errors.js';
+import type { BlobBackend } from '../backend/backend.js';
+import { DEFAULT_MERGE_SIZE, fetchMergedRead, planMergedReads, type ChunkResult } from '../blob-io.js';
+import type { UserIoGate } from '../io-gate.js';
+import { newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
+
+export interface NoCacheOptions {
+  backend: BlobBackend;
+  validate?: boolean;
+  mergeSize?: number;
+  io?: UserIoGate;
+}
+
+export class NoCache implements BlobCache {
+  readonly kind = 'dummycache';
+  readonly metrics: BlobCacheMetrics = newBlobCacheMetrics();
+  readonly #o: NoCacheOptions;
+
+  constructor(o: NoCacheOptions) {
+    this.#o = o;
+  }
+
+  async open(_blob: BlobInfo): Promise<void> {}
+
+  async readChunks(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<Uint8Array[]> {
+    const run = async (): Promise<Uint8Array[]> => {
+      this.metrics.misses += chunks.length;
+      const reads = planMergedReads(chunks, this.#o.mergeSize && this.#o.mergeSize > 0 ? this.#o.mergeSize : DEFAULT_MERGE_SIZE);
+      const byIndex = new Map<number, ChunkResult>();
+      const all = await Promise.all(
+        reads.map((r) =>
+          fetchMergedRead(this.#o.backend, blob, r, {
+            validate: this.#o.validate ?? false,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            onBackendRead: (n) => {
+              this.metrics.backendReads++;
+              this.metrics.backendBytes += n;
+            },
+          }),
+        ),
+      );
+      for (const rs of all) for (const r of rs) byIndex.set(r.chunk.index, r);
+      return chunks.map((c) => {
+        const r = byIndex.get(c.index)!;
+        if (r.error) {
+          this.metrics.fetchErrors++;
+          if (r.error instanceof NydusError && r.error.code === 'ERR_DIGEST_MISMATCH') this.metrics.digestFailures++;
+          throw r.error;
+        }
+        return r.data;
+      });
+    };
+    return this.#o.io ? this.#o.io.run(run) : run();
+  }
+
+  /** Nothing to fill: prefetching without a cache would only waste bandwidth. */
+  async prefetch(_blob: BlobInfo, _chunks: readonly ChunkInfo[]): Promise<void> {}
+
+  isReady(_blob: BlobInfo, _chunkIndex: number): boolean {
+    return false;
+  }
+
+  view(_blob: BlobInfo): CacheView | undefined {
+    return undefined;
+  }
+
+  async close(): Promise<void> {}
+}
