@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { normaliseConfig } from '../../src/config/daemon-config.js';
 import { dockerCredentials } from '../../src/convert/docker-config.js';
+import { nydusdConfig } from '../../src/convert/mount.js';
 import { MT_OCI_CONFIG, MT_OCI_MANIFEST } from '../../src/convert/media-types.js';
 import { parseImageRef } from '../../src/convert/reference.js';
 import { RegistryClient, sha256Digest } from '../../src/convert/registry.js';
@@ -48,6 +50,13 @@ describe('nydusify registry client', { skip }, () => {
     assert.deepEqual(parseImageRef('ubuntu'), { host: 'docker.io', repo: 'library/ubuntu', tag: 'latest', digest: undefined });
     assert.deepEqual(parseImageRef('127.0.0.1:5000/a/b:v1'), { host: '127.0.0.1:5000', repo: 'a/b', tag: 'v1', digest: undefined });
     assert.throws(() => parseImageRef('Foo/Bar'), /bad repository/);
+  });
+
+  test("mount's generated nydusd config passes the daemon's strict config parser", () => {
+    const cfg = nydusdConfig({ scheme: 'http', host: '127.0.0.1:5000', repo: 'a/b', auth: Buffer.from('u:p').toString('base64'), insecure: true, cacheDir: '/tmp/c', prefetch: true });
+    const fs = normaliseConfig(cfg, 'nydusify mount');
+    assert.equal(fs.backend.type, 'registry');
+    assert.equal(fs.rafs.enableXattr, true);
   });
 
   test('no auth: chunked upload, manifest, mount, 404', async () => {
