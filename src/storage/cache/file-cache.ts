@@ -140,7 +140,13 @@ export class FileCache implements BlobCache {
     }
     const run = async (): Promise<Uint8Array[]> => {
       const fetched = await this.#ensure(e, missing, false, opts.signal, opts.mergeSize);
-      return Promise.all(chunks.map((c) => fetched.get(c.index) ?? (this.metrics.hits++, this.#readCached(e, c))));
+      // Settle everything before reporting the first failure: when readChunks returns, none of
+      // its fetches is still running (callers and tests may rely on the cache state).
+      const settled = await Promise.allSettled(chunks.map((c) => fetched.get(c.index) ?? (this.metrics.hits++, this.#readCached(e, c))));
+      return settled.map((r) => {
+        if (r.status === 'rejected') throw r.reason;
+        return r.value;
+      });
     };
     return this.#o.io ? this.#o.io.run(run) : run();
   }
@@ -257,22 +263,26 @@ export class FileCache implements BlobCache {
           this.metrics.prefetchChunks++;
           this.metrics.prefetchBytes += res.data.length;
         }
-        // Readers get the bytes now; the inflight entry stays until the bit is set so nobody re-fetches.
-        d.resolve(res.data);
       }
     }
     if (good.length === 0) return;
     try {
       await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
+      // One fdatasync per merged read: the data must be durable before any bit can reach disk.
       await e.fh.datasync();
       const indexes = good.map((g) => g.chunk.index);
       await this.#o.beforeMarkReady?.(e.blob, indexes);
       await e.map.markReady(indexes);
     } catch (err) {
+      // The bytes are verified, so readers still get them; only caching failed.
       this.metrics.cacheWriteErrors++;
       log.warn(`cannot cache ${good.length} chunk(s) of blob ${e.blob.blobId}: ${(err as Error).message}`);
     } finally {
-      for (const g of good) e.inflight.delete(g.chunk.index);
+      // Answer readers only now, so "readChunks resolved" implies "chunk ready" when caching worked.
+      for (const g of good) {
+        e.inflight.delete(g.chunk.index);
+        deferreds.get(g.chunk.index)!.resolve(g.data);
+      }
     }
   }
 

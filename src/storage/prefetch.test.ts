@@ -1,0 +1,147 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { normaliseConfig } from '../config/daemon-config.js';
+import { LocalFsBackend } from './backend/localfs.js';
+import { openMountStorage } from './blob-cache-manager.js';
+import { FileCache } from './cache/file-cache.js';
+import { NoCache } from './cache/no-cache.js';
+import { UserIoGate } from './io-gate.js';
+import { Prefetcher, TokenBucket } from './prefetch.js';
+import { RecordingBackend, makeTestBlob } from './test-support.js';
+
+const backends: RecordingBackend[] = [];
+after(() => Promise.all(backends.map((b) => b.close())));
+
+function setup(n = 16, size = 16384) {
+  const root = mkdtempSync(join(tmpdir(), 'nydus-prefetch-'));
+  const t = makeTestBlob(join(root, 'blobs'), Array.from({ length: n }, () => size));
+  const be = new RecordingBackend(new LocalFsBackend({ dir: join(root, 'blobs') }));
+  backends.push(be);
+  return { root, t, be, work: join(root, 'cache') };
+}
+
+test('TokenBucket paces takes to the rate; 0 means unlimited', async () => {
+  const unlimited = new TokenBucket(0);
+  const t0 = performance.now();
+  for (let i = 0; i < 100; i++) await unlimited.take(1 << 30);
+  assert.ok(performance.now() - t0 < 50);
+  const b = new TokenBucket(1_000_000);
+  const t1 = performance.now();
+  await Promise.all([b.take(100_000), b.take(100_000), b.take(100_000)]);
+  const ms = performance.now() - t1;
+  assert.ok(ms >= 280 && ms < 1000, `300 kB at 1 MB/s took ${ms} ms`);
+});
+
+test('Prefetcher fills the cache in merged requests with several workers', async () => {
+  const { t, be, work } = setup(16);
+  const fc = new FileCache({ workDir: work, backend: be, validate: true });
+  const compressedPerRequest = t.chunks.slice(0, 4).reduce((n, c) => n + c.compressedSize, 0);
+  const p = new Prefetcher(fc, { threads: 3, mergeSize: compressedPerRequest });
+  p.add([{ blob: t.blob, chunks: t.chunks }]);
+  await p.whenDone();
+  assert.equal(p.progress.doneChunks, 16);
+  assert.equal(p.progress.failedChunks, 0);
+  assert.equal(p.progress.running, false);
+  assert.ok(be.requests.length <= 5 && be.requests.length >= 4, `${be.requests.length} requests`);
+  for (let i = 0; i < 16; i++) assert.ok(fc.isReady(t.blob, i));
+  assert.equal(fc.metrics.prefetchChunks, 16);
+  assert.equal(fc.metrics.prefetchBytes, 16 * 16384);
+  assert.equal(fc.metrics.misses, 0, 'prefetch does not count as user misses');
+  // Running again skips what is cached.
+  p.add([{ blob: t.blob, chunks: t.chunks }]);
+  await p.whenDone();
+  assert.equal(p.progress.skippedChunks, 16);
+  await fc.close();
+});
+
+test('Prefetcher respects bandwidth_rate', async () => {
+  const { t, be, work } = setup(8);
+  const total = t.chunks.reduce((n, c) => n + c.compressedSize, 0);
+  const rate = Math.ceil(total / 0.4); // whole blob in ~400 ms
+  const fc = new FileCache({ workDir: work, backend: be });
+  const p = new Prefetcher(fc, { threads: 4, mergeSize: t.chunks[0]!.compressedSize, bandwidthLimit: rate });
+  const t0 = performance.now();
+  p.add([{ blob: t.blob, chunks: t.chunks }]);
+  await p.whenDone();
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 350, `took ${ms} ms, expected >= 350`);
+  assert.equal(p.progress.doneChunks, 8);
+  await fc.close();
+});
+
+test('Prefetcher yields while user reads are in flight, and can be stopped', async () => {
+  const { t, be, work } = setup(8);
+  const io = new UserIoGate();
+  const fc = new FileCache({ workDir: work, backend: be, io });
+  const p = new Prefetcher(fc, { threads: 2, mergeSize: 1, io });
+  io.begin(); // a user read is in flight
+  p.add([{ blob: t.blob, chunks: t.chunks }]);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(be.requests.length, 0, 'no prefetch request while the user read runs');
+  // A real user read goes straight through meanwhile.
+  await fc.readChunks(t.blob, [t.chunks[5]!]);
+  assert.equal(be.requests.length, 1);
+  io.end();
+  await p.whenDone();
+  assert.equal(p.progress.doneChunks, 7);
+  assert.equal(p.progress.skippedChunks, 1, 'chunk 5 was already read by the user');
+
+  const s = setup(16);
+  be.delayMs = 0;
+  s.be.delayMs = 40;
+  const fc2 = new FileCache({ workDir: s.work, backend: s.be });
+  const p2 = new Prefetcher(fc2, { threads: 1, mergeSize: 1 });
+  p2.add([{ blob: s.t.blob, chunks: s.t.chunks }]);
+  await new Promise((r) => setTimeout(r, 60));
+  await p2.stop();
+  assert.equal(p2.progress.running, false);
+  assert.ok(p2.progress.doneChunks < 16, `stopped early (${p2.progress.doneChunks} done)`);
+  const n = s.be.requests.length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(s.be.requests.length, n, 'no requests after stop');
+  await fc.close();
+  await fc2.close();
+});
+
+test('NoCache reads from the backend every time', async () => {
+  const { t, be } = setup(4);
+  const nc = new NoCache({ backend: be, validate: true });
+  for (let i = 0; i < 2; i++) {
+    const got = await nc.readChunks(t.blob, t.chunks);
+    assert.deepEqual(got.map((b) => Buffer.from(b)), t.datas.map((d) => Buffer.from(d)));
+  }
+  assert.equal(be.requests.length, 2);
+  assert.equal(nc.view(t.blob), undefined);
+  assert.equal(nc.isReady(t.blob, 0), false);
+  await assert.rejects(nc.readChunks(t.blob, [{ ...t.chunks[1]!, digest: new Uint8Array(32) }]), /chunk 1 of blob/);
+  assert.equal(nc.metrics.digestFailures, 1);
+});
+
+test('openMountStorage() from a v2 config: reads across blobs, cache views, prefetch, metrics', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'nydus-mount-'));
+  const blobsDir = join(root, 'blobs');
+  const a = makeTestBlob(blobsDir, [8192, 8192], { blobIndex: 0 });
+  const b = makeTestBlob(blobsDir, [4096, 4096, 4096], { blobIndex: 1 });
+  const cfg = normaliseConfig(
+    { version: 2, backend: { type: 'localfs', localfs: { dir: blobsDir } }, cache: { type: 'blobcache', filecache: { work_dir: join(root, 'cache') } }, rafs: { validate: true, prefetch: { enable: true, threads: 2 } } },
+    'test',
+  );
+  const m = await openMountStorage([a.blob, b.blob], cfg);
+  const views = m.cacheViews();
+  assert.equal(views.length, 2);
+  assert.ok(views[0]!.dataPath.endsWith(`${a.blob.blobId}.blob.data`));
+  const got = await m.readChunks([b.chunks[2]!, a.chunks[0]!, b.chunks[0]!]);
+  assert.deepEqual(got.map((x) => Buffer.from(x)), [b.datas[2], a.datas[0], b.datas[0]].map((d) => Buffer.from(d!)));
+  m.prefetch([...a.chunks, ...b.chunks]);
+  await m.prefetcher!.whenDone();
+  const met = m.metrics();
+  assert.equal(met.blobcache.readyChunks, 5);
+  assert.equal(met.blobcache.totalChunks, 5);
+  assert.equal(met.blobcache.misses, 3);
+  assert.equal(met.backend.type, 'localfs');
+  await assert.rejects(m.readChunks([{ ...a.chunks[0]!, blobIndex: 7 }]), /blob index 7/);
+  await m.close();
+});
