@@ -159,8 +159,10 @@ export async function nodeClean(bundleDir: string, o: { mount?: string; log?: (l
     const how = await unmountAll(p.lower);
     log(`unmounted ${p.lower}${how === 'lazy' ? ' (lazily)' : ''}`);
   }
-  const ours = new Set([p.cache, p.overlay]);
-  const left = removeCreated([...state.created, p.state], (d) => ours.has(d) && state.created.includes(d));
+  // The cache and the overlay dirs are ours wholesale (chunk files, the node's writes, overlay's
+  // work/ dir); elsewhere only what we recorded goes.
+  const ours = [p.cache, p.overlay].filter((d) => state.created.includes(d));
+  const left = removeCreated([...state.created, p.state], (d) => ours.some((o) => d === o || d.startsWith(`${o}/`)));
   for (const l of left) log(`kept ${l}: it holds files nydus-distribute did not create`);
   rmSync(p.state, { force: true });
   log(`cleaned ${p.dir}: service stopped, mounts and created files removed`);
