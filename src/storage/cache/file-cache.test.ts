@@ -188,3 +188,30 @@ test('FileCache: a bootstrap record disagreeing with the blob CI is refused', as
   assert.equal(fc.isReady(t.blob, 1), false);
   await fc.close();
 });
+
+test('FileCache: a corrupt blob meta fails the read cleanly (no stuck in-flight entries)', async () => {
+  const { t, work, be } = setup([4096, 8192], true);
+  const bytes = Buffer.from(t.bytes);
+  bytes[t.blob.metaCiOffset + t.blob.metaCiCompressedSize]! ^= 0xff; // first magic byte of the CI header
+  writeFileSync(t.path, bytes);
+  const fc = cache(work, be, { useBlobMeta: true });
+  for (let i = 0; i < 2; i++) await assert.rejects(fc.readChunks(t.blob, [t.chunks[0]!]), (e: unknown) => e instanceof FormatError && e.code === 'ERR_FORMAT_BAD_MAGIC');
+  assert.equal(fc.isReady(t.blob, 0), false);
+  await fc.close();
+});
+
+test('FileCache: a .blob.data of the wrong size resets the blob cache', async () => {
+  const { t, work, be } = setup();
+  const fc = cache(work, be);
+  await fc.readChunks(t.blob, t.chunks);
+  await fc.close();
+  const dataPath = join(work, `${t.blob.blobId}.blob.data`);
+  writeFileSync(dataPath, 'short');
+  const fc2 = cache(work, be);
+  await fc2.open(t.blob);
+  assert.equal(statSync(dataPath).size, t.blob.uncompressedSize);
+  assert.equal(fc2.readyCount(t.blob), 0);
+  const got = await fc2.readChunks(t.blob, [t.chunks[1]!]);
+  assert.deepEqual(Buffer.from(got[0]!), Buffer.from(t.datas[1]!));
+  await fc2.close();
+});

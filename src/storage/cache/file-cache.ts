@@ -178,6 +178,7 @@ export class FileCache implements BlobCache {
   async #ensure(e: Entry, chunks: readonly ChunkInfo[], prefetch: boolean, signal?: AbortSignal, mergeSize = this.#mergeSize): Promise<Map<number, Promise<Uint8Array>>> {
     const out = new Map<number, Promise<Uint8Array>>();
     const toFetch: ChunkInfo[] = [];
+    const queued = new Set<number>();
     for (const c of chunks) {
       // Became ready since the caller looked: readChunks then reads it from the file.
       if (out.has(c.index) || e.map.isReady(c.index)) continue;
@@ -185,7 +186,8 @@ export class FileCache implements BlobCache {
       if (p) {
         if (!prefetch) this.metrics.inflightJoins++;
         out.set(c.index, p);
-      } else if (!toFetch.some((x) => x.index === c.index)) {
+      } else if (!queued.has(c.index)) {
+        queued.add(c.index);
         toFetch.push(c);
       }
     }
@@ -199,13 +201,10 @@ export class FileCache implements BlobCache {
       e.inflight.set(c.index, d.promise);
       out.set(c.index, d.promise);
     }
-    const ci = await this.#blobMeta(e).catch((err: unknown) => {
-      for (const d of deferreds.values()) d.reject(err as Error);
-      for (const c of toFetch) e.inflight.delete(c.index);
-      return undefined;
-    });
     let reads: MergedRead[];
+    let ci: CiEntry[] | undefined;
     try {
+      ci = await this.#blobMeta(e);
       if (ci) for (const c of toFetch) checkChunkAgainstCi(e.blob, c, ci);
       reads = planMergedReads(toFetch, mergeSize > 0 ? mergeSize : this.#mergeSize);
     } catch (err) {
