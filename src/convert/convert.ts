@@ -147,28 +147,30 @@ async function convertManifest(st: RunState, m: Manifest, platform: string): Pro
     }
     const r = await p;
     if (!reused) st.pullMs = Math.max(st.pullMs, r.pullMs);
-    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → nydus blob ${r.blobDigest.slice(7, 19)} ${(r.blobSize / 1048576).toFixed(1)} MiB${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
+    const to = r.blob ? `nydus blob ${r.blob.digest.slice(7, 19)} ${(r.blob.size / 1048576).toFixed(1)} MiB` : 'no blob (no file data)';
+    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → ${to}${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
     return { r, reused };
   });
   const merged = await mergeLayerBootstraps(
-    results.map(({ r }) => ({ bootstrap: r.bootstrap, model: r.model, explicitDirs: r.explicitDirs, blobId: r.blobDigest.slice(7) })),
+    results.map(({ r }) => ({ bootstrap: r.bootstrap, model: r.model, explicitDirs: r.explicitDirs, blobId: r.blob?.digest.slice(7) ?? '' })),
     opts.prefetchPatterns ?? [],
   );
-  const byBlobId = new Map(results.map(({ r }) => [r.blobDigest.slice(7), r]));
+  const byBlobId = new Map(results.flatMap(({ r }) => (r.blob ? [[r.blob.digest.slice(7), r] as const] : [])));
   const blobLayers: Descriptor[] = [];
   for (const id of merged.blobs) {
     const r = byBlobId.get(id);
     const digest = `sha256:${id}`;
     if (opts.backend) {
       if (!r) throw new NydusError('ERR_BUILD', `blob ${id} (chunk dict) cannot be pushed to the ${opts.backend.type} backend: no local copy`);
-      await pushToExternal(opts.backend, r.blobPath, id);
+      await pushToExternal(opts.backend, r.blob!.path, id);
       continue;
     }
     if (r) {
-      const skipped = await pushBlob(st, digest, { path: r.blobPath, size: r.blobSize });
+      const b = r.blob!;
+      const skipped = await pushBlob(st, digest, { path: b.path, size: b.size });
       const res = results.find((x) => x.r === r)!;
-      st.metrics.Layers.push({ SourceDigest: r.sourceDigest, SourceSize: r.sourceSize, TargetDigest: digest, TargetSize: r.blobSize, Reused: res.reused, PushSkipped: skipped, ConversionElapsed: ms2ns(r.convertMs) });
-      blobLayers.push(blobDescriptor(digest, r.blobSize));
+      st.metrics.Layers.push({ SourceDigest: r.sourceDigest, SourceSize: r.sourceSize, TargetDigest: digest, TargetSize: b.size, Reused: res.reused, PushSkipped: skipped, ConversionElapsed: ms2ns(r.convertMs) });
+      blobLayers.push(blobDescriptor(digest, b.size));
     } else {
       // A chunk-dict blob: it must already be in the target repository.
       const size = await st.dst.headBlob(st.dstRef.repo, digest);

@@ -3,7 +3,7 @@
 // proportional to the layer size is held in memory.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -22,9 +22,8 @@ const zstd = require('zstd-napi') as { DecompressStream: new () => Transform };
 export interface LayerResult {
   sourceDigest: string;
   sourceSize: number;
-  blobPath: string;
-  blobDigest: string;
-  blobSize: number;
+  /** The layer's nydus blob; undefined when the layer has no file data of its own. */
+  blob: { path: string; digest: string; size: number } | undefined;
   /** Per-layer bootstrap (placeholder blob id inside). */
   bootstrap: Uint8Array;
   /** The builder's model when built in-process (saves re-reading the bootstrap). */
@@ -82,10 +81,17 @@ export interface LayerInput {
   open: () => Promise<Readable>;
 }
 
-export async function convertLayer(input: LayerInput, workDir: string, params: BuildParams): Promise<LayerResult> {
-  const t0 = Date.now();
-  const what = `layer ${input.index + 1} (${input.digest})`;
-  const tmp = join(workDir, `layer-${input.digest.slice(7, 19)}-${process.pid}-${input.index}.blob`);
+interface TarPipeline {
+  src: Readable;
+  compressedTap: HashTap;
+  tarTap: HashTap;
+  parser: TarParser;
+  explicitDirs: Set<string>;
+  pullEnd: () => number;
+}
+
+/** registry stream → hash → decompress → hash + tar guard; the builder reads `tarTap`. */
+async function openTar(input: LayerInput, what: string): Promise<TarPipeline> {
   const src = await input.open();
   let pullEnd = 0;
   const compressedTap = new HashTap();
@@ -107,53 +113,79 @@ export async function convertLayer(input: LayerInput, workDir: string, params: B
     from.on('error', (e: Error) => to.destroy(e instanceof NydusError ? e : new NydusError('ERR_FORMAT_INVALID', `${what}: ${e.message}`, { cause: e })));
     from.pipe(to);
   }
+  return { src, compressedTap, tarTap, parser, explicitDirs, pullEnd: () => pullEnd || Date.now() };
+}
+
+function buildInProcess(tar: HashTap, params: BuildParams, out: { blob: string } | { bootstrap: string }) {
+  return createImage({
+    source: '-',
+    sourceType: 'tar-rafs',
+    stdin: tar,
+    ...('blob' in out ? { blob: out.blob, blobInlineMeta: true, blobToc: params.fsVersion === 6 } : { bootstrap: out.bootstrap }),
+    whiteoutSpec: 'none',
+    fsVersion: params.fsVersion,
+    compressor: params.compressor as 'zstd',
+    chunkSize: params.chunkSize,
+    ...(params.chunkDictPath ? { chunkDict: params.chunkDictPath } : {}),
+  }).catch((e: unknown) => {
+    // The tap's error (unsafe tar, bad digest) is the cause; the builder only saw a broken stream.
+    if (tar.errored) throw tar.errored;
+    throw e;
+  });
+}
+
+export async function convertLayer(input: LayerInput, workDir: string, params: BuildParams): Promise<LayerResult> {
+  const t0 = Date.now();
+  const what = `layer ${input.index + 1} (${input.digest})`;
+  const tmp = join(workDir, `layer-${input.digest.slice(7, 19)}-${process.pid}-${input.index}.blob`);
+  let p = await openTar(input, what);
   try {
     let model: ImageModel | undefined;
     let bootstrap: Uint8Array | undefined;
+    let hasBlob = true;
     if (params.nydusImage.length === 0) {
-      const r = await createImage({
-        source: '-',
-        sourceType: 'tar-rafs',
-        stdin: tarTap,
-        blob: tmp,
-        blobInlineMeta: true,
-        blobToc: params.fsVersion === 6,
-        whiteoutSpec: 'none',
-        fsVersion: params.fsVersion,
-        compressor: params.compressor as 'zstd',
-        chunkSize: params.chunkSize,
-        ...(params.chunkDictPath ? { chunkDict: params.chunkDictPath } : {}),
-      }).catch((e: unknown) => {
-        // The tap's error (unsafe tar, bad digest) is the cause; the builder only saw a broken stream.
-        if (tarTap.errored) throw tarTap.errored;
+      let r = await buildInProcess(p.tarTap, params, { blob: tmp }).catch((e: unknown) => {
+        // A layer without new file data (only dirs, links, whiteouts, or all chunks found in the
+        // chunk dict) makes the builder's inline-meta blob empty, which it refuses ("blocks is 0").
+        // Such a layer needs no blob: build its bootstrap alone from a second read of the layer.
+        if (e instanceof Error && /blocks is 0/.test(e.message)) return undefined;
         throw e;
       });
+      if (!r) {
+        p.parser.end();
+        p = await openTar(input, what);
+        r = await buildInProcess(p.tarTap, params, { bootstrap: `${tmp}.boot` });
+        await rm(`${tmp}.boot`, { force: true });
+      }
       model = r.model;
       bootstrap = r.bootstrapBytes;
-      if (!r.blobPath) await writeFile(tmp, Buffer.alloc(0));
-    } else await packLayer(tarTap, tmp, params, what);
-    parser.end();
+      hasBlob = r.blobPath !== undefined;
+    } else await packLayer(p.tarTap, tmp, params, what);
+    p.parser.end();
+    const { compressedTap, tarTap } = p;
     if (compressedTap.digest() !== input.digest) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: downloaded content has digest ${compressedTap.digest()}`);
     if (input.diffId && tarTap.digest() !== input.diffId) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: uncompressed digest ${tarTap.digest()} differs from config diff_id ${input.diffId}`);
-    const hex = await sha256File(tmp);
-    await mkdir(join(workDir, 'blobs'), { recursive: true });
-    const blobPath = join(workDir, 'blobs', hex);
-    await rename(tmp, blobPath);
-    bootstrap ??= readInlineBootstrap(blobPath);
+    let blob: LayerResult['blob'];
+    if (hasBlob) {
+      const hex = await sha256File(tmp);
+      await mkdir(join(workDir, 'blobs'), { recursive: true });
+      const blobPath = join(workDir, 'blobs', hex);
+      await rename(tmp, blobPath);
+      bootstrap ??= readInlineBootstrap(blobPath);
+      blob = { path: blobPath, digest: `sha256:${hex}`, size: (await stat(blobPath)).size };
+    }
     return {
       sourceDigest: input.digest,
       sourceSize: compressedTap.bytes,
-      blobPath,
-      blobDigest: `sha256:${hex}`,
-      blobSize: (await stat(blobPath)).size,
-      bootstrap,
+      blob,
+      bootstrap: bootstrap!,
       model,
-      explicitDirs,
-      pullMs: (pullEnd || Date.now()) - t0,
+      explicitDirs: p.explicitDirs,
+      pullMs: p.pullEnd() - t0,
       convertMs: Date.now() - t0,
     };
   } catch (e) {
-    src.destroy();
+    p.src.destroy();
     await rm(tmp, { force: true });
     throw e;
   }

@@ -43,8 +43,10 @@ function layerModel(l: LayerBootstrap, i: number): { model: ImageModel; version:
     version = sb.meta.version;
   }
   let own = model.blobs.filter((b) => b.blobId === PLACEHOLDER_BLOB_ID || (b.features & BlobFeatures.INLINED_FS_META) !== 0);
-  // A builder that wrote the real id (no placeholder) still produced exactly one blob of its own.
-  if (own.length === 0 && model.blobs.length === 1) own = model.blobs;
+  // A layer built without a blob (no file data) has none of its own; otherwise a builder that
+  // wrote the real id instead of the placeholder still produced exactly one blob.
+  if (!l.blobId) own = [];
+  else if (own.length === 0 && model.blobs.length === 1) own = model.blobs;
   if (own.length > 1) throw new NydusError('ERR_BUILD', `layer ${i + 1} bootstrap has ${own.length} inline-meta blobs`);
   for (const b of own) {
     b.blobId = l.blobId;

@@ -117,7 +117,9 @@ function threeLayers(): Array<{ tar: Buffer; mt: string }> {
     { path: 'keep/k1', data: Buffer.from('k1 v2\n') },
     { path: 'empty', data: Buffer.alloc(0) },
   ]);
-  return [{ tar: l1, mt: MT_OCI_LAYER_GZIP }, { tar: l2, mt: MT_OCI_LAYER_GZIP }, { tar: l3, mt: MT_OCI_LAYER }];
+  // No file data at all: the layer gets no nydus blob.
+  const l4 = tar([{ path: 'emptydir', type: 'dir', mode: 0o700 }, { path: 'keep/.wh.k2' }, { path: 'lnk', type: 'symlink', linkname: 'keep/k1' }]);
+  return [{ tar: l1, mt: MT_OCI_LAYER_GZIP }, { tar: l2, mt: MT_OCI_LAYER_GZIP }, { tar: l3, mt: MT_OCI_LAYER }, { tar: l4, mt: MT_OCI_LAYER_GZIP }];
 }
 
 /** A rootfs-like tree turned into an image with umoci and pushed with skopeo. */
@@ -209,6 +211,20 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     const insp = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/test/small:nydus`], { encoding: 'utf8' })) as { Layers: string[] };
     assert.deepEqual(insp.Layers, m.layers.map((l) => l.digest));
 
+    // Chunk dict: a layer whose only file is already in the first conversion's blob references
+    // that blob and uploads no data of its own; a layer with new data gets its own blob.
+    await pushImage(client, 'test/small', 'mix', [
+      { tar: tar([{ path: 'bin', type: 'dir' }, { path: 'bin/sh', data: rnd(200_000, 'sh'), mode: 0o755 }]), mt: MT_OCI_LAYER_GZIP },
+      { tar: tar([{ path: 'etc', type: 'dir' }, { path: 'etc/new', data: rnd(5000, 'new') }]), mt: MT_OCI_LAYER_GZIP },
+    ]);
+    const dict = await nydusify(['convert', '--source', `${reg.host}/test/small:mix`, '--target', `${reg.host}/test/small:dict`, ...flags, '--work-dir', join(work, 'w1d'), '--chunk-dict', `bootstrap:local:${join(work, 'chk1/nydus_bootstrap/image.boot')}`]);
+    assert.equal(dict.code, 0, dict.stderr);
+    const md = await nydusManifest('test/small', 'dict');
+    assert.equal(md.layers.length, 3);
+    assert.ok(m.layers.some((l) => l.digest === md.layers[0]!.digest), 'the dict blob is referenced, not re-packed');
+    const chkd = await nydusify(['check', '--source', `${reg.host}/test/small:mix`, '--target', `${reg.host}/test/small:dict`, ...flags, '--work-dir', join(work, 'chk1d')]);
+    assert.equal(chkd.code, 0, chkd.stderr);
+
     const again = await nydusify(['convert', '--source', `${reg.host}/test/small:v1`, '--target', `${reg.host}/test/small:nydus`, ...flags, '--work-dir', join(work, 'w1b'), '--output-json', out]);
     assert.equal(again.code, 0, again.stderr);
     const m2 = JSON.parse(readFileSync(out, 'utf8')) as { Layers: Array<{ PushSkipped: boolean }> };
@@ -230,7 +246,9 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     const strip = (t: FsTree): Record<string, unknown> => Object.fromEntries([...t].map(([p, e]) => [p, { type: e.type, perm: e.type === 'symlink' ? 0o777 : e.perm, size: e.size, linkname: e.linkname, sha256: e.sha256, uid: e.uid, gid: e.gid }]));
     // Linux symlinks are always 0777 on disk, whatever the tar header said.
     assert.deepEqual(strip(ny), strip(ref));
-    assert.ok(!ny.has('a/h1') && !ny.has('a/d') && !ny.has('opq/o1') && !ny.has('opq/sub') && ny.has('opq/o3'));
+    assert.ok(!ny.has('a/h1') && !ny.has('a/d') && !ny.has('opq/o1') && !ny.has('opq/sub') && ny.has('opq/o3') && !ny.has('keep/k2') && ny.has('emptydir'));
+    const mt = await nydusManifest('test/layers', 'nydus');
+    assert.equal(mt.layers.length, 4, 'three blob layers (the data-less layer has none) + bootstrap');
     assert.equal(readFileSync(join(work, 'unpacked/rootfs/a/f1'), 'utf8'), 'second f1\n');
     assert.equal(lstatSync(join(work, 'unpacked/rootfs/b/h3')).ino, lstatSync(join(work, 'unpacked/rootfs/a/h2')).ino);
     // Hardlinks survive in the nydus image: both names share one inode.
