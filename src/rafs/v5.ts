@@ -20,6 +20,7 @@ import {
   isV5Hardlink,
   isV5Reg,
   isV5Symlink,
+  RAFSV5_INODE_SIZE,
   rafsV5RecordLayout,
   readRafsV5InodeTableEntry,
   validateRafsV5Inode,
@@ -74,9 +75,11 @@ export class RafsV5Super implements RafsSuper {
   readonly meta: RafsMeta;
   readonly blobs: readonly BlobInfo[];
   readonly rootIno = RAFS_ROOT_INODE;
+  readonly #dv: DataView;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;
+    this.#dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const sb = decodeRafsV5SuperBlock(buf);
     validateRafsV5SuperBlock(sb, buf.length);
     this.superBlock = sb;
@@ -137,13 +140,14 @@ export class RafsV5Super implements RafsSuper {
     return [first, end];
   }
 
-  /** Name bytes of table index `index` (a view into the buffer). */
+  /** Name bytes of table index `index` (a view into the buffer; only i_name_size is decoded). */
   nameAt(index: number): Uint8Array {
     const off = this.recordOffset(index);
-    const inode = decodeRafsV5Inode(this.buf, off);
-    const end = off + 128 + inode.nameSize;
-    if (end > this.buf.length) throw new FormatError('ERR_FORMAT_TRUNCATED', 'RAFS v5 inode', `name of index ${index} runs past the end`, off);
-    return this.buf.subarray(off + 128, end);
+    const end = off + RAFSV5_INODE_SIZE + (off + RAFSV5_INODE_SIZE <= this.buf.length ? this.#dv.getUint16(off + 100, true) : 0);
+    if (end > this.buf.length || off + RAFSV5_INODE_SIZE > this.buf.length) {
+      throw new FormatError('ERR_FORMAT_TRUNCATED', 'RAFS v5 inode', `record or name of index ${index} runs past the end`, off);
+    }
+    return this.buf.subarray(off + RAFSV5_INODE_SIZE, end);
   }
 
   getInode(ino: number): RafsV5InodeView {
@@ -244,7 +248,7 @@ export class RafsV5Super implements RafsSuper {
         if (want !== inode.childCount) bad(`regular file ${inode.ino} of size ${inode.size} has ${inode.childCount} chunks, expected ${want}`, layout.offset);
       }
       for (let k = 0; k < layout.chunkCount; k++) {
-        const blobIndex = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(layout.chunksOffset + k * RAFS_CHUNK_INFO_SIZE + 32, true);
+        const blobIndex = this.#dv.getUint32(layout.chunksOffset + k * RAFS_CHUNK_INFO_SIZE + 32, true);
         if (blobIndex >= this.blobs.length) bad(`chunk ${k} of inode ${inode.ino} references blob ${blobIndex}, only ${this.blobs.length} blobs`, layout.offset);
       }
       if (layout.xattrOffset >= 0) decodeRafsV5Xattrs(this.buf, layout.xattrOffset);
