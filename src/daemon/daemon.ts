@@ -95,9 +95,13 @@ export class NydusDaemon implements DaemonControl {
       const m = this.#byIndex.get(req.mount) ?? this.#retired.find((r) => r.index === req.mount);
       if (!m) throw new NydusError('ERR_FS', `mount ${req.mount} is gone`);
       try {
+        if (log.enabled('trace')) log.trace(`fetch ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')} for ${m.mountpoint}`);
         const datas = await m.storage.readChunks(req.chunks);
-        // Move the bytes to the worker instead of copying them; each must own its whole buffer.
-        const owned = datas.map((d) => (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && !(d.buffer instanceof SharedArrayBuffer) ? d : d.slice()));
+        if (log.enabled('trace')) log.trace(`fetched ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')}`);
+        // Storage may hand the same bytes to several readers (joined fetches), so never transfer its
+        // buffers: copy into fresh ones and move those (a detached buffer would break the others).
+        // (Buffer#slice is a view, not a copy: copy explicitly.)
+        const owned = datas.map((d) => new Uint8Array(d));
         return withTransfer(owned, owned.map((d) => d.buffer as ArrayBuffer));
       } catch (e) {
         this.#event(`read of ${req.chunks.length} chunk(s) for ${m.mountpoint} failed: ${describeError(e)}`);

@@ -90,7 +90,11 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   const entry = (a: VfsAttr): Entry => ({ ino: a.ino, attr: toAttr(a), entryTimeout: init.entryTimeout, attrTimeout: init.attrTimeout });
 
   const fs: LowLevelFileSystem = {
-    lookup: (parent, name) => counted(FOP.Lookup, parent, () => entry(vfs.lookup(parent, name))),
+    // `name` is a view into the worker's request buffer: copy it in case the answer is deferred.
+    lookup: (parent, name) => {
+      const n = Buffer.from(name);
+      return counted(FOP.Lookup, parent, () => entry(vfs.lookup(parent, n)));
+    },
     getattr: (ino) => counted(FOP.Getattr, ino, () => ({ attr: toAttr(vfs.getattr(ino)), attrTimeout: init.attrTimeout })),
     readlink: (ino) => counted(FOP.Readlink, ino, () => vfs.readlink(ino)),
     // Image content never changes under a mount: let the page cache keep it across opens.
@@ -129,12 +133,14 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
       }),
     releasedir: () => undefined,
     statfs: (ino) => counted(FOP.Statfs, ino, () => vfs.statfs()),
-    getxattr: (ino, name) =>
-      counted(FOP.Getxattr, ino, () => {
-        const v = vfs.getxattr(ino, name);
+    getxattr: (ino, name) => {
+      const n = Buffer.from(name);
+      return counted(FOP.Getxattr, ino, () => {
+        const v = vfs.getxattr(ino, n);
         if (!v) throw Object.assign(new Error('no such attribute'), { code: 'ENODATA' });
         return v;
-      }),
+      });
+    },
     listxattr: (ino) => counted(FOP.Listxattr, ino, () => vfs.listxattr(ino)),
     access: (ino, mask) =>
       counted(FOP.Access, ino, () => {

@@ -28,7 +28,7 @@ const PROXY_ERROR_HEADER = 'x-dragonfly-error-type';
  * proxy's state changes and `check` (boolean) after every ping, so tests can wait for events.
  */
 export class ProxyRouter extends EventEmitter {
-  readonly proxyUrl: URL;
+  proxyUrl: URL;
   readonly fallback: boolean;
   readonly useHttp: boolean;
   readonly #pingUrl: URL | undefined;
@@ -54,6 +54,12 @@ export class ProxyRouter extends EventEmitter {
       this.#timer = setInterval(() => void this.check(), this.#intervalMs);
       this.#timer.unref();
     }
+  }
+
+  /** Hot update of the proxy address (PUT /api/v1/config `proxy_url`). */
+  setUrl(url: string): void {
+    this.proxyUrl = new URL(url);
+    this.#healthy = true;
   }
 
   get healthy(): boolean {

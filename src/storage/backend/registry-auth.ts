@@ -94,6 +94,12 @@ export class RegistryAuth {
     throw new BackendError('ERR_BACKEND_AUTH', this.#opts.backend, `registry refused ${sent ? 'the configured credentials' : 'anonymous access'} (HTTP 401${ch ? `, ${ch.scheme} challenge` : ''})`, { status: 401 });
   }
 
+  /** Hot update of the configured credentials (PUT /api/v1/config `registry_auth`). */
+  setBasic(basic: string): void {
+    this.#opts.basic = basic;
+    this.#token = undefined;
+  }
+
   /** Forget the cached token (e.g. the registry's auth changed). */
   invalidate(): void {
     this.#token = undefined;

@@ -1,0 +1,73 @@
+// The daemon's storage factory: storage's BlobCacheManager for one mount, with its counters mapped
+// to upstream's /api/v1/metrics/backend and /metrics/blobcache field names, and hot config updates.
+import type { FsConfig } from '../config/daemon-config.js';
+import type { BlobInfo } from '../format/blob-info.js';
+import { openMountStorage, type BlobCacheManager } from '../storage/index.js';
+import { BLOB_DATA_FILE_SUFFIX } from '../storage/cache/file-cache.js';
+import { ControlError } from './control.js';
+import type { MountStorage } from './mount-storage.js';
+
+interface HotUpdatable {
+  auth?: { setBasic?(b: string): void };
+  proxy?: { setUrl?(u: string): void } | undefined;
+}
+
+export async function createMountStorage(blobs: readonly BlobInfo[], config: FsConfig): Promise<MountStorage> {
+  const m: BlobCacheManager = await openMountStorage(blobs, config);
+  const started = Date.now();
+  return {
+    readChunks: (chunks) => m.readChunks(chunks),
+    cacheViews: () => m.cacheViews(),
+    prefetch: (chunks) => m.prefetch(chunks),
+    metrics: () => {
+      const b = m.backend.metrics;
+      const c = m.cache.metrics;
+      const raw = m.metrics().blobcache as { readyChunks: number; totalChunks: number };
+      const p = m.prefetcher?.progress;
+      return {
+        backend: {
+          backend_type: m.backend.type,
+          read_count: b.readCount,
+          read_errors: b.readErrors,
+          read_amount_total: b.readBytes,
+          read_cumulative_latency_millis_total: Math.round(b.readLatencyMsTotal),
+        },
+        blobcache: {
+          underlying_files: m.cache.kind === 'filecache' ? blobs.map((x) => `${x.blobId}.${BLOB_DATA_FILE_SUFFIX}`) : [],
+          store_path: m.cache.kind === 'filecache' ? config.cache.workDir : '',
+          partial_hits: 0,
+          whole_hits: c.hits,
+          total: c.hits + c.misses,
+          entries_count: raw.readyChunks,
+          prefetch_data_amount: c.prefetchBytes,
+          prefetch_requests_count: p?.requests ?? 0,
+          prefetch_workers: config.rafs.prefetch.enable ? config.rafs.prefetch.threads : config.cache.prefetch.threads,
+          prefetch_unmerged_chunks: p?.totalChunks ?? 0,
+          prefetch_cumulative_time_millis: Date.now() - started,
+          buffered_backend_size: c.backendBytes,
+          data_all_ready: raw.totalChunks > 0 && raw.readyChunks >= raw.totalChunks,
+          // Our extension: exact progress and error counters.
+          ready_chunks: raw.readyChunks,
+          total_chunks: raw.totalChunks,
+          misses: c.misses,
+          inflight_joins: c.inflightJoins,
+          digest_failures: c.digestFailures,
+          fetch_errors: c.fetchErrors,
+          prefetch: p ?? null,
+        },
+      };
+    },
+    updateConfig: (patch) => {
+      const be = m.backend as unknown as HotUpdatable;
+      if (patch.registryAuth !== undefined) {
+        if (!be.auth?.setBasic) throw new ControlError(400, 'INVALID_ARGUMENT', `registry_auth: the ${m.backend.type} backend has no registry auth`);
+        be.auth.setBasic(patch.registryAuth);
+      }
+      if (patch.proxyUrl !== undefined) {
+        if (!be.proxy?.setUrl) throw new ControlError(400, 'INVALID_ARGUMENT', 'proxy_url: the backend has no proxy configured');
+        be.proxy.setUrl(patch.proxyUrl);
+      }
+    },
+    close: () => m.close(),
+  };
+}
