@@ -10,7 +10,9 @@ if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  # Not `npm ci`: its strict check trips over the lockfile's optional per-platform packages
+  # (@napi-rs/* for other OSes) that npm itself records without entries. The lockfile still pins versions.
+  npm install --no-audit --no-fund
 fi
 npm run build --silent
