@@ -8,6 +8,7 @@ import { FormatError } from '../util/errors.js';
 import { LocalFsBackend } from './backend/localfs.js';
 import { checkChunkAgainstCi, loadBlobMetaFromBackend, planMergedReads, readChunksFromBackend } from './blob-io.js';
 import { RecordingBackend, makeTestBlob } from './test-support.js';
+import { testDir } from '../../test/helpers/tmp.js';
 
 function ck(index: number, compressedOffset: number, compressedSize: number): ChunkInfo {
   return { digest: new Uint8Array(32), blobIndex: 0, flags: 0, compressedSize, uncompressedSize: compressedSize, compressedOffset, uncompressedOffset: 0, fileOffset: 0, index, crc32: 0 };
@@ -30,7 +31,7 @@ test('planMergedReads() splits at gaps unless within maxGap, sorts, drops duplic
 });
 
 test('readChunksFromBackend() decompresses, merges and verifies', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nydus-blobio-'));
+  const dir = testDir('nydus-blobio-');
   const t = makeTestBlob(dir, [65536, 65536, 20000, 4096]);
   assert.ok(t.chunks.some((c) => c.flags & 1) && t.chunks.some((c) => !(c.flags & 1)), 'both compressed and raw chunks');
   const be = new RecordingBackend(new LocalFsBackend({ dir }));
@@ -40,7 +41,7 @@ test('readChunksFromBackend() decompresses, merges and verifies', async () => {
 });
 
 test('readChunksFromBackend() reports a digest mismatch naming blob and chunk; a truncated blob too', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nydus-blobio-'));
+  const dir = testDir('nydus-blobio-');
   const t = makeTestBlob(dir, [8192, 8192]);
   const bad = { ...t.chunks[1]!, digest: new Uint8Array(32).fill(1) };
   await assert.rejects(readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [t.chunks[0]!, bad], 1 << 20, { validate: true }), (e: unknown) => {
@@ -56,7 +57,7 @@ test('readChunksFromBackend() reports a digest mismatch naming blob and chunk; a
 });
 
 test('loadBlobMetaFromBackend() reads the CI array; checkChunkAgainstCi() catches disagreeing records', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nydus-blobio-'));
+  const dir = testDir('nydus-blobio-');
   const t = makeTestBlob(dir, [4096, 10000, 4096], { withCi: true });
   const be = new LocalFsBackend({ dir });
   const meta = await loadBlobMetaFromBackend(be, t.blob);

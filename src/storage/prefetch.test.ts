@@ -11,12 +11,13 @@ import { NoCache } from './cache/no-cache.js';
 import { UserIoGate } from './io-gate.js';
 import { Prefetcher, TokenBucket } from './prefetch.js';
 import { RecordingBackend, makeTestBlob } from './test-support.js';
+import { testDir } from '../../test/helpers/tmp.js';
 
 const backends: RecordingBackend[] = [];
 after(() => Promise.all(backends.map((b) => b.close())));
 
 function setup(n = 16, size = 16384) {
-  const root = mkdtempSync(join(tmpdir(), 'nydus-prefetch-'));
+  const root = testDir('nydus-prefetch-');
   const t = makeTestBlob(join(root, 'blobs'), Array.from({ length: n }, () => size));
   const be = new RecordingBackend(new LocalFsBackend({ dir: join(root, 'blobs') }));
   backends.push(be);
@@ -121,7 +122,7 @@ test('NoCache reads from the backend every time', async () => {
 });
 
 test('openMountStorage() from a v2 config: reads across blobs, cache views, prefetch, metrics', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'nydus-mount-'));
+  const root = testDir('nydus-mount-');
   const blobsDir = join(root, 'blobs');
   const a = makeTestBlob(blobsDir, [8192, 8192], { blobIndex: 0 });
   const b = makeTestBlob(blobsDir, [4096, 4096, 4096], { blobIndex: 1 });

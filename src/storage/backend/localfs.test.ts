@@ -7,11 +7,12 @@ import { BackendError, ConfigError } from '../../util/errors.js';
 import { newBackendMetrics, type BlobBackend } from './backend.js';
 import { createBackend, registerBackend, registeredBackends } from './create-backend.js';
 import { LocalFsBackend, createLocalFsBackend } from './localfs.js';
+import { testDir } from '../../../test/helpers/tmp.js';
 
 const ID = 'a'.repeat(64);
 
 function setup(): { dir: string; data: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'nydus-localfs-'));
+  const dir = testDir('nydus-localfs-');
   const data = Buffer.from(Array.from({ length: 10000 }, (_, i) => i & 0xff));
   writeFileSync(join(dir, ID), data);
   return { dir, data };

@@ -14,6 +14,7 @@ import { decodeRafsV6SuperBlockExt } from '../../format/rafs-v6/ext-superblock.j
 import { LocalFsBackend } from '../backend/localfs.js';
 import { RecordingBackend } from '../test-support.js';
 import { FileCache } from './file-cache.js';
+import { testDir } from '../../../test/helpers/tmp.js';
 
 const boot = new Uint8Array(readFileSync(FIXTURE_V6_22_BOOT));
 const blobBytes = new Uint8Array(readFileSync(FIXTURE_V6_22_BLOB));
@@ -26,7 +27,7 @@ after(() => be.close());
 
 test('upstream v6 2.2 fixture: chunks read, verified and cached in the upstream layout', async () => {
   assert.equal(chunks.length, blob.chunkCount);
-  const work = mkdtempSync(join(tmpdir(), 'nydus-fixture-cache-'));
+  const work = testDir('nydus-fixture-cache-');
   const fc = new FileCache({ workDir: work, backend: be, validate: true, useBlobMeta: true });
   const got = await fc.readChunks(blob, chunks);
   got.forEach((d, i) => assert.equal(d.length, chunks[i]!.uncompressedSize));

@@ -8,6 +8,7 @@ import { LocalFsBackend } from '../backend/localfs.js';
 import { RecordingBackend, makeTestBlob, type TestBlob } from '../test-support.js';
 import { isChunkReady } from './blob-cache.js';
 import { FileCache, type FileCacheOptions } from './file-cache.js';
+import { testDir } from '../../../test/helpers/tmp.js';
 
 const backends: RecordingBackend[] = [];
 after(() => Promise.all(backends.map((b) => b.close())));
@@ -15,7 +16,7 @@ after(() => Promise.all(backends.map((b) => b.close())));
 const SIZES = [65536, 65536, 30000, 65536, 4096];
 
 function setup(sizes = SIZES, withCi = false): { t: TestBlob; work: string; be: RecordingBackend; blobs: string } {
-  const root = mkdtempSync(join(tmpdir(), 'nydus-filecache-'));
+  const root = testDir('nydus-filecache-');
   const blobs = join(root, 'blobs');
   const t = makeTestBlob(blobs, sizes, { withCi });
   const be = new RecordingBackend(new LocalFsBackend({ dir: blobs }));
