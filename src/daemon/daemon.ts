@@ -3,7 +3,7 @@
 // upstream reports (INIT → READY → RUNNING).
 import { readFileSync, statSync } from 'node:fs';
 import { getegid, geteuid } from 'node:process';
-import { type FsConfig, parseConfigText, withoutSecrets } from '../config/daemon-config.js';
+import { type FsConfig, loadConfigFile, parseConfigText, withoutSecrets } from '../config/daemon-config.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { FuseSession, withTransfer } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
@@ -44,6 +44,27 @@ interface MountState {
 }
 
 const MAX_EVENTS = 500;
+
+/**
+ * Upstream's API carries the config file CONTENTS in "config", but its docs (and seed 001) pass a
+ * PATH. Accept both: text that parses as JSON is contents; otherwise a single line naming an existing
+ * file is read. Anything else goes to the parser, whose error names the problem.
+ */
+function configPathOf(config: string): string | undefined {
+  try {
+    JSON.parse(config);
+    return undefined;
+  } catch {
+    /* not JSON: maybe a path */
+  }
+  if (config.includes('\n') || config.includes('\0') || config.length > 4096) return undefined;
+  try {
+    return statSync(config).isFile() ? config : undefined;
+  } catch {
+    if (config.startsWith('/')) throw new ControlError(400, 'INVALID_ARGUMENT', `"config" is neither JSON nor an existing file: ${config}`);
+    return undefined;
+  }
+}
 
 export class NydusDaemon implements DaemonControl {
   readonly opts: DaemonOptions;
@@ -198,7 +219,8 @@ export class NydusDaemon implements DaemonControl {
     if (req.fs_type !== 'rafs') throw new ControlError(400, 'INVALID_ARGUMENT', `fs_type "${req.fs_type}" is not supported (only "rafs")`);
     if (!req.config) throw new ControlError(400, 'INVALID_ARGUMENT', '"config" is required');
     try {
-      return parseConfigText(req.config, 'mount config');
+      const path = configPathOf(req.config);
+      return path === undefined ? parseConfigText(req.config, 'mount config') : loadConfigFile(path);
     } catch (e) {
       throw new ControlError(400, 'INVALID_ARGUMENT', describeError(e));
     }
