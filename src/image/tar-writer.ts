@@ -47,17 +47,22 @@ function header(name: Uint8Array, type: string, e: Omit<TarEntry, 'path' | 'type
   const h = Buffer.alloc(TAR_BLOCK);
   let fits = true;
   h.set(name.subarray(0, 100), 0);
-  fits &&= name.length <= 100;
-  fits &&= octal(h, 100, 8, e.mode & 0o7777);
-  fits &&= octal(h, 108, 8, e.uid);
-  fits &&= octal(h, 116, 8, e.gid);
-  fits &&= octal(h, 124, 12, size);
-  fits &&= octal(h, 136, 12, Math.max(0, Math.floor(e.mtime)));
+  // Every field must be written even when an earlier one did not fit (`fits &&= f()` would skip
+  // f() once fits is false and leave size/mode/mtime zero in the ustar header of long paths).
+  const put = (ok: boolean): void => {
+    fits = ok && fits;
+  };
+  put(name.length <= 100);
+  put(octal(h, 100, 8, e.mode & 0o7777));
+  put(octal(h, 108, 8, e.uid));
+  put(octal(h, 116, 8, e.gid));
+  put(octal(h, 124, 12, size));
+  put(octal(h, 136, 12, Math.max(0, Math.floor(e.mtime))));
   h.fill(0x20, 148, 156);
   h.write(type, 156, 'ascii');
   if (linkname) {
     h.set(linkname.subarray(0, 100), 157);
-    fits &&= linkname.length <= 100;
+    put(linkname.length <= 100);
   }
   h.write('ustar\u000000', 257, 'binary');
   octal(h, 329, 8, e.devMajor ?? 0);
