@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { createImage } from '../../src/builder/index.js';
 import { nydusTree, type FsTree } from '../../src/convert/fs-tree.js';
 import { extractBootstrap } from '../../src/convert/manifest.js';
-import { MT_NYDUS_BLOB, MT_OCI_CONFIG, MT_OCI_INDEX, MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, MT_OCI_MANIFEST, type Index, type Manifest } from '../../src/convert/media-types.js';
+import { MT_DOCKER_CONFIG, MT_DOCKER_LAYER_GZIP, MT_DOCKER_MANIFEST, MT_NYDUS_BLOB, MT_OCI_CONFIG, MT_OCI_INDEX, MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, MT_OCI_MANIFEST, type Index, type Manifest } from '../../src/convert/media-types.js';
 import { RegistryClient, sha256Digest } from '../../src/convert/registry.js';
 import { encodeTarHeader, padding, type TarEntry } from '../../src/image/tar-writer.js';
 import { openBootstrap } from '../../src/rafs/index.js';
@@ -57,17 +57,18 @@ function tar(entries: E[]): Buffer {
   return Buffer.concat(parts);
 }
 
-async function pushImage(c: RegistryClient, repo: string, ref: string, layers: Array<{ tar: Buffer; mt: string }>, platform = { architecture: 'amd64', os: 'linux' }): Promise<{ digest: string; size: number }> {
+async function pushImage(c: RegistryClient, repo: string, ref: string, layers: Array<{ tar: Buffer; mt: string }>, platform = { architecture: 'amd64', os: 'linux' }, docker = false): Promise<{ digest: string; size: number }> {
   const descs = [];
   for (const l of layers) {
-    const blob = l.mt === MT_OCI_LAYER_GZIP ? gzipSync(l.tar) : l.mt === MT_OCI_LAYER_ZSTD ? zstd.compress(l.tar) : l.tar;
+    const blob = l.mt.endsWith('gzip') ? gzipSync(l.tar) : l.mt === MT_OCI_LAYER_ZSTD ? zstd.compress(l.tar) : l.tar;
     await c.uploadBlob(repo, sha256Digest(blob), blob);
     descs.push({ mediaType: l.mt, digest: sha256Digest(blob), size: blob.length });
   }
   const cfg = Buffer.from(JSON.stringify({ ...platform, config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256Digest(l.tar)) }, history: layers.map(() => ({ created_by: 'test' })) }));
   await c.uploadBlob(repo, sha256Digest(cfg), cfg);
-  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_OCI_MANIFEST, config: { mediaType: MT_OCI_CONFIG, digest: sha256Digest(cfg), size: cfg.length }, layers: descs }));
-  await c.putManifest(repo, ref, MT_OCI_MANIFEST, m);
+  const mt = docker ? MT_DOCKER_MANIFEST : MT_OCI_MANIFEST;
+  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mt, config: { mediaType: docker ? MT_DOCKER_CONFIG : MT_OCI_CONFIG, digest: sha256Digest(cfg), size: cfg.length }, layers: descs }));
+  await c.putManifest(repo, ref, mt, m);
   return { digest: sha256Digest(m), size: m.length };
 }
 
@@ -281,6 +282,19 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     const one = await nydusify(['convert', '--source', `${reg.host}/test/multi:v1`, '--target', `${reg.host}/test/multi:arm`, '--platform', 'linux/arm64', ...flags, '--work-dir', join(work, 'w4')]);
     assert.equal(one.code, 0, one.stderr);
     assert.equal((await client.getManifest('test/multi', 'arm')).mediaType, MT_OCI_MANIFEST);
+  });
+
+  test('docker v2 source keeps docker media types unless --oci', async () => {
+    await pushImage(client, 'test/docker', 'v1', [{ tar: tar([{ path: 'f', data: Buffer.from('docker\n') }]), mt: MT_DOCKER_LAYER_GZIP }], undefined, true);
+    for (const [tag, extra, mt, bootMt] of [['nydus', [], MT_DOCKER_MANIFEST, MT_DOCKER_LAYER_GZIP], ['oci', ['--oci'], MT_OCI_MANIFEST, MT_OCI_LAYER_GZIP]] as const) {
+      const r = await nydusify(['convert', '--source', `${reg.host}/test/docker:v1`, '--target', `${reg.host}/test/docker:${tag}`, ...flags, ...extra, '--work-dir', join(work, `wd-${tag}`)]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = await nydusManifest('test/docker', tag);
+      assert.equal(m.mediaType, mt);
+      assert.equal(m.layers.at(-1)!.mediaType, bootMt);
+      const chk = await nydusify(['check', '--source', `${reg.host}/test/docker:v1`, '--target', `${reg.host}/test/docker:${tag}`, ...flags, '--work-dir', join(work, `chkd-${tag}`)]);
+      assert.equal(chk.code, 0, chk.stderr);
+    }
   });
 
   test('malicious layers are refused; a missing tag is a one-line error', async () => {
