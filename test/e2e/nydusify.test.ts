@@ -373,6 +373,9 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     const probe = await new Promise<string>((ok) => execFile(process.execPath, [BIN('nydusd'), '--help'], (e, _o, se) => ok(e ? se.split('\n').find((l) => /Error|error/.test(l)) ?? 'exit ' + String(e.code) : '')));
     if (probe) return t.skip(`nydusd does not start: ${probe}`);
     if (!existsSync('/dev/fuse') || process.getuid?.() !== 0) return t.skip('needs /dev/fuse and root');
+    // Self-contained (also when run alone): converting again skips blobs the target has.
+    const conv = await nydusify(['convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:nydus`, ...flags, '--work-dir', join(work, 'wm')]);
+    assert.equal(conv.code, 0, conv.stderr);
     const mnt = join(work, 'mnt');
     const child = spawn(process.execPath, [BIN('nydusify'), 'mount', '--target', `${reg.host}/test/layers:nydus`, '--target-insecure', '--mount-path', mnt, '--work-dir', join(work, 'mw')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
