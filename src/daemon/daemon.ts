@@ -14,7 +14,7 @@ import { ControlError, type DaemonControl, type DaemonInfo, type DaemonState, ty
 import { FsStats, newFsStatsBuffer } from './fs-stats.js';
 import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
-import { prefetchChunks } from './prefetch-plan.js';
+import { prefetchPhases } from './prefetch-plan.js';
 import type { MountSpec } from './vfs.js';
 
 const log = logger('nydusd');
@@ -180,11 +180,11 @@ export class NydusDaemon implements DaemonControl {
     this.#bump();
     const pf = config.rafs.prefetch.enable || config.cache.prefetch.enable || (prefetchFiles?.length ?? 0) > 0;
     if (pf) {
-      const chunks = prefetchChunks(sb, prefetchFiles, config.rafs.prefetch.prefetchAll || config.cache.prefetch.prefetchAll);
-      if (chunks.length) {
-        log.info(`prefetching ${chunks.length} chunks for ${mountpoint}`);
-        storage.prefetch(chunks);
-      }
+      // Hinted files first: each phase is queued (and offset-ordered) on its own.
+      const phases = prefetchPhases(sb, prefetchFiles, config.rafs.prefetch.prefetchAll || config.cache.prefetch.prefetchAll);
+      const total = phases.reduce((k, p) => k + p.length, 0);
+      if (total) log.info(`prefetching ${total} chunks for ${mountpoint}`);
+      for (const chunks of phases) storage.prefetch(chunks);
     }
     return m;
   }

@@ -15,7 +15,16 @@ function resolve(sb: RafsSuper, path: string): number | undefined {
 
 /** Chunks of the named inodes (directories recursively), hinted files first, deduplicated. */
 export function prefetchChunks(sb: RafsSuper, files: string[] | undefined, all: boolean): ChunkInfo[] {
-  const out: ChunkInfo[] = [];
+  return prefetchPhases(sb, files, all).flat();
+}
+
+/**
+ * The same chunks as two phases, hinted files then (with `all`) the rest. Storage plans each
+ * prefetch call in blob offset order, so the daemon must queue the phases separately or a hinted
+ * file in the middle of the blob is fetched only when the whole-image sweep reaches it.
+ */
+export function prefetchPhases(sb: RafsSuper, files: string[] | undefined, all: boolean): ChunkInfo[][] {
+  let out: ChunkInfo[] = [];
   const seen = new Set<string>();
   const visited = new Set<number>();
   const add = (ino: number): void => {
@@ -42,6 +51,9 @@ export function prefetchChunks(sb: RafsSuper, files: string[] | undefined, all: 
   };
   const hinted = files && files.length ? files.map((f) => resolve(sb, f)).filter((x): x is number => x !== undefined) : sb.prefetchInodes();
   for (const ino of hinted) add(ino);
+  const phases = [out];
+  out = [];
   if (all || (files?.length === 1 && files[0] === '/')) add(sb.rootIno);
-  return out;
+  phases.push(out);
+  return phases.filter((p) => p.length > 0);
 }
