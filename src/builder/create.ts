@@ -305,6 +305,9 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     }
     const encode = (m: ImageModel): Uint8Array => (fsVersion === 5 ? encodeBootstrapV5(m) : encodeBootstrapV6(m));
     const withBlob = (info: BlobInfo): ImageModel => {
+      // A blob without chunks (inline meta of a data-less layer) holds only the bootstrap: like
+      // upstream, it stays out of the blob table (a 0-block device slot is invalid).
+      if (info.chunkCount === 0) return model;
       const idx = table.ownBlobIndex(() => info);
       const blobs = model.blobs.slice();
       blobs[idx] = { ...info, blobIndex: idx };
