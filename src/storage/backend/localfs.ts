@@ -1,6 +1,7 @@
 // localfs backend: blobs are plain files, `<dir>/<blob_id>` (falling back to `alt_dirs`) or one fixed
 // `blob_file`. Positional reads into preallocated buffers. Upstream: storage/src/backend/localfs.rs.
 // `readahead`/`readahead_sec` are accepted by the config schema but ignored, as upstream does now.
+import { statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendError, ConfigError } from '../../util/errors.js';
@@ -24,6 +25,11 @@ export class LocalFsBackend implements BlobBackend {
 
   constructor(cfg: LocalFsConfig) {
     if (!cfg.dir && !cfg.blob_file) throw new ConfigError('backend.localfs: one of "dir" or "blob_file" is required');
+    // A missing or mistyped blob directory is a config error, reported before anything is mounted;
+    // a missing blob inside an existing directory stays a per-read error (it may be copied in later).
+    if (cfg.dir && !cfg.blob_file && !statSync(cfg.dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new ConfigError(`backend.localfs: "dir" ${cfg.dir} is not an existing directory`);
+    }
     this.#cfg = cfg;
   }
 
