@@ -25,6 +25,8 @@ export interface StartOptions {
   config: object | string;
   mnt: string;
   bootstrap: string;
+  /** Use exactly these nydusd arguments (config/mnt/bootstrap then only locate the mount). */
+  rawArgs?: string[];
   /** Where the generated config and API socket go. */
   dir: string;
   apisock?: boolean;
@@ -49,6 +51,7 @@ export async function startNydusd(o: StartOptions): Promise<NydusdProc> {
   const args = [BIN('nydusd'), '--config', cfgPath, '--mountpoint', o.mnt, '--bootstrap', o.bootstrap, '--log-level', 'warn'];
   if (apisock) args.push('--apisock', apisock);
   args.push(...(o.extraArgs ?? []));
+  if (o.rawArgs) args.splice(1, args.length - 1, ...o.rawArgs);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: o.cwd });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
