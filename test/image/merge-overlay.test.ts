@@ -195,12 +195,9 @@ async function withOverlayLayers(tag: string, fn: (d: string, layers: string[], 
   }
 }
 
-// Known gap (reported, outside test/image): create strips trusted.overlay.opaque in
-// applySingleLayerWhiteouts (src/builder/source/whiteout.ts) before the layer is merged — for
-// tar-rafs builds that keep markers for a later merge, and for dir builds before the overlay onto
-// --parent-bootstrap (create.ts step 1 runs before step 2) — so opq/old1, opq/old2 of the lowest
-// layer survive. Char 0/0 whiteouts work. Remove `todo` once fixed.
-test('--whiteout-spec overlayfs: overlayfs-form layer tars built with tar-rafs and merged equal overlayfs', { todo: 'tar-rafs strips trusted.overlay.opaque before merge' }, async (t) => {
+// Regression: create used to strip trusted.overlay.opaque before the layer was merged (tar-rafs
+// builds, and dir builds onto --parent-bootstrap), so the lowest layer's opq/* entries survived.
+test('--whiteout-spec overlayfs: overlayfs-form layer tars built with tar-rafs and merged equal overlayfs', async (t) => {
   const skip = overlayUnavailable();
   if (skip) return t.skip(skip);
   await withOverlayLayers('ovltar', (d, layers, blobDir, want) => {
@@ -217,7 +214,7 @@ test('--whiteout-spec overlayfs: overlayfs-form layer tars built with tar-rafs a
   });
 });
 
-test('--whiteout-spec overlayfs: directory layers chained with --parent-bootstrap equal overlayfs', { todo: 'create strips trusted.overlay.opaque before overlaying onto the parent' }, async (t) => {
+test('--whiteout-spec overlayfs: directory layers chained with --parent-bootstrap equal overlayfs', async (t) => {
   const skip = overlayUnavailable();
   if (skip) return t.skip(skip);
   await withOverlayLayers('ovlchain', (d, layers, blobDir, want) => {

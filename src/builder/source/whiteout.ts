@@ -40,7 +40,9 @@ export function applySingleLayerWhiteouts(root: TreeNode, spec: WhiteoutSpec, dr
       return t === undefined || t === 'overlayfs-opaque';
     });
     for (const c of d.children) {
-      if (whiteoutType(c, spec) === 'overlayfs-opaque') removeOpaqueXattr(c);
+      // Only a final single-layer build drops the markers; otherwise a later merge (or the
+      // parent overlay) needs the opaque xattr to hide the lower directory's entries.
+      if (dropMarkers && whiteoutType(c, spec) === 'overlayfs-opaque') removeOpaqueXattr(c);
       if (isDir(c.mode)) walk(c);
     }
   };
