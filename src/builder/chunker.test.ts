@@ -76,6 +76,83 @@ test('ChunkPipeline chunks files in order, digests, CRCs and dedups identical ch
   }
 });
 
+test('ChunkPipeline batches many small files: same chunks, order and dedup as one at a time', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nydus-chunk-'));
+  const { pool, sink, p } = setup(4096);
+  try {
+    const files: Buffer[] = [];
+    for (let i = 0; i < 400; i++) {
+      const len = (i * 2654435761) % 9000;
+      const b = Buffer.alloc(len);
+      for (let j = 0; j < len; j++) b[j] = ((i % 37) * 31 + j * (i % 5 === 0 ? 0 : 7)) & 0xff;
+      files.push(b);
+      writeFileSync(join(dir, `f${i}`), b);
+    }
+    const outs = files.map(() => [] as ChunkInfo[]);
+    for (const [i, b] of files.entries()) await p.addFile(join(dir, `f${i}`), b.length, outs[i]!, `f${i}`);
+    await p.flush();
+    let next = 0;
+    for (const [i, b] of files.entries()) {
+      assert.equal(outs[i]!.length, Math.ceil(b.length / 4096));
+      assert.deepEqual(reassemble(outs[i]!, sink, 'zstd'), b);
+      for (const c of outs[i]!) {
+        assert.equal(c.crc32, crc32c(b.subarray(c.fileOffset, c.fileOffset + c.uncompressedSize)));
+        // New chunks are stored in submission order; repeats point back to earlier ones.
+        if (c.index === next) next++;
+        else assert.ok(c.index < next);
+      }
+    }
+    assert.equal(p.stats.storedChunks, next);
+    assert.ok(p.stats.dedupChunks > 0);
+  } finally {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ChunkPipeline reports unreadable and shrunken files by name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nydus-chunk-'));
+  try {
+    writeFileSync(join(dir, 'short'), Buffer.alloc(100, 1));
+    {
+      const { pool, p } = setup(4096);
+      await p.addFile(join(dir, 'missing'), 10, [], 'missing');
+      await assert.rejects(p.flush(), /cannot read missing: ENOENT/);
+      await pool.close();
+    }
+    {
+      const { pool, p } = setup(4096);
+      await p.addFile(join(dir, 'short'), 5000, [], 'short');
+      await assert.rejects(p.flush(), /short: file shrank while building \(expected 5000 bytes, got 100\)/);
+      await pool.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('crc32c (slicing-by-16) matches a bitwise reference at every alignment and length', () => {
+  const ref = (d: Uint8Array): number => {
+    let c = 0xffffffff;
+    for (const x of d) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    }
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const buf = new Uint8Array(600);
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + 7) & 0xff;
+  for (let off = 0; off < 8; off++) {
+    for (const len of [0, 1, 3, 15, 63, 64, 65, 127, 128, 200, 511, 590]) {
+      const v = buf.subarray(off, off + len);
+      assert.equal(crc32c(v), ref(v), `offset ${off} length ${len}`);
+    }
+  }
+  assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);
+  // seed continues a running CRC
+  assert.equal(crc32c(buf.subarray(100), crc32c(buf.subarray(0, 100))), crc32c(buf));
+});
+
 test('ChunkPipeline.addStream() cuts arbitrary input pieces and checks the declared size', async () => {
   const { pool, sink, p } = setup(4096, 'lz4_block');
   try {

@@ -1,13 +1,15 @@
-// Chunking pipeline (spec §3.1–§3.4): cuts file data into chunk-size pieces, digests and compresses
-// them on the worker pool, and commits them strictly in submission order: dedup lookup, else
-// placement in the blob through the BlobWriter. In-flight chunks are bounded, so memory stays at
-// about (maxInFlight × chunk size) whatever the input size.
-import { open } from 'node:fs/promises';
+// Chunking pipeline (spec §3.1–§3.4): cuts file data into chunk-size pieces, has the worker pool
+// read, digest and compress them, and commits them strictly in submission order: dedup lookup,
+// else placement in the blob through the BlobWriter. Chunks are queued in batches of about
+// BATCH_BYTES (many small files per worker message); many batches are in flight at once, so
+// reading runs ahead of compression, bounded by maxInFlightBytes of uncompressed data whatever the
+// input size. The commit order (and so the blob layout) is the plain file/chunk order, as if each
+// chunk were processed alone.
 import type { BlobInfo } from '../format/blob-info.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import type { Compressor, Digester } from '../format/constants.js';
 import { NydusError } from '../util/errors.js';
-import type { ChunkPool, ProcessedChunk } from './compress-pool.js';
+import type { ChunkPool, ChunkSource, ProcessedChunk } from './compress-pool.js';
 import type { ChunkDedup } from './dedup.js';
 
 /** The part of BlobWriter the pipeline needs. */
@@ -45,46 +47,56 @@ export interface ChunkPipelineOptions {
   digester: Digester;
   /** Blob table entry to reserve for this build's blob when its first chunk is stored. */
   blobPlaceholder: () => BlobInfo;
+  /** Batches (worker jobs) in flight. */
   maxInFlight?: number;
+  /** Uncompressed bytes in flight (read ahead, queued or being compressed); default max(32 MiB, 6 chunks). */
+  maxInFlightBytes?: number;
+}
+
+/** A worker message carries about this much data: amortises the hand-off over many small files. */
+const BATCH_BYTES = 1 << 20;
+/** …and at most this many chunks (bounds per-batch bookkeeping for tiny files). */
+const BATCH_ITEMS = 512;
+
+interface Item {
+  src: ChunkSource;
+  out: ChunkInfo[];
+  fileOffset: number;
 }
 
 export class ChunkPipeline {
   readonly stats: ChunkStats = { files: 0, bytes: 0, chunks: 0, dedupChunks: 0, storedChunks: 0, storedBytes: 0 };
   #o: ChunkPipelineOptions;
   #max: number;
+  #maxBytes: number;
   #inflight = 0;
+  #inflightBytes = 0;
+  #batch: Item[] = [];
+  #batchBytes = 0;
   #waiters: Array<() => void> = [];
   #tail: Promise<void> = Promise.resolve();
   #error: unknown;
 
   constructor(o: ChunkPipelineOptions) {
     this.#o = o;
-    this.#max = o.maxInFlight ?? Math.max(4, o.pool.size * 3);
+    this.#max = o.maxInFlight ?? Math.max(4, o.pool.size * 16);
+    this.#maxBytes = o.maxInFlightBytes ?? Math.max(32 << 20, 6 * o.chunkSize);
   }
 
-  /** Chunks a file on disk of `size` bytes; its chunks are appended to `out` as they commit. */
+  /**
+   * Chunks a file on disk of `size` bytes; its chunks are appended to `out` as they commit. The
+   * workers read the file later (only `size` bytes; a shorter file fails the build), so this
+   * usually returns before any data is read: read errors surface from a later call or flush().
+   */
   async addFile(path: string | Buffer, size: number, out: ChunkInfo[], name: string): Promise<void> {
+    if (this.#error) throw this.#error;
     this.stats.files++;
     if (size === 0) return;
-    const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-      throw new NydusError('ERR_IO', `cannot read ${name}: ${e.code ?? e.message}`);
-    });
-    try {
-      const cs = this.#o.chunkSize;
-      for (let off = 0; off < size; off += cs) {
-        const piece = new Uint8Array(Math.min(cs, size - off));
-        let got = 0;
-        while (got < piece.length) {
-          const { bytesRead } = await fh.read(piece, got, piece.length - got, off + got).catch((e: NodeJS.ErrnoException) => {
-            throw new NydusError('ERR_IO', `cannot read ${name}: ${e.code ?? e.message}`);
-          });
-          if (bytesRead === 0) throw new NydusError('ERR_IO', `${name}: file shrank while building (expected ${size} bytes, got ${off + got})`);
-          got += bytesRead;
-        }
-        await this.#submit(piece, off, out);
-      }
-    } finally {
-      await fh.close();
+    const bytes = typeof path === 'string' ? Buffer.from(path) : path;
+    const cs = this.#o.chunkSize;
+    for (let off = 0; off < size; off += cs) {
+      const length = Math.min(cs, size - off);
+      await this.#submit({ src: { path: bytes, offset: off, length, name, fileSize: size }, out, fileOffset: off }, length);
     }
   }
 
@@ -106,10 +118,10 @@ export class ChunkPipeline {
         p += n;
         if (fill === piece.length) {
           const full = piece;
-          const len = full.length; // read before the buffer is transferred to a worker
+          const len = full.length;
           piece = undefined;
           fill = 0;
-          await this.#submit(full, off, out);
+          await this.#submit({ src: { data: full }, out, fileOffset: off }, len);
           off += len;
         }
       }
@@ -117,30 +129,52 @@ export class ChunkPipeline {
     if (piece || off !== size) throw new NydusError('ERR_BUILD', `${name}: data ends after ${off + fill} bytes, declared size is ${size}`);
   }
 
-  async #submit(piece: Uint8Array, fileOffset: number, out: ChunkInfo[]): Promise<void> {
+  async #submit(item: Item, length: number): Promise<void> {
     if (this.#error) throw this.#error;
-    while (this.#inflight >= this.#max) {
-      await new Promise<void>((r) => this.#waiters.push(r));
-      if (this.#error) throw this.#error;
-    }
-    this.#inflight++;
-    this.stats.bytes += piece.length; // before process() transfers (detaches) the buffer
+    this.stats.bytes += length;
     this.stats.chunks++;
-    const job = this.#o.pool.process(piece, this.#o.compressor, this.#o.digester);
+    this.#batch.push(item);
+    this.#batchBytes += length;
+    if (this.#batchBytes >= BATCH_BYTES || this.#batch.length >= BATCH_ITEMS) await this.#dispatch();
+  }
+
+  /** Sends the open batch to the pool once the in-flight limits allow; its commit joins the `#tail` chain. */
+  async #dispatch(): Promise<void> {
+    const items = this.#batch;
+    const bytes = this.#batchBytes;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    if (items.length === 0) return;
+    // A batch larger than the byte limit alone still goes (when nothing else is in flight).
+    while (!this.#error && (this.#inflight >= this.#max || (this.#inflightBytes > 0 && this.#inflightBytes + bytes > this.#maxBytes))) {
+      await new Promise<void>((r) => this.#waiters.push(r));
+    }
+    if (this.#error) throw this.#error;
+    this.#inflight++;
+    this.#inflightBytes += bytes;
+    const job = this.#o.pool.run(
+      items.map((it) => it.src),
+      this.#o.compressor,
+      this.#o.digester,
+    );
     job.catch(() => {}); // awaited in order below; avoid an unhandled rejection meanwhile
     this.#tail = this.#tail
       .then(async () => {
         if (this.#error) return;
-        const r = await job;
-        out.push(await this.#commit(r, fileOffset));
+        const rs = await job;
+        for (let i = 0; i < items.length; i++) {
+          const it = items[i]!;
+          it.out.push(await this.#commit(rs[i]!, it.fileOffset));
+        }
       })
       .catch((e: unknown) => {
         this.#error ??= e;
       })
       .finally(() => {
         this.#inflight--;
-        if (this.#error) for (const w of this.#waiters.splice(0)) w();
-        else this.#waiters.shift()?.();
+        this.#inflightBytes -= bytes;
+        // Only one producer waits at a time; it re-checks the limits itself.
+        for (const w of this.#waiters.splice(0)) w();
       });
   }
 
@@ -172,6 +206,7 @@ export class ChunkPipeline {
 
   /** Waits until every submitted chunk is committed; rethrows the first failure. */
   async flush(): Promise<void> {
+    await this.#dispatch();
     let t: Promise<void>;
     do {
       t = this.#tail;

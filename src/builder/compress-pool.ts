@@ -1,30 +1,38 @@
-// A small worker_threads pool that digests and compresses chunks off the main thread. Jobs carry
-// transferred ArrayBuffers (never a view into a larger buffer: posting a subarray clones the
-// whole backing store, dependencies.md §6). Results come back in completion order; callers that
-// need a deterministic order (the chunk pipeline) await them in submission order.
+// A small worker_threads pool that reads, digests and compresses chunks off the main thread.
+// A job is a batch of chunks (~1 MiB of small files, or one big chunk): one message each way per
+// batch, not per chunk, since postMessage round trips dominated the hand-off for small files. A
+// chunk is either a byte range of a file, which the worker reads itself (so file I/O never runs on
+// the main thread), or a buffer (tar streams), transferred — never a view into a larger buffer:
+// posting a subarray clones the whole backing store (dependencies.md §6). Results come back in
+// completion order; callers that need a deterministic order (the chunk pipeline) await them in
+// submission order.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Compressor, Digester } from '../format/constants.js';
 import { NydusError } from '../util/errors.js';
 
+/** One chunk to process: a file byte range (read by the worker) or bytes in hand. */
+export type ChunkSource =
+  | { path: Uint8Array; offset: number; length: number; name: string; fileSize: number }
+  | { data: Uint8Array };
+
+/** Wire format of a job: item i is a file range when offsets[i] >= 0, else the next of `bufs`. */
 export interface ChunkJob {
   id: number;
-  buf: ArrayBuffer;
-  length: number;
   compressor: Compressor;
   digester: Digester;
+  lengths: number[];
+  offsets: number[];
+  /** Path bytes of all file items, concatenated; item i's path ends at pathEnds[i]. */
+  paths: Uint8Array;
+  pathEnds: number[];
+  bufs: ArrayBuffer[];
 }
 
-export interface ChunkJobResult {
-  id: number;
-  digest: ArrayBuffer;
-  crc32: number;
-  compressed: boolean;
-  /** Stored bytes: compressed data, or the original bytes when compression did not shrink them. */
-  buf: ArrayBuffer;
-  length: number;
-  error?: string;
-}
+/** Wire format of a result. Item i: digest at 32·i, meta[3i..3i+2] = crc32, compressed, end of its stored bytes in `data`. */
+export type ChunkJobResult =
+  | { id: number; digests: ArrayBuffer; meta: ArrayBuffer; data: ArrayBuffer; error?: undefined }
+  | { id: number; error: string; item: number; kind: 'io' | 'shrank' | 'other'; got?: number };
 
 export interface ProcessedChunk {
   digest: Uint8Array;
@@ -35,16 +43,21 @@ export interface ProcessedChunk {
 }
 
 interface Pending {
-  resolve: (r: ProcessedChunk) => void;
+  resolve: (r: ProcessedChunk[]) => void;
   reject: (e: Error) => void;
-  size: number;
+  items: ChunkSource[];
+  /** Uncompressed size per item (transferred buffers read as empty afterwards). */
+  lengths: number[];
+  bytes: number;
   worker: number;
 }
 
 export class ChunkPool {
   readonly size: number;
   #workers: Worker[] = [];
+  /** Uncompressed bytes queued per worker: new jobs go to the least loaded one. */
   #load: number[] = [];
+  #rr = 0;
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #failed: Error | undefined;
@@ -68,22 +81,59 @@ export class ChunkPool {
    * Digests and compresses `data`, which must own its whole ArrayBuffer (it is transferred and
    * becomes unusable for the caller).
    */
-  process(data: Uint8Array, compressor: Compressor, digester: Digester): Promise<ProcessedChunk> {
+  async process(data: Uint8Array, compressor: Compressor, digester: Digester): Promise<ProcessedChunk> {
+    const [r] = await this.run([{ data }], compressor, digester);
+    return r!;
+  }
+
+  /** Reads (file items), digests and compresses a batch; results are in item order. Buffers are transferred. */
+  run(items: ChunkSource[], compressor: Compressor, digester: Digester): Promise<ProcessedChunk[]> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new NydusError('ERR_INTERNAL', 'chunk pool is closed'));
-    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
-      const copy = new Uint8Array(data.length);
-      copy.set(data);
-      data = copy;
+    if (items.length === 0) return Promise.resolve([]);
+    const lengths: number[] = [];
+    const offsets: number[] = [];
+    const pathEnds: number[] = [];
+    const bufs: ArrayBuffer[] = [];
+    const pathParts: Uint8Array[] = [];
+    let pathLen = 0;
+    let bytes = 0;
+    for (const it of items) {
+      if ('data' in it) {
+        let d = it.data;
+        if (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength || !(d.buffer instanceof ArrayBuffer)) d = d.slice();
+        bufs.push(d.buffer as ArrayBuffer);
+        lengths.push(d.length);
+        offsets.push(-1);
+      } else {
+        pathParts.push(it.path);
+        pathLen += it.path.length;
+        lengths.push(it.length);
+        offsets.push(it.offset);
+      }
+      pathEnds.push(pathLen);
+      bytes += lengths[lengths.length - 1]!;
     }
-    let wi = 0;
-    for (let i = 1; i < this.#load.length; i++) if (this.#load[i]! < this.#load[wi]!) wi = i;
+    // One fresh buffer for all paths: cheap to clone, whatever pool the path Buffers came from.
+    const paths = new Uint8Array(pathLen);
+    let p = 0;
+    for (const part of pathParts) {
+      paths.set(part, p);
+      p += part.length;
+    }
+    // Least queued bytes; ties rotate, so idle workers share the work instead of worker 0 taking all.
+    let wi = this.#rr;
+    for (let k = 1; k < this.#load.length; k++) {
+      const i = (this.#rr + k) % this.#load.length;
+      if (this.#load[i]! < this.#load[wi]!) wi = i;
+    }
+    this.#rr = (wi + 1) % this.#load.length;
     const id = this.#nextId++;
-    const job: ChunkJob = { id, buf: data.buffer as ArrayBuffer, length: data.length, compressor, digester };
-    return new Promise<ProcessedChunk>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, size: data.length, worker: wi });
-      this.#load[wi]!++;
-      this.#workers[wi]!.postMessage(job, [job.buf]);
+    const job: ChunkJob = { id, compressor, digester, lengths, offsets, paths, pathEnds, bufs };
+    return new Promise<ProcessedChunk[]>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, items, lengths, bytes, worker: wi });
+      this.#load[wi]! += bytes;
+      this.#workers[wi]!.postMessage(job, bufs);
     });
   }
 
@@ -91,12 +141,29 @@ export class ChunkPool {
     const p = this.#pending.get(r.id);
     if (!p) return;
     this.#pending.delete(r.id);
-    this.#load[wi]!--;
+    this.#load[wi]! -= p.bytes;
     if (r.error !== undefined) {
-      p.reject(new NydusError('ERR_COMPRESSION', `chunk processing failed: ${r.error}`));
+      const it = p.items[r.item];
+      if (it && 'path' in it && r.kind === 'io') p.reject(new NydusError('ERR_IO', `cannot read ${it.name}: ${r.error}`));
+      else if (it && 'path' in it && r.kind === 'shrank') p.reject(new NydusError('ERR_IO', `${it.name}: file shrank while building (expected ${it.fileSize} bytes, got ${r.got})`));
+      else p.reject(new NydusError('ERR_COMPRESSION', `chunk processing failed: ${r.error}`));
       return;
     }
-    p.resolve({ digest: new Uint8Array(r.digest), crc32: r.crc32, compressed: r.compressed, stored: new Uint8Array(r.buf, 0, r.length), uncompressedSize: p.size });
+    const meta = new Uint32Array(r.meta);
+    const out: ProcessedChunk[] = [];
+    let start = 0;
+    for (let i = 0; i < p.items.length; i++) {
+      const end = meta[3 * i + 2]!;
+      out.push({
+        digest: new Uint8Array(r.digests, 32 * i, 32),
+        crc32: meta[3 * i]!,
+        compressed: meta[3 * i + 1] === 1,
+        stored: new Uint8Array(r.data, start, end - start),
+        uncompressedSize: p.lengths[i]!,
+      });
+      start = end;
+    }
+    p.resolve(out);
   }
 
   #fail(e: Error): void {

@@ -281,12 +281,17 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
       root = src.root;
       applySingleLayerWhiteouts(root, spec, !parent);
       await timed('dump_blob', async () => {
+        // addFile only queues: the workers read the files, many at a time, while this loop runs ahead
+        // (bounded by the pipeline's in-flight limits); chunks still commit in this order.
         for (const n of dataOrder(root, prefetch)) {
           const p = src.paths.get(n)!;
           await pipeline.addFile(p, n.size, n.chunks, p.toString());
         }
         await pipeline.flush();
       });
+      // Free the workers (and the buffers they have not collected yet) before the bootstrap encode,
+      // which is the peak of the main thread's memory.
+      await pool.close();
     } else {
       const input = o.source === '-' ? (o.stdin ?? process.stdin) : createReadStream(o.source, { highWaterMark: 1 << 20 });
       const src = await timed('build_tree', () =>
@@ -295,6 +300,7 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
       root = src.root;
       if (!parent) applySingleLayerWhiteouts(root, spec, false);
       await timed('dump_blob', () => pipeline.flush());
+      await pool.close();
     }
 
     // 2. Tree → model (layered: overlay onto the parent's tree).
