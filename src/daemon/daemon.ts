@@ -242,9 +242,14 @@ export class NydusDaemon implements DaemonControl {
     if (!m) throw new ControlError(404, 'NOT_FOUND', `${mountpoint} is not mounted`);
     this.#mounts.delete(mountpoint);
     this.#byIndex.delete(m.index);
+    // Images this mountpoint had before remounts go too (workers release them on this umount).
+    const gone = [m];
+    for (let i = this.#retired.length - 1; i >= 0; i--) if (this.#retired[i]!.mountpoint === mountpoint) gone.push(...this.#retired.splice(i, 1));
     this.#bump();
     // Workers may still finish reads of this mount: close its storage a little later.
-    setTimeout(() => void m.storage.close().catch(() => undefined), 5000).unref();
+    setTimeout(() => {
+      for (const g of gone) void g.storage.close().catch(() => undefined);
+    }, 5000).unref();
   }
 
   #select(id: string | undefined): MountState {

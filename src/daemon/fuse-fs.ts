@@ -40,17 +40,28 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   });
   let seen = -1;
   const active = new Map<number, string>();
+  // Mounts replaced by a remount, per mountpoint. Their inodes stay served (open files, dentries the
+  // kernel still caches for entry_timeout) until the mountpoint is unmounted: releasing them at once
+  // made every read in flight during PUT /api/v1/mount fail with ESTALE.
+  const replaced = new Map<string, number[]>();
   let refreshing: Promise<void> | undefined;
 
   async function refresh(): Promise<void> {
     const table = await ctx.request<MountTable>({ t: 'table' } satisfies DaemonRequest);
     const next = new Map(table.mounts.map((m) => [m.index, m]));
+    const mountpoints = new Set(table.mounts.map((m) => m.mountpoint));
     for (const [idx, mp] of active) {
-      if (!next.has(idx)) {
-        vfs.umount(mp);
-        vfs.release(idx);
-        active.delete(idx);
+      if (next.has(idx)) continue;
+      active.delete(idx);
+      if (mountpoints.has(mp)) {
+        // Remount: vfs.mount below points the entry at the new image; keep this one's inodes.
+        replaced.set(mp, [...(replaced.get(mp) ?? []), idx]);
+        continue;
       }
+      vfs.umount(mp);
+      vfs.release(idx);
+      for (const r of replaced.get(mp) ?? []) vfs.release(r);
+      replaced.delete(mp);
     }
     for (const m of table.mounts) {
       if (active.has(m.index)) continue;
