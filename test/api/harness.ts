@@ -149,9 +149,15 @@ export interface Daemon {
 }
 
 /** Starts nydusd (no --bootstrap unless given) and waits until the API reports RUNNING. */
-export async function startDaemon(w: Workspace, opts: { bootstrap?: string; args?: string[] } = {}): Promise<Daemon> {
-  const args = [BIN('nydusd'), '--config', w.configPath, '--mountpoint', w.mnt, '--apisock', w.sock, '--log-level', 'warn', ...(opts.bootstrap ? ['--bootstrap', opts.bootstrap] : []), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startDaemon(w: Workspace, opts: { bootstrap?: string; args?: string[]; config?: string; sizePool?: boolean } = {}): Promise<Daemon> {
+  const args = [BIN('nydusd'), '--config', opts.config ?? w.configPath, '--mountpoint', w.mnt, '--apisock', w.sock, '--log-level', 'warn', ...(opts.bootstrap ? ['--bootstrap', opts.bootstrap] : []), ...(opts.args ?? [])];
+  // Workaround (see threadpool.test.ts): bin/nydusd.js sets UV_THREADPOOL_SIZE too late (the ESM
+  // loader has already started libuv's pool with 4 threads), so 4 idle FUSE workers in async-read
+  // mode can starve the main thread's backend/cache I/O. Size the pool from outside unless a test
+  // wants the default behaviour.
+  const env = opts.sizePool === false ? { ...process.env } : { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
+  if (opts.sizePool === false) delete env.UV_THREADPOOL_SIZE;
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
