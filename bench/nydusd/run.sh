@@ -86,19 +86,20 @@ cfg() { # $1 work_dir $2 blobdir
 {"device":{"backend":{"type":"localfs","config":{"dir":"$2"}},"cache":{"type":"blobcache","config":{"work_dir":"$1"}}},"mode":"direct","digest_validate":false,"iostats_files":false,"enable_xattr":true}
 EOF
 }
-# mount_<kind>: sets DPID, prints mount ms
+# mount_<kind>: sets DPID and MOUNT_MS. Never call these in $(...): a daemon would inherit the
+# substitution's pipe and the substitution would wait for it to exit.
 mount_nydusd() { # $1 work_dir $2 bootstrap $3 blobdir
   cfg "$1" "$3"; local t; t=$(now_ms)
-  node ${NODE_PROF:-} "$REPO/bin/nydusd.js" --config "$B/nydusd.json" --mountpoint "$MNT" --bootstrap "$2" --log-level warn --thread-num ${THREADS:-4} &
-  DPID=$!; wait_mount "$MNT" "$DPID"; echo $(( $(now_ms) - t ))
+  node ${NODE_PROF:-} "$REPO/bin/nydusd.js" --config "$B/nydusd.json" --mountpoint "$MNT" --bootstrap "$2" --log-level warn --thread-num ${THREADS:-4} >>"$B/daemon.log" 2>&1 &
+  DPID=$!; wait_mount "$MNT" "$DPID"; MOUNT_MS=$(( $(now_ms) - t ))
 }
-mount_squash() { local t; t=$(now_ms); squashfuse_ll -f "$1" "$MNT" & DPID=$!; wait_mount "$MNT" "$DPID"; echo $(( $(now_ms) - t )); }
-mount_erofs() { local t; t=$(now_ms); mount -t erofs -o loop,ro "$B/erofs.disk" "$MNT"; echo $(( $(now_ms) - t )); }
+mount_squash() { local t; t=$(now_ms); squashfuse_ll -f "$1" "$MNT" >>"$B/daemon.log" 2>&1 & DPID=$!; wait_mount "$MNT" "$DPID"; MOUNT_MS=$(( $(now_ms) - t )); }
+mount_erofs() { local t; t=$(now_ms); mount -t erofs -o loop,ro "$B/erofs.disk" "$MNT"; MOUNT_MS=$(( $(now_ms) - t )); }
 
-prepare() { # $1 kind: fresh mount, dropped caches; echoes mount ms
+prepare() { # $1 kind: fresh mount, dropped caches; sets MOUNT_MS
   unmount_all; drop
   case $1 in
-    native) rm -f "$B/m"; echo 0 ;;
+    native) MOUNT_MS=0 ;;
     nydusd-cold) rm -rf "$B/cache"; mkdir -p "$B/cache"; mount_nydusd "$B/cache" "$B/image.boot" "$B/blobs" ;;
     nydusd-warm) mount_nydusd "$B/cache" "$B/image.boot" "$B/blobs" ;;
     squashfuse_ll) mount_squash "$B/sq.img" ;;
@@ -121,18 +122,18 @@ EOF
 
 # Warm the nydusd cache once (also validates the content path end to end).
 rm -rf "$B/cache"; mkdir -p "$B/cache"
-prepare nydusd-warm >/dev/null; tar -C "$MNT" -cf - . | cat > /dev/null; unmount_all
+prepare nydusd-warm; tar -C "$MNT" -cf - . | cat > /dev/null; unmount_all
 
 printf '\n%-14s %9s %9s %10s %10s %10s %8s\n' kind mount_ms walk_s tree_MB/s big_MB/s rand_iops rss_MB
 for kind in native erofs squashfuse_ll nydusd-warm nydusd-cold; do
-  m=$(prepare $kind); R=$(root_of $kind)
+  prepare $kind; m=$MOUNT_MS; R=$(root_of $kind)
   t=$(now_ms); find "$R" -printf '%s %m\n' > /dev/null; walk=$(secs "$t" "$(now_ms)")
-  m2=$(prepare $kind)
+  prepare $kind
   t=$(now_ms); bytes=$(tar -C "$R" -cf - . | wc -c); tree=$(python3 -c "print('%.0f' % ($bytes / 1e6 / (($(now_ms) - $t) / 1000)))")
   rss=$([ -n "$DPID" ] && rss_mb "$DPID" || echo -)
-  m3=$(prepare $kind)
+  prepare $kind
   t=$(now_ms); dd if="$R/big.bin" of=/dev/null bs=1M status=none; big=$(python3 -c "print('%.0f' % ($BIG_MB * 1.048576 / (($(now_ms) - $t) / 1000)))")
-  m4=$(prepare $kind)
+  prepare $kind
   iops=$(python3 "$RAND" "$R/big.bin" ${RAND_N:-20000})
   printf '%-14s %9s %9s %10s %10s %10s %8s\n' $kind "$m" "$walk" "$tree" "$big" "$iops" "$rss"
 done
@@ -143,8 +144,9 @@ for kind in nydusd squashfuse_ll; do
   ts=()
   for i in 1 2 3 4 5; do
     unmount_all
-    if [ $kind = nydusd ]; then rm -rf "$B/small/cache"; mkdir -p "$B/small/cache"; ts+=("$(mount_nydusd "$B/small/cache" "$B/small/image.boot" "$B/small/blobs")")
-    else ts+=("$(mount_squash "$B/small/sq.img")"); fi
+    if [ $kind = nydusd ]; then rm -rf "$B/small/cache"; mkdir -p "$B/small/cache"; mount_nydusd "$B/small/cache" "$B/small/image.boot" "$B/small/blobs"
+    else mount_squash "$B/small/sq.img"; fi
+    ts+=("$MOUNT_MS")
     [ $kind = nydusd ] && [ $i = 5 ] && echo "  nydusd RSS after mount: $(rss_mb $DPID) MB"
   done
   echo "  $kind: $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 3p) (all: ${ts[*]})"
