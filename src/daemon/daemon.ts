@@ -229,6 +229,11 @@ export class NydusDaemon implements DaemonControl {
   async mount(mountpoint: string, req: MountRequest): Promise<void> {
     if (this.#mounts.has(mountpoint)) throw new ControlError(409, 'ALREADY_EXISTS', `${mountpoint} is already mounted`);
     if (this.#mounts.has('/') ) throw new ControlError(400, 'INVALID_ARGUMENT', 'the daemon serves an image at "/": pseudo mounts need a daemon started without --bootstrap');
+    // The pseudo root holds mounts as leaves: /a/b under a mounted /a would replace /a's entry with a
+    // pseudo directory (hiding that image), and /a over a mounted /a/b would hide /a/b.
+    for (const other of this.#mounts.keys()) {
+      if (mountpoint.startsWith(`${other}/`) || other.startsWith(`${mountpoint}/`)) throw new ControlError(409, 'ALREADY_EXISTS', `${mountpoint} would nest with the mount at ${other}`);
+    }
     await this.#addMount(mountpoint, req.source, this.#parseMountConfig(req), req.prefetch_files);
   }
 
@@ -304,8 +309,11 @@ export class NydusDaemon implements DaemonControl {
 
   async updateConfig(id: string | undefined, body: Record<string, unknown>): Promise<void> {
     const targets = id === undefined || id === '/' ? [...this.#mounts.values()] : [this.#select(id)];
-    for (const k of Object.keys(body)) {
-      if (!['registry_auth', 'proxy_url', 'dragonfly_scheduler_endpoint'].includes(k)) throw new ControlError(500, 'INVALID_ARGUMENT', `unknown config key ${k}`);
+    // Upstream answers an unknown key with 500; it is the client's mistake, so 400 here, and a value
+    // of the wrong type is refused instead of being ignored with a 204.
+    for (const [k, v] of Object.entries(body)) {
+      if (!['registry_auth', 'proxy_url', 'dragonfly_scheduler_endpoint'].includes(k)) throw new ControlError(400, 'INVALID_ARGUMENT', `unknown config key ${k}`);
+      if (typeof v !== 'string') throw new ControlError(400, 'INVALID_ARGUMENT', `config key ${k} must be a string`);
     }
     for (const m of targets) {
       m.storage.updateConfig?.({
