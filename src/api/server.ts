@@ -28,7 +28,8 @@ function mountpointOf(q: URLSearchParams): string {
   const m = q.get('mountpoint');
   if (!m) bad('missing query parameter "mountpoint"');
   if (!m.startsWith('/') || m.includes('\0') || m.split('/').some((p) => p === '..' || p === '.')) bad(`invalid mountpoint "${m}": expected an absolute path like /sub`);
-  return m;
+  // One spelling per mountpoint: "/sub/" and "//sub" are "/sub" (the mount table is keyed by it).
+  return '/' + m.split('/').filter(Boolean).join('/');
 }
 
 function mountRequest(b: unknown): MountRequest {
@@ -91,8 +92,9 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     req.on('data', (d: Buffer) => {
       size += d.length;
       if (size > MAX_BODY) {
+        // Answer now and discard the rest (destroying the request would drop the 413 with the socket).
+        if (parts.length) parts.length = 0;
         reject(new ControlError(413, 'PAYLOAD_TOO_LARGE', `request body larger than ${MAX_BODY} bytes`));
-        req.destroy();
       } else parts.push(d);
     });
     req.on('error', reject);
@@ -136,7 +138,10 @@ export async function handle(ctl: DaemonControl, req: IncomingMessage, res: Serv
     if (result === undefined) send(res, 204, undefined);
     else send(res, 200, result);
   } catch (e) {
-    if (e instanceof ControlError) return send(res, e.status, { code: e.code, message: e.message });
+    if (e instanceof ControlError) {
+      if (e.status === 413) res.setHeader('Connection', 'close');
+      return send(res, e.status, { code: e.code, message: e.message });
+    }
     if (e instanceof NydusError) return send(res, 400, { code: e.code, message: describeError(e) });
     log.error(`API request ${req.method} ${req.url} failed: ${describeError(e)}`);
     send(res, 500, { code: 'INTERNAL', message: describeError(e) });
@@ -152,7 +157,14 @@ export async function startApiServer(ctl: DaemonControl, sockPath: string): Prom
   const server = createServer((req, res) => {
     handle(ctl, req, res).catch((e) => log.error(`API: ${describeError(e)}`));
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
+  // Unparsable HTTP (NUL in the request line, oversized headers, bad chunking) never reaches a
+  // handler: answer it with the same JSON error shape instead of silently dropping the connection.
+  server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (e.code === 'ECONNRESET')) return socket.destroy();
+    const [status, reason] = e.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+    const body = JSON.stringify({ code: 'INVALID_ARGUMENT', message: `malformed HTTP request: ${e.code ?? e.message}` });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nServer: Nydus API\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   const oldMask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
