@@ -1,2 +1,7 @@
 #!/usr/bin/env node
-import "../dist/src/cli/nydus-backend-proxy.js";
+'use strict';
+// CommonJS shim (bin/package.json): loads the compiled ESM entry point.
+import('../dist/src/cli/nydus-backend-proxy.js').catch((e) => {
+  process.stderr.write(`nydus-backend-proxy: cannot start (${e && e.message}); run 'npm run build' first?\n`);
+  process.exit(70);
+});

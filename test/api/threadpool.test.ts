@@ -1,4 +1,4 @@
-// Regression test for a bug outside test/api (bin/nydusd.js, src/fuse/worker.ts): nydusd started the
+// Regression test (fixed in bin/nydusd.js, now CommonJS so it sizes the pool first): nydusd started the
 // normal way (no UV_THREADPOOL_SIZE in the environment) must serve cold reads. bin/nydusd.js sets
 // UV_THREADPOOL_SIZE=16 from inside an ES module, but the ESM loader has already started libuv's
 // pool with 4 threads by then; FUSE workers in async-read mode each park one pool thread in read(2)
