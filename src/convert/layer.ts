@@ -138,28 +138,19 @@ export async function convertLayer(input: LayerInput, workDir: string, params: B
   const t0 = Date.now();
   const what = `layer ${input.index + 1} (${input.digest})`;
   const tmp = join(workDir, `layer-${input.digest.slice(7, 19)}-${process.pid}-${input.index}.blob`);
-  let p = await openTar(input, what);
+  const p = await openTar(input, what);
   try {
     let model: ImageModel | undefined;
     let bootstrap: Uint8Array | undefined;
     let hasBlob = true;
     if (params.nydusImage.length === 0) {
-      let r = await buildInProcess(p.tarTap, params, { blob: tmp }).catch((e: unknown) => {
-        // A layer without new file data (only dirs, links, whiteouts, or all chunks found in the
-        // chunk dict) makes the builder's inline-meta blob empty, which it refuses ("blocks is 0").
-        // Such a layer needs no blob: build its bootstrap alone from a second read of the layer.
-        if (e instanceof Error && /blocks is 0/.test(e.message)) return undefined;
-        throw e;
-      });
-      if (!r) {
-        p.parser.end();
-        p = await openTar(input, what);
-        r = await buildInProcess(p.tarTap, params, { bootstrap: `${tmp}.boot` });
-        await rm(`${tmp}.boot`, { force: true });
-      }
+      const r = await buildInProcess(p.tarTap, params, { blob: tmp });
       model = r.model;
       bootstrap = r.bootstrapBytes;
-      hasBlob = r.blobPath !== undefined;
+      // A layer without new file data (only dirs, links, whiteouts, or every chunk found in the
+      // chunk dict) stores no chunks: it needs no blob layer, only its bootstrap.
+      hasBlob = r.blobPath !== undefined && r.stats.storedChunks > 0;
+      if (!hasBlob) await rm(tmp, { force: true });
     } else await packLayer(p.tarTap, tmp, params, what);
     p.parser.end();
     const { compressedTap, tarTap } = p;
