@@ -40,7 +40,6 @@ export interface FsConfig {
 }
 
 const PROXY: Field = O({ url: S, ping_url: S, fallback: B, check_interval: N(0), check_pause_elapsed: I(0), use_http: B, dragonfly_scheduler_endpoint: S });
-const MIRROR: Field = O({ host: S, ping_url: S, headers: { t: 'object', fields: {}, open: true }, health_check_interval: I(0), failure_limit: I(0), auth_through: B });
 const HTTP_COMMON: Record<string, Field> = {
   skip_verify: B,
   ca_cert_files: { t: 'strings' },

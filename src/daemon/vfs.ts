@@ -75,10 +75,6 @@ export function isChunkReady(bitmap: Uint8Array, index: number): boolean {
   return byte < bitmap.length && (Atomics.load(bitmap, byte) & (0x80 >>> (index & 7))) !== 0;
 }
 
-function dtype(mode: number): number {
-  return (mode & 0o170000) >>> 12;
-}
-
 export class Vfs {
   readonly #mounts = new Map<number, Mount>();
   readonly #pseudo = new Map<number, PseudoDir>();

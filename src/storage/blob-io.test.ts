@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { FormatError } from '../util/errors.js';
 import { LocalFsBackend } from './backend/localfs.js';

@@ -1,7 +1,5 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normaliseConfig } from '../config/daemon-config.js';
 import { LocalFsBackend } from './backend/localfs.js';

@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync,
+  closeSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync,
   readlinkSync, realpathSync, symlinkSync, writeFileSync, writeSync, chmodSync, lchownSync, chownSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';

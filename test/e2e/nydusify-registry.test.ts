@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { normaliseConfig } from '../../src/config/daemon-config.js';
 import { dockerCredentials } from '../../src/convert/docker-config.js';
 import { nydusdConfig } from '../../src/convert/mount.js';

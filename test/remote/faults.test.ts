@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openBootstrap } from '../../src/rafs/index.js';
-import { startFaultServer, type Fault, type FaultServer } from '../helpers/http-faults.js';
+import { startFaultServer, type Fault } from '../helpers/http-faults.js';
 import { buildImage, hashTree, hashTreeAsync, mountsUnder, nydusdSkip, Nydusd, readHash, registryBackend, v1Config, waitFor, type Built } from './harness.js';
 import { makeSmallTree } from './tree.js';
 

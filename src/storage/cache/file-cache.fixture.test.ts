@@ -3,8 +3,7 @@
 // cache files laid out as nydusd writes them (§8).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FIXTURE_V6_22_BLOB, FIXTURE_V6_22_BOOT } from '../../../test/helpers/paths.js';
 import { BLOB_CCT_HEADER_SIZE, encodeBlobMetaCache } from '../../format/blob/index.js';
