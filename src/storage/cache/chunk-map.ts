@@ -2,9 +2,10 @@
 // storage/src/cache/state/persist_map.rs). In memory the bits live in a SharedArrayBuffer so FUSE
 // workers can test readiness without asking the main thread.
 //
-// Crash safety rests on ordering, done by the caller: chunk data is written and fdatasync'ed
-// before markReady. The bitmap itself is not synced: losing a bit only costs a re-fetch, while a
-// bit that reached disk always points at durable data.
+// Two views of readiness: the shared in-memory bits (setReady: the data is in the cache file, so
+// readers in this process may pread it) and the persisted bits (persist: the caller has
+// fdatasync'ed the data first). Only persisted bits reach disk, so after a crash a set bit always
+// points at durable data; the bitmap file itself is not synced (losing a bit costs a re-fetch).
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import {
   CHUNK_MAP_HEADER_SIZE,
@@ -27,6 +28,9 @@ export class PersistedChunkMap {
   readonly bitmap: Uint8Array;
   readonly #fh: FileHandle;
   #readyCount = 0;
+  /** Bits whose data is known durable: the only ones ever written to the file. */
+  readonly #durable: Uint8Array;
+  #durableCount = 0;
   #allReadyWritten: boolean;
   /** Persisting is serialized so a later write (a superset of bits) never lands before an earlier one. */
   #chain: Promise<void> = Promise.resolve();
@@ -38,6 +42,8 @@ export class PersistedChunkMap {
     this.bitmap = new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(chunkCount / 8))));
     this.bitmap.set(bits.subarray(0, this.bitmap.length));
     for (let i = 0; i < chunkCount; i++) if (isChunkReady(this.bitmap, i)) this.#readyCount++;
+    this.#durable = this.bitmap.slice();
+    this.#durableCount = this.#readyCount;
     this.#allReadyWritten = allReadyWritten;
   }
 
@@ -87,31 +93,44 @@ export class PersistedChunkMap {
     return this.#readyCount;
   }
 
-  /**
-   * Sets the bits (visible to workers at once) and persists the touched bitmap bytes. Call only
-   * after the chunks' data is durable.
-   */
-  markReady(indexes: readonly number[]): Promise<void> {
+  /** Sets the in-memory bits (visible to workers at once). Call once the data is in the cache file. */
+  setReady(indexes: readonly number[]): void {
+    for (const i of indexes) {
+      if (i >= this.chunkCount) continue;
+      const mask = 0x80 >>> (i & 7);
+      const old = Atomics.or(this.bitmap, i >>> 3, mask);
+      if ((old & mask) === 0) this.#readyCount++;
+    }
+  }
+
+  /** Persists the bits of these chunks. Call only after their data is durable (fdatasync). */
+  persist(indexes: readonly number[]): Promise<void> {
     let lo = Infinity;
     let hi = -1;
     for (const i of indexes) {
       if (i >= this.chunkCount) continue;
       const byte = i >>> 3;
       const mask = 0x80 >>> (i & 7);
-      const old = Atomics.or(this.bitmap, byte, mask);
-      if ((old & mask) === 0) this.#readyCount++;
+      if ((this.#durable[byte]! & mask) === 0) this.#durableCount++;
+      this.#durable[byte]! |= mask;
       lo = Math.min(lo, byte);
       hi = Math.max(hi, byte);
     }
     if (hi < 0) return this.#chain;
-    const complete = this.#readyCount === this.chunkCount && !this.#allReadyWritten;
+    const complete = this.#durableCount === this.chunkCount && !this.#allReadyWritten;
     this.#chain = this.#chain.then(async () => {
-      // Copy at write time: includes every bit set so far, so serialized writes only ever add bits.
-      const bytes = Buffer.from(this.bitmap.slice(lo, hi + 1));
+      // Copy at write time: includes every durable bit so far, so serialized writes only ever add bits.
+      const bytes = Buffer.from(this.#durable.slice(lo, hi + 1));
       await this.#fh.write(bytes, 0, bytes.length, CHUNK_MAP_HEADER_SIZE + lo);
       if (complete) await this.#writeAllReady();
     });
     return this.#chain;
+  }
+
+  /** setReady + persist, for data that is already durable. */
+  markReady(indexes: readonly number[]): Promise<void> {
+    this.setReady(indexes);
+    return this.persist(indexes);
   }
 
   async #writeAllReady(): Promise<void> {

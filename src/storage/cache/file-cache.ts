@@ -4,7 +4,7 @@
 // Upstream: storage/src/cache/filecache/mod.rs, cachedfile.rs.
 //
 // Miss path: in-flight map (one fetch per chunk however many readers) → merged backend reads →
-// decompress/verify → write data → fdatasync → set bit (SharedArrayBuffer) → persist bitmap byte.
+// decompress/verify → write data → set bit (SharedArrayBuffer) → later, batched: fdatasync → persist bitmap bytes.
 import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { BlobInfo } from '../../format/blob-info.js';
@@ -50,6 +50,9 @@ interface Entry {
   inflight: Map<number, Promise<Uint8Array>>;
   ci?: CiEntry[] | undefined;
   ciLoad?: Promise<CiEntry[] | undefined>;
+  /** Ready in memory, not yet fdatasync'ed and persisted (batched off the read path). */
+  unsynced: number[];
+  syncing: boolean;
 }
 
 /** Blob ids become file names: refuse anything that could leave work_dir. */
@@ -114,7 +117,7 @@ export class FileCache implements BlobCache {
       discard = true;
     }
     const map = await PersistedChunkMap.open(`${dataPath}.chunk_map`, blob.chunkCount, discard);
-    return { blob, dataPath, fh, map, inflight: new Map() };
+    return { blob, dataPath, fh, map, inflight: new Map(), unsynced: [], syncing: false };
   }
 
   isReady(blob: BlobInfo, chunkIndex: number): boolean {
@@ -267,11 +270,11 @@ export class FileCache implements BlobCache {
     if (good.length === 0) return;
     try {
       await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
-      // One fdatasync per merged read: the data must be durable before any bit can reach disk.
-      await e.fh.datasync();
+      // In the cache file now: readers of this process may pread it. Durability (fdatasync, then
+      // the persisted bit) follows in batches, off the read path.
       const indexes = good.map((g) => g.chunk.index);
-      await this.#o.beforeMarkReady?.(e.blob, indexes);
-      await e.map.markReady(indexes);
+      e.map.setReady(indexes);
+      this.#makeDurable(e, indexes);
     } catch (err) {
       // The bytes are verified, so readers still get them; only caching failed.
       this.metrics.cacheWriteErrors++;
@@ -283,6 +286,36 @@ export class FileCache implements BlobCache {
         deferreds.get(g.chunk.index)!.resolve(g.data);
       }
     }
+  }
+
+  /**
+   * fdatasync then persist the bits of chunks already ready in memory. One sync covers every chunk
+   * written since the last one, so a burst of cold reads pays for a few syncs, not one per read;
+   * a bit reaches disk only after its data did, so a crash never leaves a bit over garbage.
+   */
+  #makeDurable(e: Entry, indexes: number[]): void {
+    e.unsynced.push(...indexes);
+    if (e.syncing) return;
+    e.syncing = true;
+    this.#track(
+      (async () => {
+        try {
+          while (e.unsynced.length) {
+            const batch = e.unsynced;
+            e.unsynced = [];
+            await e.fh.datasync();
+            await this.#o.beforeMarkReady?.(e.blob, batch);
+            await e.map.persist(batch);
+          }
+        } catch (err) {
+          this.metrics.cacheWriteErrors++;
+          e.unsynced = [];
+          log.warn(`cannot persist the ready state of blob ${e.blob.blobId}: ${(err as Error).message}`);
+        } finally {
+          e.syncing = false;
+        }
+      })(),
+    );
   }
 
   /** CI entries of a v6 blob: from `<blob_id>.blob.meta` if valid, else the backend (then cached). */
