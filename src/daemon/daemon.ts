@@ -94,6 +94,7 @@ export class NydusDaemon implements DaemonControl {
       protocol: { entryTimeout: init.entryTimeout, attrTimeout: init.attrTimeout },
       mount: { fsname: root?.bootstrap ?? 'nydus', subtype: 'nydusd' },
       onRequest: (msg) => this.#onWorkerRequest(msg as DaemonRequest),
+      onMessage: (msg) => this.#onWorkerMessage(msg as DaemonRequest),
     });
     this.session.on('workerError', (e: Error) => this.#event(`FUSE worker error: ${e.message}`));
     this.state = 'RUNNING';
@@ -131,6 +132,14 @@ export class NydusDaemon implements DaemonControl {
       }
     }
     throw new NydusError('ERR_INTERNAL', 'unknown worker request');
+  }
+
+  /** Fire-and-forget worker messages: sequential readahead into the cache. */
+  #onWorkerMessage(msg: DaemonRequest): void {
+    if (msg.t !== 'readahead') return;
+    const m = this.#byIndex.get(msg.mount);
+    // Failures surface when a user read needs the chunk; readahead only warms the cache.
+    if (m) m.storage.readChunks(msg.chunks).catch(() => undefined);
   }
 
   #bump(): void {

@@ -16,7 +16,12 @@ export interface FuseFsInit {
 /** Worker → main requests. */
 export type DaemonRequest =
   | { t: 'table' }
-  | { t: 'fetch'; mount: number; chunks: ChunkInfo[] };
+  | { t: 'fetch'; mount: number; chunks: ChunkInfo[] }
+  | { t: 'readahead'; mount: number; chunks: ChunkInfo[] };
+
+function ownDigest(c: ChunkInfo): ChunkInfo {
+  return { ...c, digest: c.digest.slice() };
+}
 
 export interface MountTable {
   version: number;
@@ -34,9 +39,9 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   const init = initData as FuseFsInit;
   const version = new Int32Array(init.tableVersion);
   const vfs = new Vfs({
-    fetchChunks: (mount, chunks) =>
-      // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
-      ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map((c) => ({ ...c, digest: c.digest.slice() })) } satisfies DaemonRequest),
+    // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
+    fetchChunks: (mount, chunks) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
+    readahead: (mount, chunks) => ctx.postToMain({ t: 'readahead', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
   });
   let seen = -1;
   const active = new Map<number, string>();

@@ -54,7 +54,12 @@ export interface MountSpec {
 export interface DataClient {
   /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
   fetchChunks(mountIndex: number, chunks: ChunkInfo[]): Promise<Uint8Array[]>;
+  /** Asks for chunks to be brought into the cache in the background (no reply). */
+  readahead(mountIndex: number, chunks: ChunkInfo[]): void;
 }
+
+/** Chunks fetched ahead once a file is read sequentially through cold chunks. */
+export const SEQUENTIAL_READAHEAD_CHUNKS = 4;
 
 interface Mount {
   spec: MountSpec;
@@ -62,6 +67,8 @@ interface Mount {
   stats: FsStats;
   fds: Map<number, number>;
   chunkCache: Map<number, ChunkInfo[]>;
+  /** Per inode: position (in the file's chunk list) of the last cold chunk a read missed. */
+  lastMiss: Map<number, number>;
 }
 
 interface PseudoDir {
@@ -91,7 +98,7 @@ export class Vfs {
   mount(spec: MountSpec): void {
     const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
     const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
-    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map() });
+    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map() });
     if (spec.mountpoint === '/') {
       this.#rootMount = spec.index;
       return;
@@ -329,6 +336,7 @@ export class Vfs {
     }
     m.stats.dataRead(end - offset);
     if (missing.length === 0) return parts as Buffer[];
+    this.#readahead(m, local, chunks, missing);
     return this.#data.fetchChunks(m.spec.index, missing).then((datas) => {
       const byKey = new Map<string, Uint8Array>();
       missing.forEach((c, i) => byKey.set(`${c.blobIndex}:${c.index}`, datas[i]!));
@@ -338,6 +346,27 @@ export class Vfs {
         return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
       });
     });
+  }
+
+  /**
+   * Page-cache readahead asks for one chunk's worth at a time, so a cold sequential read would wait
+   * for one fetch after another. Once two consecutive chunks of a file miss, fetch the next few in
+   * the background; random access (non-consecutive misses) triggers nothing, so it reads no extra.
+   */
+  #readahead(m: Mount, local: number, chunks: ChunkInfo[], missing: ChunkInfo[]): void {
+    const last = missing[missing.length - 1]!;
+    const pos = chunks.indexOf(last);
+    const prev = m.lastMiss.get(local);
+    if (m.lastMiss.size > 4096) m.lastMiss.clear();
+    m.lastMiss.set(local, pos);
+    if (prev === undefined || pos !== prev + 1 || !m.spec.cache) return;
+    const ahead: ChunkInfo[] = [];
+    for (let k = pos + 1; k < chunks.length && ahead.length < SEQUENTIAL_READAHEAD_CHUNKS; k++) {
+      const c = chunks[k]!;
+      const ent = m.spec.cache[c.blobIndex];
+      if (ent && !isChunkReady(ent.bitmap, c.index)) ahead.push(c);
+    }
+    if (ahead.length) this.#data.readahead(m.spec.index, ahead);
   }
 
   statfs(): { blocks: number; bfree: number; bavail: number; files: number; ffree: number; bsize: number; namelen: number; frsize: number } {
