@@ -18,18 +18,8 @@ export function skipReason(): string | undefined {
   return r.status === 0 ? undefined : `nydusd does not start: ${(r.stderr || '').trim().split('\n')[0]}`;
 }
 
-/** Deterministic bytes (xorshift), so two images differ everywhere. */
-export function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+import { pattern } from '../helpers/data.js';
+export { pattern };
 
 /** Relative path → contents. Sizes cover: tiny, sub-chunk, exactly one chunk, multi-chunk. */
 export type Tree = Map<string, Buffer>;

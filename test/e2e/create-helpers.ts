@@ -10,6 +10,7 @@ import { BlobChunkFlags } from '../../src/format/constants.js';
 import { decompress } from '../../src/format/compress.js';
 import { digest } from '../../src/format/digest.js';
 import { BIN, REPO_ROOT } from '../helpers/paths.js';
+import { pattern } from '../helpers/data.js';
 
 const require = createRequire(import.meta.url);
 const xattr = require('@napi-rs/xattr') as { listAttributesSync(p: string): string[]; getAttributeSync(p: string, n: string): Buffer | null; setAttributeSync(p: string, n: string, v: Uint8Array | string): void };
@@ -37,17 +38,6 @@ export function runCli(args: string[], input?: Buffer | string): { code: number;
   return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 /** A source directory with every file type RAFS stores. */
 export function makeSourceTree(dir: string): void {
