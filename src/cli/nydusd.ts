@@ -3,7 +3,6 @@
 //          [--thread-num N] [--prefetch-files F] [--localfs-dir D] [--id ID]
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { startApiServer } from '../api/server.js';
 import { loadConfigFile, localfsDirConfig, type FsConfig } from '../config/daemon-config.js';
 import { NydusDaemon } from '../daemon/daemon.js';
 import { createMountStorage } from '../daemon/storage-factory.js';
@@ -97,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('exit', () => daemon.session?.unmountSync());
   });
-  if (values.apisock) api = await startApiServer(daemon, values.apisock);
+  // Loaded only when asked for: mount latency counts every module on the start-up path.
+  if (values.apisock) api = await (await import('../api/server.js')).startApiServer(daemon, values.apisock);
   try {
     await daemon.start(values.bootstrap ? { bootstrap: values.bootstrap, config: config!, ...(prefetchFiles ? { prefetchFiles } : {}) } : undefined);
   } catch (e) {

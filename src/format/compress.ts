@@ -6,21 +6,26 @@ import { FormatError } from '../util/errors.js';
 import type { Compressor } from './constants.js';
 
 const require = createRequire(import.meta.url);
-const zstd = require('zstd-napi') as {
+type ZstdMod = {
   compress(data: Uint8Array, params?: { compressionLevel?: number }): Buffer;
   decompress(data: Uint8Array): Buffer;
   Compressor: new () => { setParameters(p: Record<string, number>): void; compress(data: Uint8Array): Buffer };
   Decompressor: new () => { decompress(data: Uint8Array): Buffer };
 };
-const lz4 = require('lz4-napi') as {
+type Lz4Mod = {
   compressSync(data: Uint8Array): Buffer;
   uncompressSync(data: Uint8Array): Buffer;
 };
+// Native codecs load on first use: most importers (FUSE workers, metadata tools) never compress.
+let zstdMod: ZstdMod | undefined;
+let lz4Mod: Lz4Mod | undefined;
+const zstdLib = (): ZstdMod => (zstdMod ??= require('zstd-napi') as ZstdMod);
+const lz4Lib = (): Lz4Mod => (lz4Mod ??= require('lz4-napi') as Lz4Mod);
 
 export const ZSTD_DEFAULT_LEVEL = 3;
 
-let zc: InstanceType<typeof zstd.Compressor> | undefined;
-let zd: InstanceType<typeof zstd.Decompressor> | undefined;
+let zc: InstanceType<ZstdMod['Compressor']> | undefined;
+let zd: InstanceType<ZstdMod['Decompressor']> | undefined;
 
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -33,14 +38,14 @@ export function compressRaw(data: Uint8Array, algo: Compressor): Uint8Array {
       return data;
     case 'zstd': {
       if (!zc) {
-        zc = new zstd.Compressor();
+        zc = new (zstdLib().Compressor)();
         zc.setParameters({ compressionLevel: ZSTD_DEFAULT_LEVEL });
       }
       return zc.compress(asBuffer(data));
     }
     case 'lz4_block':
       // lz4-napi prefixes a 4-byte LE size; RAFS stores the bare block.
-      return lz4.compressSync(asBuffer(data)).subarray(4);
+      return lz4Lib().compressSync(asBuffer(data)).subarray(4);
     case 'gzip':
       return gzipSync(data);
   }
@@ -66,14 +71,14 @@ export function decompress(data: Uint8Array, algo: Compressor, uncompressedSize:
         out = data;
         break;
       case 'zstd':
-        zd ??= new zstd.Decompressor();
+        zd ??= new (zstdLib().Decompressor)();
         out = zd.decompress(asBuffer(data));
         break;
       case 'lz4_block': {
         const framed = Buffer.allocUnsafe(data.length + 4);
         framed.writeUInt32LE(uncompressedSize, 0);
         framed.set(data, 4);
-        out = lz4.uncompressSync(framed);
+        out = lz4Lib().uncompressSync(framed);
         break;
       }
       case 'gzip':

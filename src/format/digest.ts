@@ -4,13 +4,16 @@ import { createRequire } from 'node:module';
 import type { Digester } from './constants.js';
 
 const require = createRequire(import.meta.url);
-const blake = require('@napi-rs/blake-hash') as {
+type BlakeHash = {
   blake3(data: Uint8Array): Buffer;
   Blake3Hasher: new () => { update(data: Uint8Array): unknown; digest(enc?: string): Buffer | string };
 };
+// Loaded on first use: FUSE worker threads import the readers but rarely hash.
+let blakeMod: BlakeHash | undefined;
+const blake = (): BlakeHash => (blakeMod ??= require('@napi-rs/blake-hash') as BlakeHash);
 
 export function digest(data: Uint8Array, algo: Digester): Uint8Array {
-  if (algo === 'blake3') return blake.blake3(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  if (algo === 'blake3') return blake().blake3(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   return createHash('sha256').update(data).digest();
 }
 

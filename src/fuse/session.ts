@@ -100,7 +100,7 @@ export class FuseSession extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       this.once('init', () => resolve());
       this.once('startFailed', (e: Error) => reject(e));
-      for (let i = 0; i < n; i++) {
+      const spawn = (i: number): void => {
         const data: WorkerData = {
           fd: this.fd,
           fsModule: String(this.opts.fsModule),
@@ -121,7 +121,13 @@ export class FuseSession extends EventEmitter {
         });
         w.on('exit', () => this.onWorkerExit());
         this.workers.push(w);
-      }
+      };
+      // The first worker answers INIT alone; loading the others at the same time would only slow
+      // it down on a small machine (every worker imports the filesystem code), so they follow.
+      this.once('firstReady', () => {
+        for (let i = 1; i < n; i++) spawn(i);
+      });
+      spawn(0);
     });
   }
 
@@ -147,8 +153,10 @@ export class FuseSession extends EventEmitter {
         this.emit('startFailed', e);
         return;
       }
-      case 'ended':
       case 'ready':
+        this.emit('firstReady');
+        return;
+      case 'ended':
         return;
     }
   }

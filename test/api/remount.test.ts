@@ -62,8 +62,17 @@ describe('remount under load', { skip }, () => {
       t.diagnostic(`reads: ${counts.old} old, ${counts.new} new`);
       assert.deepEqual(failures, [], 'every read succeeds with the bytes of one image');
       assert.equal(counts.newBeforeRemount, 0);
-      // After the remount settled, a fresh open of every path yields the new image.
-      for (const p of paths) assert.ok((await readFile(join(sub, p))).equals(newImg.tree.get(p)!), `${p} after the remount`);
+      // After the remount settles (the kernel may keep an old dentry for its entry timeout, 1 s), a
+      // fresh open of every path yields the new image.
+      await until(
+        'every path to read as the new image',
+        async () => {
+          for (const p of paths) if (!(await readFile(join(sub, p))).equals(newImg.tree.get(p)!)) return undefined;
+          return true;
+        },
+        15_000,
+        50,
+      );
       const info = (await curl(ws.sock, 'GET', '/api/v1/daemon')).json as { backend_collection: Record<string, unknown> };
       assert.deepEqual(Object.keys(info.backend_collection), ['/sub']);
       const missing = await curl(ws.sock, 'PUT', '/api/v1/mount?mountpoint=/nope', { data: JSON.stringify({ source: newImg.bootstrap, fs_type: 'rafs', config: ws.configText }) });
