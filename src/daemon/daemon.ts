@@ -19,6 +19,11 @@ import type { MountSpec } from './vfs.js';
 
 const log = logger('nydusd');
 export const NYDUSD_VERSION = '0.1.0';
+/** Upstream rafs/src/fs.rs: RAFS is immutable, so the kernel may cache attrs and entries for 2^32 s. */
+export const RAFS_DEFAULT_ATTR_TIMEOUT = 2 ** 32;
+export const RAFS_DEFAULT_ENTRY_TIMEOUT = RAFS_DEFAULT_ATTR_TIMEOUT;
+/** Pseudo-root entries change with API mounts: revalidated after 1 s. */
+const PSEUDO_TIMEOUT = 1;
 
 export interface DaemonOptions {
   mountpoint: string;
@@ -85,13 +90,18 @@ export class NydusDaemon implements DaemonControl {
   /** Mounts FUSE; with `root`, the filesystem at "/" is that image (upstream --bootstrap). */
   async start(root?: { bootstrap: string; config: FsConfig; prefetchFiles?: string[] }): Promise<void> {
     if (root) await this.#addMount('/', root.bootstrap, root.config, root.prefetchFiles);
-    const init: FuseFsInit = { tableVersion: this.#version, entryTimeout: this.opts.entryTimeout ?? 1, attrTimeout: this.opts.attrTimeout ?? 1 };
+    const init: FuseFsInit = {
+      tableVersion: this.#version,
+      entryTimeout: this.opts.entryTimeout ?? RAFS_DEFAULT_ENTRY_TIMEOUT,
+      attrTimeout: this.opts.attrTimeout ?? RAFS_DEFAULT_ATTR_TIMEOUT,
+      pseudoTimeout: PSEUDO_TIMEOUT,
+    };
     this.state = 'READY';
     this.session = await FuseSession.mount(this.opts.mountpoint, {
       fsModule: new URL('./fuse-fs.js', import.meta.url),
       initData: init,
       workers: this.opts.threads,
-      protocol: { entryTimeout: init.entryTimeout, attrTimeout: init.attrTimeout },
+      protocol: { entryTimeout: init.pseudoTimeout, attrTimeout: init.pseudoTimeout },
       mount: { fsname: root?.bootstrap ?? 'nydus', subtype: 'nydusd' },
       onRequest: (msg) => this.#onWorkerRequest(msg as DaemonRequest),
       onMessage: (msg) => this.#onWorkerMessage(msg as DaemonRequest),
@@ -288,8 +298,8 @@ export class NydusDaemon implements DaemonControl {
       compressor: meta.compressor,
       digester: meta.digester,
       blob_table: m.sb.blobs.map((b) => b.blobId),
-      attr_timeout: this.opts.attrTimeout ?? 1,
-      entry_timeout: this.opts.entryTimeout ?? 1,
+      attr_timeout: this.opts.attrTimeout ?? RAFS_DEFAULT_ATTR_TIMEOUT,
+      entry_timeout: this.opts.entryTimeout ?? RAFS_DEFAULT_ENTRY_TIMEOUT,
     };
   }
 

@@ -9,8 +9,11 @@ import { Vfs, type MountSpec, type VfsAttr } from './vfs.js';
 export interface FuseFsInit {
   /** Int32Array[1]: bumped by the main thread whenever the mount table changes. */
   tableVersion: SharedArrayBuffer;
+  /** Timeouts (seconds) for RAFS inodes: immutable, so upstream caches them "forever" (2^32 s). */
   entryTimeout: number;
   attrTimeout: number;
+  /** Timeouts for the pseudo directories, whose entries change on mount/umount/remount. */
+  pseudoTimeout: number;
 }
 
 /** Worker → main requests. */
@@ -103,15 +106,19 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
     }
   }
 
-  const entry = (a: VfsAttr): Entry => ({ ino: a.ino, attr: toAttr(a), entryTimeout: init.entryTimeout, attrTimeout: init.attrTimeout });
+  // A name in a pseudo directory may point elsewhere after an API (re)mount: keep it short-lived.
+  const entry = (a: VfsAttr, parent: number): Entry => {
+    const t = vfs.isPseudo(parent) ? init.pseudoTimeout : init.entryTimeout;
+    return { ino: a.ino, attr: toAttr(a), entryTimeout: t, attrTimeout: vfs.isPseudo(a.ino) ? init.pseudoTimeout : init.attrTimeout };
+  };
 
   const fs: LowLevelFileSystem = {
     // `name` is a view into the worker's request buffer: copy it in case the answer is deferred.
     lookup: (parent, name) => {
       const n = Buffer.from(name);
-      return counted(FOP.Lookup, parent, () => entry(vfs.lookup(parent, n)));
+      return counted(FOP.Lookup, parent, () => entry(vfs.lookup(parent, n), parent));
     },
-    getattr: (ino) => counted(FOP.Getattr, ino, () => ({ attr: toAttr(vfs.getattr(ino)), attrTimeout: init.attrTimeout })),
+    getattr: (ino) => counted(FOP.Getattr, ino, () => ({ attr: toAttr(vfs.getattr(ino)), attrTimeout: vfs.isPseudo(ino) ? init.pseudoTimeout : init.attrTimeout })),
     readlink: (ino) => counted(FOP.Readlink, ino, () => vfs.readlink(ino)),
     // Image content never changes under a mount: let the page cache keep it across opens.
     open: (ino) => counted(FOP.Open, ino, () => ({ fh: 0, flags: FOPEN_KEEP_CACHE })),
@@ -142,7 +149,7 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
           if (bytes > size && out.length > 0) return false;
           const isDot = e.name.length <= 2 && e.name.every((c) => c === 0x2e);
           const a = isDot ? vfs.getattr(e.ino) : vfs.lookup(ino, e.name);
-          out.push({ ino: e.ino, name: e.name, type: e.type << 12, off: next, entry: entry(a) });
+          out.push({ ino: e.ino, name: e.name, type: e.type << 12, off: next, entry: entry(a, ino) });
           return true;
         });
         return out;

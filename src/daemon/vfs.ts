@@ -190,6 +190,15 @@ export class Vfs {
     }
   }
 
+  /** True for the pseudo filesystem's own directories (the root of pseudo mounts and its parents). */
+  isPseudo(ino: number): boolean {
+    try {
+      return this.#split(ino) === undefined;
+    } catch {
+      return false;
+    }
+  }
+
   /** Counts a finished operation in the owning mount's stats. */
   count(op: number, ino: number, ok: boolean): void {
     this.#stats(ino)?.fop(op, ok);
