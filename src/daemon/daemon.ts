@@ -204,6 +204,13 @@ export class NydusDaemon implements DaemonControl {
       const total = phases.reduce((k, p) => k + p.length, 0);
       if (total) log.info(`prefetching ${total} chunks for ${mountpoint}`);
       for (const chunks of phases) storage.prefetch(chunks);
+      if (total && storage.prefetchDone) {
+        const t0 = Date.now();
+        void storage.prefetchDone().then(
+          (p) => p && log.info(`prefetch for ${mountpoint} done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${p.doneChunks} chunks fetched (${p.bytes} bytes), ${p.skippedChunks} already cached, ${p.failedChunks} failed`),
+          () => undefined,
+        );
+      }
     }
     return m;
   }

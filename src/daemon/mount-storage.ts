@@ -11,6 +11,8 @@ export interface MountStorage {
   cacheViews(): Array<{ bitmap: Uint8Array; dataPath: string } | undefined>;
   /** Starts background prefetch of these chunks (bootstrap prefetch table, --prefetch-files, prefetch_all). */
   prefetch(chunks: ChunkInfo[]): void;
+  /** Resolves when queued prefetch work is finished, with its progress counters. */
+  prefetchDone?(): Promise<{ doneChunks: number; skippedChunks: number; failedChunks: number; bytes: number } | undefined>;
   metrics(): { backend: Record<string, unknown>; blobcache: Record<string, unknown> };
   /** Hot update of backend auth / proxy (PUT /api/v1/config). */
   updateConfig?(patch: { registryAuth?: string; proxyUrl?: string }): void;

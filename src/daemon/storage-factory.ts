@@ -19,6 +19,12 @@ export async function createMountStorage(blobs: readonly BlobInfo[], config: FsC
     readChunks: (chunks) => m.readChunks(chunks),
     cacheViews: () => m.cacheViews(),
     prefetch: (chunks) => m.prefetch(chunks),
+    prefetchDone: async () => {
+      const p = m.prefetcher;
+      if (!p) return undefined;
+      await p.whenDone();
+      return { ...p.progress };
+    },
     metrics: () => {
       const b = m.backend.metrics;
       const c = m.cache.metrics;
