@@ -32,13 +32,13 @@ function stripOpaqueXattr(n: TreeNode): void {
   n.xattrs = n.xattrs.filter(([k]) => nameStr(k) !== OVERLAYFS_WHITEOUT_OPAQUE);
 }
 
-/** Rewrites blob indexes and hardlink keys so a layer's nodes can live in the merged tree. */
-function relocate(n: TreeNode, blobBase: number, layer: number): TreeNode {
+/** Copies a layer's tree with blob indexes mapped through `remap` and hardlink keys made per-layer, so its nodes can live in the merged tree. */
+function relocate(n: TreeNode, remap: readonly number[], layer: number): TreeNode {
   return {
     ...n,
     xattrs: [...n.xattrs],
-    chunks: n.chunks.map((c) => ({ ...c, blobIndex: c.blobIndex + blobBase })),
-    children: n.children.map((c) => relocate(c, blobBase, layer)),
+    chunks: n.chunks.map((c) => ({ ...c, blobIndex: remap[c.blobIndex] ?? c.blobIndex })),
+    children: n.children.map((c) => relocate(c, remap, layer)),
     ...(n.hardlinkKey !== undefined ? { hardlinkKey: `L${layer}:${n.hardlinkKey}` } : {}),
   };
 }
@@ -112,12 +112,7 @@ export function mergeLayers(layers: ImageModel[], spec: WhiteoutSpec): ImageMode
       }
       return idx;
     });
-    const rel = relocate(layer.root, 0, i);
-    const fix = (n: TreeNode): void => {
-      for (const c of n.chunks) c.blobIndex = remap[c.blobIndex] ?? c.blobIndex;
-      n.children.forEach(fix);
-    };
-    fix(rel);
+    const rel = relocate(layer.root, remap, i);
     if (!root) {
       root = rel;
       dropMarkers(root, spec);
