@@ -2,6 +2,7 @@
 import type { RafsSuper } from '../rafs/types.js';
 import { LocalBlobs, type LocalBlobSource } from './local-blobs.js';
 import { walkRafs } from './walk.js';
+import { isReg } from '../builder/tree.js';
 import { BlobFeatures } from '../format/constants.js';
 import { FormatError } from '../util/errors.js';
 
@@ -43,7 +44,7 @@ export function checkImage(sb: RafsSuper, src?: LocalBlobSource, verbose?: (line
     walkRafs(sb, ({ path, inode }) => {
       res.inodes++;
       verbose?.(`inode ${inode.ino} mode ${inode.mode.toString(8)} size ${inode.size} /${Buffer.from(path).toString()}`);
-      if ((inode.mode & 0o170000) !== 0o100000) return;
+      if (!isReg(inode.mode)) return;
       res.files++;
       const chunks = sb.fileChunks(inode.ino);
       let covered = 0;

@@ -9,6 +9,7 @@ import type { RafsSuper } from '../rafs/types.js';
 import { FormatError } from '../util/errors.js';
 import { LocalBlobs, type LocalBlobSource } from './local-blobs.js';
 import { walkRafs } from './walk.js';
+import { isReg } from '../builder/tree.js';
 
 const BLOCK = 4096;
 
@@ -22,7 +23,7 @@ function writeChunks(sb: RafsSuper, blobs: LocalBlobs, target: (blobIndex: numbe
   const done = new Set<string>();
   let n = 0;
   walkRafs(sb, ({ inode }) => {
-    if ((inode.mode & 0o170000) !== 0o100000) return;
+    if (!isReg(inode.mode)) return;
     for (const c of sb.fileChunks(inode.ino)) {
       const key = `${c.blobIndex}:${c.index}`;
       if (done.has(key)) continue;

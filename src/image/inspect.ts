@@ -4,6 +4,7 @@ import { hex } from '../util/bytes.js';
 import { UsageError, FsError } from '../util/errors.js';
 import { constants } from 'node:os';
 import { walkRafs } from './walk.js';
+import { isReg } from '../builder/tree.js';
 
 function resolvePath(sb: RafsSuper, p: string): number {
   let ino = sb.rootIno;
@@ -65,10 +66,10 @@ export function inspectRequest(sb: RafsSuper, request: string): unknown {
       if (!arg) throw new UsageError('inspect: stat needs a path');
       const ino = resolvePath(sb, arg);
       const inode = sb.getInode(ino);
-      const isReg = (inode.mode & 0o170000) === 0o100000;
+      const reg = isReg(inode.mode);
       return {
         ...inode,
-        chunks: isReg
+        chunks: reg
           ? sb.fileChunks(ino).map((c) => ({
               blob_index: c.blobIndex, index: c.index, file_offset: c.fileOffset,
               compressed_offset: c.compressedOffset, compressed_size: c.compressedSize,

@@ -1,6 +1,7 @@
 // `nydus-image stat`: sizes, counts and chunk dedup figures, in upstream's JSON shape (§1.9).
 import type { RafsSuper } from '../rafs/types.js';
 import { walkRafs } from './walk.js';
+import { isReg } from '../builder/tree.js';
 import { hex } from '../util/bytes.js';
 
 export interface ImageStat {
@@ -94,7 +95,7 @@ export function statImage(sb: RafsSuper, base?: Set<string>): ImageStat {
 export function chunkDigestSet(sb: RafsSuper): Set<string> {
   const set = new Set<string>();
   walkRafs(sb, ({ inode }) => {
-    if ((inode.mode & 0o170000) === 0o100000) for (const c of sb.fileChunks(inode.ino)) set.add(hex(c.digest));
+    if (isReg(inode.mode)) for (const c of sb.fileChunks(inode.ino)) set.add(hex(c.digest));
   });
   return set;
 }

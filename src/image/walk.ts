@@ -1,6 +1,7 @@
 // Depth-first walk of a RAFS tree with full paths (used by unpack, stat, inspect, check).
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { FormatError } from '../util/errors.js';
+import { isDir } from '../builder/tree.js';
 
 export interface WalkEntry {
   /** Path bytes relative to the root, without a leading '/'; empty for the root. */
@@ -9,9 +10,6 @@ export interface WalkEntry {
   depth: number;
 }
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-
 /** Visits the root and then every entry, parents before children, children in name order. */
 export function walkRafs(sb: RafsSuper, visit: (e: WalkEntry) => void): void {
   const seenDirs = new Set<number>();
@@ -19,7 +17,7 @@ export function walkRafs(sb: RafsSuper, visit: (e: WalkEntry) => void): void {
   while (stack.length) {
     const e = stack.pop()!;
     visit(e);
-    if ((e.inode.mode & S_IFMT) !== S_IFDIR) continue;
+    if (!isDir(e.inode.mode)) continue;
     if (seenDirs.has(e.inode.ino)) throw new FormatError('ERR_FORMAT_INVALID', 'directory tree', `directory inode ${e.inode.ino} is reachable twice (cycle)`);
     seenDirs.add(e.inode.ino);
     if (e.depth > 4096) throw new FormatError('ERR_FORMAT_INVALID', 'directory tree', 'directory nesting deeper than 4096');
