@@ -3,12 +3,7 @@
 import type { BlobInfo } from '../format/blob-info.js';
 import { NydusError } from '../util/errors.js';
 import { compareNames, isDir, S_IFCHR, S_IFMT, type ImageModel, type TreeNode } from './tree.js';
-
-export type WhiteoutSpec = 'oci' | 'overlayfs' | 'none';
-
-const OCI_WHITEOUT_PREFIX = '.wh.';
-const OCI_WHITEOUT_OPAQUE = '.wh..wh..opq';
-const OVERLAYFS_WHITEOUT_OPAQUE = 'trusted.overlay.opaque';
+import { OCISPEC_WHITEOUT_OPAQUE, OCISPEC_WHITEOUT_PREFIX, OVERLAYFS_WHITEOUT_OPAQUE, removeOpaqueXattr, type WhiteoutSpec } from './source/whiteout.js';
 
 export class MergeError extends NydusError {
   constructor(message: string) {
@@ -28,10 +23,6 @@ function isOverlayOpaque(n: TreeNode): boolean {
   return n.xattrs.some(([k, v]) => nameStr(k) === OVERLAYFS_WHITEOUT_OPAQUE && nameStr(v) === 'y');
 }
 
-function stripOpaqueXattr(n: TreeNode): void {
-  n.xattrs = n.xattrs.filter(([k]) => nameStr(k) !== OVERLAYFS_WHITEOUT_OPAQUE);
-}
-
 /** Copies a layer's tree with blob indexes mapped through `remap` and hardlink keys made per-layer, so its nodes can live in the merged tree. */
 function relocate(n: TreeNode, remap: readonly number[], layer: number): TreeNode {
   return {
@@ -48,10 +39,10 @@ function dropMarkers(n: TreeNode, spec: WhiteoutSpec): void {
   if (spec === 'none') return;
   n.children = n.children.filter((c) => {
     const s = nameStr(c.name);
-    if (spec === 'oci') return !s.startsWith(OCI_WHITEOUT_PREFIX);
+    if (spec === 'oci') return !s.startsWith(OCISPEC_WHITEOUT_PREFIX);
     return !isOverlayWhiteout(c);
   });
-  if (spec === 'overlayfs') stripOpaqueXattr(n);
+  if (spec === 'overlayfs') removeOpaqueXattr(n);
   for (const c of n.children) if (isDir(c.mode)) dropMarkers(c, spec);
 }
 
@@ -59,18 +50,18 @@ function dropMarkers(n: TreeNode, spec: WhiteoutSpec): void {
 function applyDir(dst: TreeNode, up: TreeNode, spec: WhiteoutSpec): void {
   const byName = new Map<string, TreeNode>(dst.children.map((c) => [nameStr(c.name), c]));
   const opaque =
-    (spec === 'oci' && up.children.some((c) => nameStr(c.name) === OCI_WHITEOUT_OPAQUE)) ||
+    (spec === 'oci' && up.children.some((c) => nameStr(c.name) === OCISPEC_WHITEOUT_OPAQUE)) ||
     (spec === 'overlayfs' && isOverlayOpaque(up));
   if (opaque) byName.clear();
   // Whiteouts hide lower entries only: apply them before the layer's own entries.
   for (const c of up.children) {
     const s = nameStr(c.name);
-    if (spec === 'oci' && s.startsWith(OCI_WHITEOUT_PREFIX) && s !== OCI_WHITEOUT_OPAQUE) byName.delete(s.slice(OCI_WHITEOUT_PREFIX.length));
+    if (spec === 'oci' && s.startsWith(OCISPEC_WHITEOUT_PREFIX) && s !== OCISPEC_WHITEOUT_OPAQUE) byName.delete(s.slice(OCISPEC_WHITEOUT_PREFIX.length));
     else if (spec === 'overlayfs' && isOverlayWhiteout(c)) byName.delete(s);
   }
   for (const c of up.children) {
     const s = nameStr(c.name);
-    if (spec === 'oci' && s.startsWith(OCI_WHITEOUT_PREFIX)) continue;
+    if (spec === 'oci' && s.startsWith(OCISPEC_WHITEOUT_PREFIX)) continue;
     if (spec === 'overlayfs' && isOverlayWhiteout(c)) continue;
     const lower = byName.get(s);
     if (lower && isDir(lower.mode) && isDir(c.mode)) {
@@ -85,7 +76,7 @@ function applyDir(dst: TreeNode, up: TreeNode, spec: WhiteoutSpec): void {
   }
   const { children: _ignored, ...attrs } = up;
   Object.assign(dst, attrs);
-  if (spec === 'overlayfs') stripOpaqueXattr(dst);
+  if (spec === 'overlayfs') removeOpaqueXattr(dst);
   dst.children = [...byName.values()].sort((a, b) => compareNames(a.name, b.name));
 }
 
