@@ -1,5 +1,7 @@
 // Opens a bootstrap of either version: v5 has its magic at offset 0, v6 is an EROFS image with the
 // magic at 1024 (spec §6 step 1).
+import { EROFS_SUPER_MAGIC_V1, EROFS_SUPER_OFFSET } from '../format/erofs/constants.js';
+import { RAFS_SUPER_MAGIC } from '../format/rafs-v5/superblock.js';
 import { FormatError } from '../util/errors.js';
 import type { RafsSuper } from './types.js';
 import { openRafsV5 } from './v5.js';
@@ -7,13 +9,10 @@ import { openRafsV6 } from './v6.js';
 
 export type { RafsSuper, RafsInode, DirEntry, RafsMeta } from './types.js';
 
-export const RAFS_SUPER_MAGIC = 0x52414653;
-export const EROFS_SUPER_MAGIC_V1 = 0xe0f5e1e2;
-
 export function detectRafsVersion(buf: Uint8Array): 5 | 6 | undefined {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.length >= 8 && dv.getUint32(0, true) === RAFS_SUPER_MAGIC) return 5;
-  if (buf.length >= 1028 && dv.getUint32(1024, true) === EROFS_SUPER_MAGIC_V1) return 6;
+  if (buf.length >= EROFS_SUPER_OFFSET + 4 && dv.getUint32(EROFS_SUPER_OFFSET, true) === EROFS_SUPER_MAGIC_V1) return 6;
   return undefined;
 }
 

@@ -68,11 +68,6 @@ export function openRafsV6(buf: Uint8Array): RafsV6Super {
   return new RafsV6Super(buf);
 }
 
-/** True when `buf` starts like a RAFS v6 (EROFS) bootstrap. */
-export function looksLikeRafsV6(buf: Uint8Array): boolean {
-  return buf.length >= 1028 && new DataView(buf.buffer, buf.byteOffset + 1024, 4).getUint32(0, true) === 0xe0f5e1e2;
-}
-
 export class RafsV6Super implements RafsSuper {
   readonly buf: Uint8Array;
   readonly sb: ErofsSuperBlock;
