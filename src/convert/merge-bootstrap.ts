@@ -3,12 +3,13 @@
 // blob gets its real id (the blob layer's sha256), INLINED_FS_META is cleared, and the blob table
 // keeps only blobs some chunk references, numbered by first reference in breadth-first order.
 import { mergeLayers } from '../builder/merge.js';
+import { encodeBootstrapV5 } from '../builder/writer/v5.js';
 import { encodeBootstrapV6 } from '../builder/writer/v6.js';
 import { isDir, isReg, type ImageModel, type TreeNode } from '../builder/tree.js';
 import { BlobFeatures } from '../format/constants.js';
 import { detectRafsVersion, openBootstrap } from '../rafs/index.js';
+import { treeFromRafs } from '../rafs/tree-from-rafs.js';
 import { NydusError } from '../util/errors.js';
-import { modelFromRafs } from './rafs-model.js';
 
 /** Upstream's placeholder id in a bootstrap embedded in its own blob. */
 export const PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
@@ -39,7 +40,7 @@ function layerModel(l: LayerBootstrap, i: number): { model: ImageModel; version:
     version = openBootstrapVersion(l.bootstrap);
   } else {
     const sb = openBootstrap(l.bootstrap, `layer ${i + 1} bootstrap`);
-    model = modelFromRafs(sb);
+    model = treeFromRafs(sb);
     version = sb.meta.version;
   }
   let own = model.blobs.filter((b) => b.blobId === PLACEHOLDER_BLOB_ID || (b.features & BlobFeatures.INLINED_FS_META) !== 0);
@@ -136,14 +137,6 @@ export async function mergeLayerBootstraps(layers: LayerBootstrap[], prefetchPat
   const merged = mergeLayers(loaded.map((l) => l.model), 'oci');
   pruneBlobs(merged);
   merged.prefetchPaths = existingPaths(merged.root, prefetchPatterns);
-  let bytes: Uint8Array;
-  if (version === 6) bytes = encodeBootstrapV6(merged);
-  else {
-    // The v5 writer is optional here so convert works for v6 before it lands.
-    const spec = '../builder/writer/v5.js';
-    const mod = (await import(spec).catch(() => undefined)) as { encodeBootstrapV5?: (m: ImageModel) => Uint8Array } | undefined;
-    if (!mod?.encodeBootstrapV5) throw new NydusError('ERR_FORMAT_UNSUPPORTED', 'RAFS v5 merge needs builder/writer/v5.js, which is not available');
-    bytes = mod.encodeBootstrapV5(merged);
-  }
+  const bytes = version === 6 ? encodeBootstrapV6(merged) : encodeBootstrapV5(merged);
   return { bytes, blobs: merged.blobs.map((b) => b.blobId), fsVersion: version };
 }
