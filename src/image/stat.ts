@@ -1,7 +1,6 @@
 // `nydus-image stat`: sizes, counts and chunk dedup figures, in upstream's JSON shape (§1.9).
 import type { RafsSuper } from '../rafs/types.js';
 import { walkRafs } from './walk.js';
-import { isReg } from '../builder/tree.js';
 import { hex } from '../util/bytes.js';
 
 export interface ImageStat {
@@ -52,9 +51,9 @@ export function addStat(a: ImageStat, b: ImageStat): void {
   }
 }
 
-export function statImage(sb: RafsSuper, base?: Set<string>): ImageStat {
+/** Chunks whose digest is in `base` count as references; every chunk digest (hex) is added to `unique`. */
+export function statImage(sb: RafsSuper, base?: Set<string>, unique = new Set<string>()): ImageStat {
   const s = emptyStat();
-  const unique = new Set<string>();
   walkRafs(sb, ({ inode }) => {
     const t = inode.mode & 0o170000;
     if (t === 0o040000) s.dirs++;
@@ -90,12 +89,4 @@ export function statImage(sb: RafsSuper, base?: Set<string>): ImageStat {
   }
   s.padding_size = Math.max(0, s.uncomp_size - s.dedup_uncomp_size);
   return s;
-}
-
-export function chunkDigestSet(sb: RafsSuper): Set<string> {
-  const set = new Set<string>();
-  walkRafs(sb, ({ inode }) => {
-    if (isReg(inode.mode)) for (const c of sb.fileChunks(inode.ino)) set.add(hex(c.digest));
-  });
-  return set;
 }

@@ -2,8 +2,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFlags } from '../main.js';
-import { addStat, chunkDigestSet, emptyStat, statImage, type ImageStat } from '../../image/stat.js';
-import { detectRafsVersion } from '../../rafs/index.js';
+import { addStat, emptyStat, statImage, type ImageStat } from '../../image/stat.js';
+import { detectRafsVersion, openBootstrap } from '../../rafs/index.js';
 import { loadBootstrap, writeJson } from './load.js';
 import { UsageError } from '../../util/errors.js';
 
@@ -31,8 +31,8 @@ export async function run(args: string[]): Promise<number> {
   let baseSet: Set<string>;
   if (values.bootstrap) {
     const sb = loadBootstrap(values.bootstrap, '--bootstrap');
-    base = statImage(sb);
-    baseSet = chunkDigestSet(sb);
+    baseSet = new Set();
+    base = statImage(sb, undefined, baseSet);
   } else {
     // Every bootstrap in the directory (files without an extension), deduplicated together.
     const dir = values['blob-dir']!;
@@ -41,11 +41,13 @@ export async function run(args: string[]): Promise<number> {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       if (name.includes('.') || !statSync(p).isFile()) continue;
-      if (!detectRafsVersion(readFileSync(p).subarray(0, 2048))) continue;
-      const sb = loadBootstrap(p);
+      const buf = readFileSync(p);
+      if (!detectRafsVersion(buf)) continue;
+      const sb = openBootstrap(buf, `bootstrap ${p}`);
       // Chunks already seen in earlier images count as references, i.e. deduplicated.
-      addStat(base, statImage(sb, baseSet));
-      for (const d of chunkDigestSet(sb)) baseSet.add(d);
+      const seen = new Set<string>();
+      addStat(base, statImage(sb, baseSet, seen));
+      for (const d of seen) baseSet.add(d);
     }
   }
   let target: ImageStat | undefined;
