@@ -7,7 +7,7 @@ import { isAbsolute } from 'node:path';
 import { BackendError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import { newBackendMetrics, type BackendMetrics, type BlobBackend } from './backend.js';
-import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, statusError, type CommonHttpConfig } from './http.js';
+import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, blobSizeFromHead, type CommonHttpConfig } from './http.js';
 import { proxyRouterFrom, sendVia, type ProxyRouter } from './proxy.js';
 import { retryPolicyFrom, trackRead, withRetry, type RetryPolicy } from './retry.js';
 
@@ -70,14 +70,7 @@ export class HttpProxyBackend implements BlobBackend {
     const known = this.#sizes.get(blobId);
     if (known !== undefined) return known;
     const url = this.#url(blobId);
-    const size = await withRetry(async () => {
-      const res = await sendVia(this.#client, this.#router, { method: 'HEAD', url, signal });
-      res.discard();
-      if (res.status !== 200) throw statusError(BACKEND, res.status, `cannot stat blob ${blobId}`);
-      const n = Number(res.header('content-length'));
-      if (!Number.isSafeInteger(n) || n < 0) throw new BackendError('ERR_BACKEND_HTTP_STATUS', BACKEND, `cannot stat blob ${blobId}: no Content-Length`);
-      return n;
-    }, this.#policy, signal);
+    const size = await withRetry(async () => blobSizeFromHead(await sendVia(this.#client, this.#router, { method: 'HEAD', url, signal }), BACKEND, blobId), this.#policy, signal);
     this.#sizes.set(blobId, size);
     return size;
   }

@@ -304,3 +304,12 @@ export async function readRangeResponse(res: HttpResponse, backend: string, what
   if (res.status === 416) return new Uint8Array(0);
   throw statusError(backend, res.status, what);
 }
+
+/** A blob's size from the answer to its HEAD: 200 with a Content-Length; the body is dropped. */
+export function blobSizeFromHead(res: HttpResponse, backend: string, blobId: string, what = `cannot stat blob ${blobId}`): number {
+  res.discard();
+  if (res.status !== 200) throw statusError(backend, res.status, what);
+  const n = Number(res.header('content-length'));
+  if (!Number.isSafeInteger(n) || n < 0) throw new BackendError('ERR_BACKEND_HTTP_STATUS', backend, `cannot stat blob ${blobId}: no Content-Length`);
+  return n;
+}

@@ -5,7 +5,7 @@
 import { BackendError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import { newBackendMetrics, type BackendMetrics, type BlobBackend } from './backend.js';
-import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, statusError, type CommonHttpConfig, type HttpResponse } from './http.js';
+import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, statusError, blobSizeFromHead, type CommonHttpConfig, type HttpResponse } from './http.js';
 import { proxyRouterFrom, sendVia, type ProxyRouter } from './proxy.js';
 import { RegistryAuth } from './registry-auth.js';
 import { retryPolicyFrom, trackRead, withRetry, type RetryPolicy } from './retry.js';
@@ -129,14 +129,7 @@ export class RegistryBackend implements BlobBackend {
     this.#checkId(blobId);
     const known = this.#sizes.get(blobId);
     if (known !== undefined) return known;
-    const size = await withRetry(async () => {
-      const res = await this.#fetch('HEAD', blobId, {}, signal);
-      res.discard();
-      if (res.status !== 200) throw statusError(BACKEND, res.status, `cannot stat blob ${blobId}`);
-      const n = Number(res.header('content-length'));
-      if (!Number.isSafeInteger(n) || n < 0) throw new BackendError('ERR_BACKEND_HTTP_STATUS', BACKEND, `cannot stat blob ${blobId}: no Content-Length`);
-      return n;
-    }, this.#policy, signal);
+    const size = await withRetry(async () => blobSizeFromHead(await this.#fetch('HEAD', blobId, {}, signal), BACKEND, blobId), this.#policy, signal);
     this.#sizes.set(blobId, size);
     return size;
   }

@@ -5,7 +5,7 @@
 import { BackendError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import { newBackendMetrics, type BackendMetrics, type BlobBackend } from './backend.js';
-import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, statusError, type CommonHttpConfig } from './http.js';
+import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, blobSizeFromHead, type CommonHttpConfig } from './http.js';
 import { proxyRouterFrom, sendVia, type ProxyRouter } from './proxy.js';
 import { retryPolicyFrom, trackRead, withRetry, type RetryPolicy } from './retry.js';
 import { EMPTY_SHA256, signV4 } from './sigv4.js';
@@ -85,14 +85,11 @@ export abstract class ObjectStoreBackend implements BlobBackend {
   async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
     const known = this.#sizes.get(blobId);
     if (known !== undefined) return known;
-    const size = await withRetry(async () => {
-      const res = await this.#send('HEAD', blobId, {}, signal);
-      res.discard();
-      if (res.status !== 200) throw statusError(this.type, res.status, `cannot stat blob ${blobId} in ${this.type}`);
-      const n = Number(res.header('content-length'));
-      if (!Number.isSafeInteger(n) || n < 0) throw new BackendError('ERR_BACKEND_HTTP_STATUS', this.type, `cannot stat blob ${blobId}: no Content-Length`);
-      return n;
-    }, this.#policy, signal);
+    const size = await withRetry(
+      async () => blobSizeFromHead(await this.#send('HEAD', blobId, {}, signal), this.type, blobId, `cannot stat blob ${blobId} in ${this.type}`),
+      this.#policy,
+      signal,
+    );
     this.#sizes.set(blobId, size);
     return size;
   }
