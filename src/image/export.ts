@@ -56,9 +56,10 @@ export function writeBlobData(sb: RafsSuper, src: LocalBlobSource, outDir: strin
   return v6.blobs.map((b) => join(outDir, `${b.blobId}.blob.data`));
 }
 
-/** The flat disk image; returns its size in bytes. */
-export function exportBlock(sb: RafsSuper, bootstrap: Uint8Array, src: LocalBlobSource, output: string): number {
+/** The flat disk image (the bootstrap is the one `sb` was opened from); returns its size in bytes. */
+export function exportBlock(sb: RafsSuper, src: LocalBlobSource, output: string): number {
   const v6 = requireV6(sb);
+  const bootstrap = v6.buf;
   const blobs = new LocalBlobs(sb.blobs, src);
   const fd = openSync(output, 'w');
   try {

@@ -1,5 +1,4 @@
 // nydus-image export --block [-B] BOOTSTRAP (-D BLOB_DIR | -b BLOB) [-O OUTPUT] [--blob-data-dir DIR]
-import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseFlags } from '../main.js';
 import { exportBlock, writeBlobData } from '../../image/export.js';
@@ -32,7 +31,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const output = values.output ?? join(dir ?? '.', `${basename(path!)}.disk`);
-  const size = exportBlock(sb, readFileSync(path!), src, output);
+  const size = exportBlock(sb, src, output);
   console.log(`exported ${output} (${size} bytes): mount -t erofs -o loop,ro ${output} MOUNTPOINT`);
   return 0;
 }
