@@ -13,13 +13,9 @@ function resolve(sb: RafsSuper, path: string): number | undefined {
   return ino;
 }
 
-/** Chunks of the named inodes (directories recursively), hinted files first, deduplicated. */
-export function prefetchChunks(sb: RafsSuper, files: string[] | undefined, all: boolean): ChunkInfo[] {
-  return prefetchPhases(sb, files, all).flat();
-}
-
 /**
- * The same chunks as two phases, hinted files then (with `all`) the rest. Storage plans each
+ * Chunks of the named inodes (directories recursively), deduplicated, as two phases: hinted files
+ * then (with `all`) the rest. Storage plans each
  * prefetch call in blob offset order, so the daemon must queue the phases separately or a hinted
  * file in the middle of the blob is fetched only when the whole-image sweep reaches it.
  */
