@@ -7,13 +7,13 @@ import type { BlobInfo } from '../format/blob-info.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
-import type { BlobBackend } from './backend/backend.js';
+import type { BackendMetrics, BlobBackend } from './backend/backend.js';
 import { createBackend } from './backend/create-backend.js';
-import type { BlobCache, CacheView } from './cache/blob-cache.js';
+import type { BlobCache, BlobCacheMetrics, CacheView } from './cache/blob-cache.js';
 import { FileCache } from './cache/file-cache.js';
 import { NoCache } from './cache/no-cache.js';
 import { UserIoGate } from './io-gate.js';
-import { Prefetcher, type PrefetchOptions } from './prefetch.js';
+import { Prefetcher, type PrefetchOptions, type PrefetchProgress } from './prefetch.js';
 
 const log = logger('storage');
 
@@ -30,6 +30,12 @@ export interface BlobCacheManagerOptions {
   mergeSize: number;
   useBlobMeta?: boolean;
   prefetch: PrefetchOptions;
+}
+
+/** BlobCacheManager.metrics(): raw counters of the backend, the cache and prefetch. */
+export interface StorageMetrics {
+  backend: { type: string } & BackendMetrics;
+  blobcache: { type: BlobCache['kind']; readyChunks: number; totalChunks: number; prefetch: PrefetchProgress | undefined } & BlobCacheMetrics;
 }
 
 export class BlobCacheManager {
@@ -120,8 +126,9 @@ export class BlobCacheManager {
     return this.#prefetcher;
   }
 
-  metrics(): { backend: Record<string, unknown>; blobcache: Record<string, unknown> } {
-    const ready = this.#blobs.reduce((n, b) => n + (this.cache instanceof FileCache ? this.cache.readyCount(b) : 0), 0);
+  metrics(): StorageMetrics {
+    const cache = this.cache;
+    const ready = cache instanceof FileCache ? this.#blobs.reduce((n, b) => n + cache.readyCount(b), 0) : 0;
     return {
       backend: { type: this.backend.type, ...this.backend.metrics },
       blobcache: {
