@@ -26,14 +26,25 @@ async function startDaemon(mnt: string): Promise<{ child: ChildProcess; connId: 
   return { child, connId: id ? Number(id) : undefined, exited };
 }
 
-test('SIGKILLed daemon: ls on the mountpoint returns within a second, then it unmounts', async () => {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'nydus-fuse-kill-'));
+/** Runs `body` with a fresh mountpoint; whatever the outcome, a mount left there is removed. */
+async function withMountpoint(prefix: string, body: (mnt: string, d: Awaited<ReturnType<typeof startDaemon>>) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(join(tmpdir(), prefix));
   const mnt = join(dir, 'mnt');
   fs.mkdirSync(mnt);
-  let connId: number | undefined;
+  let d: Awaited<ReturnType<typeof startDaemon>> | undefined;
   try {
-    const d = await startDaemon(mnt);
-    connId = d.connId;
+    d = await startDaemon(mnt);
+    await body(mnt, d);
+  } finally {
+    // A failed assertion must not leave the daemon running.
+    if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+    if (isFuseMounted(mnt)) await unmountFuse(mnt, d?.connId);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('SIGKILLed daemon: ls on the mountpoint returns within a second, then it unmounts', async () => {
+  await withMountpoint('nydus-fuse-kill-', async (mnt, d) => {
     assert.equal((await run('cat', [join(mnt, 'f')])).stdout, 'data');
     d.child.kill('SIGKILL');
     await d.exited;
@@ -43,30 +54,18 @@ test('SIGKILLed daemon: ls on the mountpoint returns within a second, then it un
     assert.ok(ms < 1000, `ls took ${ms} ms`);
     assert.match(ls.stderr, /Transport endpoint is not connected/);
     assert.ok(isFuseMounted(mnt)); // dead but not hung; cleanup is the supervisor's job:
-    const step = await unmountFuse(mnt, connId);
+    const step = await unmountFuse(mnt, d.connId);
     assert.ok(step === 'umount' || step === 'lazy', step);
     assert.equal(isFuseMounted(mnt), false);
-  } finally {
-    if (isFuseMounted(mnt)) await unmountFuse(mnt, connId);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('SIGTERMed daemon unmounts itself (exit handlers)', async () => {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'nydus-fuse-term-'));
-  const mnt = join(dir, 'mnt');
-  fs.mkdirSync(mnt);
-  let connId: number | undefined;
-  try {
-    const d = await startDaemon(mnt);
-    connId = d.connId;
-    assert.ok(connId !== undefined && connId > 0);
+  await withMountpoint('nydus-fuse-term-', async (mnt, d) => {
+    assert.ok(d.connId !== undefined && d.connId > 0);
     d.child.kill('SIGTERM');
     await d.exited;
     assert.equal(isFuseMounted(mnt), false);
     assert.deepEqual(fs.readdirSync(mnt), []);
-  } finally {
-    if (isFuseMounted(mnt)) await unmountFuse(mnt, connId);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
