@@ -44,14 +44,9 @@ import {
   type RafsV6SuperBlockExt,
 } from '../format/rafs-v6/index.js';
 import type { DirEntry, RafsInode, RafsMeta, RafsSuper } from './types.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../builder/tree.js';
 
 const E = osConstants.errno;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
 const DOTDOT = new Uint8Array([0x2e, 0x2e]);
 
 /** A decoded inode plus where it lives. */
