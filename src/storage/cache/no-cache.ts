@@ -4,7 +4,7 @@ import type { BlobInfo } from '../../format/blob-info.js';
 import type { ChunkInfo } from '../../format/chunk-info.js';
 import { NydusError } from '../../util/errors.js';
 import type { BlobBackend } from '../backend/backend.js';
-import { DEFAULT_MERGE_SIZE, fetchMergedRead, planMergedReads, type ChunkResult } from '../blob-io.js';
+import { DEFAULT_MERGE_SIZE, readChunksFromBackend } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
 import { newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
 
@@ -29,30 +29,21 @@ export class NoCache implements BlobCache {
   async readChunks(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<Uint8Array[]> {
     const run = async (): Promise<Uint8Array[]> => {
       this.metrics.misses += chunks.length;
-      const reads = planMergedReads(chunks, this.#o.mergeSize && this.#o.mergeSize > 0 ? this.#o.mergeSize : DEFAULT_MERGE_SIZE);
-      const byIndex = new Map<number, ChunkResult>();
-      const all = await Promise.all(
-        reads.map((r) =>
-          fetchMergedRead(this.#o.backend, blob, r, {
-            validate: this.#o.validate ?? false,
-            ...(opts.signal ? { signal: opts.signal } : {}),
-            onBackendRead: (n) => {
-              this.metrics.backendReads++;
-              this.metrics.backendBytes += n;
-            },
-          }),
-        ),
-      );
-      for (const rs of all) for (const r of rs) byIndex.set(r.chunk.index, r);
-      return chunks.map((c) => {
-        const r = byIndex.get(c.index)!;
-        if (r.error) {
-          this.metrics.fetchErrors++;
-          if (r.error instanceof NydusError && r.error.code === 'ERR_DIGEST_MISMATCH') this.metrics.digestFailures++;
-          throw r.error;
-        }
-        return r.data;
-      });
+      const mergeSize = this.#o.mergeSize && this.#o.mergeSize > 0 ? this.#o.mergeSize : DEFAULT_MERGE_SIZE;
+      try {
+        return await readChunksFromBackend(this.#o.backend, blob, chunks, mergeSize, {
+          validate: this.#o.validate ?? false,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          onBackendRead: (n) => {
+            this.metrics.backendReads++;
+            this.metrics.backendBytes += n;
+          },
+        });
+      } catch (err) {
+        this.metrics.fetchErrors++;
+        if (err instanceof NydusError && err.code === 'ERR_DIGEST_MISMATCH') this.metrics.digestFailures++;
+        throw err;
+      }
     };
     return this.#o.io ? this.#o.io.run(run) : run();
   }
