@@ -48,7 +48,6 @@ interface Entry {
   fh: FileHandle;
   map: PersistedChunkMap;
   inflight: Map<number, Promise<Uint8Array>>;
-  ci?: CiEntry[] | undefined;
   ciLoad?: Promise<CiEntry[] | undefined>;
   /** Ready in memory, not yet fdatasync'ed and persisted (batched off the read path). */
   unsynced: number[];
@@ -321,7 +320,8 @@ export class FileCache implements BlobCache {
   /** CI entries of a v6 blob: from `<blob_id>.blob.meta` if valid, else the backend (then cached). */
   #blobMeta(e: Entry): Promise<CiEntry[] | undefined> {
     if (!this.#o.useBlobMeta || !blobMetaRange(e.blob)) return Promise.resolve(undefined);
-    e.ciLoad ??= (async () => {
+    if (e.ciLoad) return e.ciLoad;
+    e.ciLoad = (async () => {
       const path = join(this.workDir, `${e.blob.blobId}.${BLOB_CCT_FILE_SUFFIX}`);
       try {
         return decodeBlobMetaCache(await readFile(path), e.blob).chunks;
@@ -334,7 +334,8 @@ export class FileCache implements BlobCache {
       await writeFile(path, encodeBlobMetaCache(meta.ciData, meta.headerBytes)).catch((err: unknown) => log.warn(`cannot write ${path}: ${(err as Error).message}`));
       return meta.chunks;
     })();
-    e.ciLoad.then((ci) => (e.ci = ci), () => (e.ciLoad = undefined));
+    // A failed load is retried by the next miss.
+    e.ciLoad.catch(() => (e.ciLoad = undefined));
     return e.ciLoad;
   }
 
