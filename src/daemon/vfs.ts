@@ -66,7 +66,8 @@ interface Mount {
   sb: RafsSuper;
   stats: FsStats;
   fds: Map<number, number>;
-  chunkCache: Map<number, ChunkInfo[]>;
+  /** Per regular file read: its size and chunks (RAFS is immutable, so a read needs no inode decode). */
+  chunkCache: Map<number, { size: number; chunks: ChunkInfo[] }>;
   /** Per inode: position (in the file's chunk list) of the last cold chunk a read missed. */
   lastMiss: Map<number, number>;
 }
@@ -282,14 +283,11 @@ export class Vfs {
     return s.m.sb.listXattrs(s.local).map((n) => Buffer.from(n));
   }
 
-  #chunks(m: Mount, local: number): ChunkInfo[] {
-    let c = m.chunkCache.get(local);
-    if (!c) {
-      c = m.sb.fileChunks(local);
-      if (m.chunkCache.size > 4096) m.chunkCache.clear();
-      m.chunkCache.set(local, c);
-    }
-    return c;
+  #chunks(m: Mount, local: number, size: number): ChunkInfo[] {
+    const chunks = m.sb.fileChunks(local);
+    if (m.chunkCache.size > 4096) m.chunkCache.clear();
+    m.chunkCache.set(local, { size, chunks });
+    return chunks;
   }
 
   #cacheFd(m: Mount, blobIndex: number): number | undefined {
@@ -308,11 +306,16 @@ export class Vfs {
     const s = this.#split(ino);
     if (!s) throw new FsError(E.EISDIR, 'not a regular file');
     const { m, local } = s;
-    const inode = m.sb.getInode(local);
-    if ((inode.mode & 0o170000) !== 0o100000) throw new FsError(E.EINVAL, 'not a regular file');
-    const end = Math.min(inode.size, offset + size);
+    const cached = m.chunkCache.get(local);
+    let fileSize = cached?.size;
+    if (fileSize === undefined) {
+      const inode = m.sb.getInode(local);
+      if ((inode.mode & 0o170000) !== 0o100000) throw new FsError(E.EINVAL, 'not a regular file');
+      fileSize = inode.size;
+    }
+    const end = Math.min(fileSize, offset + size);
     if (offset >= end) return [];
-    const chunks = this.#chunks(m, local);
+    const chunks = cached?.chunks ?? this.#chunks(m, local, fileSize);
     const cs = m.sb.meta.chunkSize;
     // Chunks are in file order and (without holes) chunk k covers [k*cs, ...): start near offset/cs.
     let k = Math.min(chunks.length, Math.floor(offset / cs));
