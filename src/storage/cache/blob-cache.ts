@@ -2,6 +2,7 @@
 // the counters /api/v1/metrics/blobcache reports. Upstream: storage/src/cache/mod.rs BlobCache.
 import type { BlobInfo } from '../../format/blob-info.js';
 import type { ChunkInfo } from '../../format/chunk-info.js';
+import { NydusError } from '../../util/errors.js';
 
 export { isChunkReady } from '../../format/blob/chunk-map.js';
 
@@ -61,4 +62,10 @@ export interface BlobCacheMetrics {
 
 export function newBlobCacheMetrics(): BlobCacheMetrics {
   return { hits: 0, misses: 0, inflightJoins: 0, backendReads: 0, backendBytes: 0, prefetchChunks: 0, prefetchBytes: 0, digestFailures: 0, fetchErrors: 0, cacheWriteErrors: 0 };
+}
+
+/** Counts a failed chunk fetch (and a digest mismatch among them). */
+export function countFetchError(metrics: BlobCacheMetrics, err: unknown): void {
+  metrics.fetchErrors++;
+  if (err instanceof NydusError && err.code === 'ERR_DIGEST_MISMATCH') metrics.digestFailures++;
 }

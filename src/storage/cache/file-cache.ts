@@ -15,7 +15,7 @@ import { logger } from '../../util/log.js';
 import type { BlobBackend } from '../backend/backend.js';
 import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, chunkFromCi, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, type MergedRead } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
-import { newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
+import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
 import { PersistedChunkMap } from './chunk-map.js';
 
 const log = logger('storage:filecache');
@@ -254,8 +254,7 @@ export class FileCache implements BlobCache {
     for (const res of results) {
       const d = deferreds.get(res.chunk.index)!;
       if (res.error) {
-        this.metrics.fetchErrors++;
-        if (res.error instanceof NydusError && res.error.code === 'ERR_DIGEST_MISMATCH') this.metrics.digestFailures++;
+        countFetchError(this.metrics, res.error);
         e.inflight.delete(res.chunk.index);
         d.reject(res.error);
       } else {

@@ -2,11 +2,10 @@
 // Upstream: storage/src/cache/dummycache.rs.
 import type { BlobInfo } from '../../format/blob-info.js';
 import type { ChunkInfo } from '../../format/chunk-info.js';
-import { NydusError } from '../../util/errors.js';
 import type { BlobBackend } from '../backend/backend.js';
 import { DEFAULT_MERGE_SIZE, readChunksFromBackend } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
-import { newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
+import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
 
 export interface NoCacheOptions {
   backend: BlobBackend;
@@ -40,8 +39,7 @@ export class NoCache implements BlobCache {
           },
         });
       } catch (err) {
-        this.metrics.fetchErrors++;
-        if (err instanceof NydusError && err.code === 'ERR_DIGEST_MISMATCH') this.metrics.digestFailures++;
+        countFetchError(this.metrics, err);
         throw err;
       }
     };
