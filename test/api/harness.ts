@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { apiCall } from '../../src/api/client.js';
 import { isFuseMounted, unmountFuse, withTimeout } from '../../src/fuse/mount.js';
 import { BIN, REPO_ROOT } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 
 /** Why these tests cannot run here, or undefined. */
 export function skipReason(): string | undefined {
@@ -19,7 +20,7 @@ export function skipReason(): string | undefined {
 }
 
 import { pattern } from '../helpers/data.js';
-export { pattern };
+export { pattern, until };
 
 /** Relative path → contents. Sizes cover: tiny, sub-chunk, exactly one chunk, multi-chunk. */
 export type Tree = Map<string, Buffer>;
@@ -118,16 +119,6 @@ export function curl(sock: string, method: string, path: string, opts: { data?: 
       resolve({ status, text, json });
     });
   });
-}
-
-export async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 export interface Daemon {

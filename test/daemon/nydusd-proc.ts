@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { apiCall } from '../../src/api/client.js';
 import { findConnectionId, isFuseMounted, unmountFuse } from '../../src/fuse/mount.js';
 import { BIN } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 
 export interface NydusdProc {
   proc: ChildProcess;
@@ -36,11 +37,7 @@ export interface StartOptions {
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs: number, what: string, stepMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
+  await until(what, cond, timeoutMs, stepMs);
 }
 
 /** Starts nydusd and resolves once the FUSE mount answers a stat of its root. */

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, lstatSy
 import http from 'node:http';
 import { join } from 'node:path';
 import { BIN, REPO_ROOT } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 import { freePort } from '../helpers/registry.js';
 
 export function nydusdSkip(): string | undefined {
@@ -16,14 +17,8 @@ export function nydusdSkip(): string | undefined {
   return undefined;
 }
 
-export async function waitFor<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, everyMs = 50): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+export function waitFor<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, everyMs = 50): Promise<T> {
+  return until(what, probe, deadlineMs, everyMs);
 }
 
 export interface Built {
