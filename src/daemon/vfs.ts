@@ -322,6 +322,7 @@ export class Vfs {
     while (k > 0 && chunks[k - 1]!.fileOffset + chunks[k - 1]!.uncompressedSize > offset) k--;
     const parts: Array<Buffer | { chunk: ChunkInfo; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
+    let lastMissPos = -1;
     for (; k < chunks.length; k++) {
       const c = chunks[k]!;
       if (c.fileOffset >= end) break;
@@ -344,11 +345,12 @@ export class Vfs {
       } else {
         parts.push({ chunk: c, from, to });
         missing.push(c);
+        lastMissPos = k;
       }
     }
     m.stats.dataRead(end - offset);
     if (missing.length === 0) return parts as Buffer[];
-    this.#readahead(m, local, chunks, missing);
+    this.#readahead(m, local, chunks, lastMissPos);
     return this.#data.fetchChunks(m.spec.index, missing).then((datas) => {
       const byKey = new Map<string, Uint8Array>();
       missing.forEach((c, i) => byKey.set(`${c.blobIndex}:${c.index}`, datas[i]!));
@@ -365,9 +367,7 @@ export class Vfs {
    * for one fetch after another. Once two consecutive chunks of a file miss, fetch the next few in
    * the background; random access (non-consecutive misses) triggers nothing, so it reads no extra.
    */
-  #readahead(m: Mount, local: number, chunks: ChunkInfo[], missing: ChunkInfo[]): void {
-    const last = missing[missing.length - 1]!;
-    const pos = chunks.indexOf(last);
+  #readahead(m: Mount, local: number, chunks: ChunkInfo[], pos: number): void {
     const prev = m.lastMiss.get(local);
     if (m.lastMiss.size > 4096) m.lastMiss.clear();
     m.lastMiss.set(local, pos);
