@@ -320,7 +320,8 @@ export class Vfs {
     // Chunks are in file order and (without holes) chunk k covers [k*cs, ...): start near offset/cs.
     let k = Math.min(chunks.length, Math.floor(offset / cs));
     while (k > 0 && chunks[k - 1]!.fileOffset + chunks[k - 1]!.uncompressedSize > offset) k--;
-    const parts: Array<Buffer | { chunk: ChunkInfo; from: number; to: number }> = [];
+    // A cold part names its chunk by position in `missing` (and so in the fetch's reply).
+    const parts: Array<Buffer | { miss: number; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
     let lastMissPos = -1;
     for (; k < chunks.length; k++) {
@@ -343,7 +344,7 @@ export class Vfs {
         if (got !== b.length) throw new FsError(E.EIO, `short read from the blob cache of blob ${c.blobIndex}`);
         parts.push(b);
       } else {
-        parts.push({ chunk: c, from, to });
+        parts.push({ miss: missing.length, from, to });
         missing.push(c);
         lastMissPos = k;
       }
@@ -351,15 +352,13 @@ export class Vfs {
     m.stats.dataRead(end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
-    return this.#data.fetchChunks(m.spec.index, missing).then((datas) => {
-      const byKey = new Map<string, Uint8Array>();
-      missing.forEach((c, i) => byKey.set(`${c.blobIndex}:${c.index}`, datas[i]!));
-      return parts.map((p) => {
+    return this.#data.fetchChunks(m.spec.index, missing).then((datas) =>
+      parts.map((p) => {
         if (Buffer.isBuffer(p)) return p;
-        const d = byKey.get(`${p.chunk.blobIndex}:${p.chunk.index}`)!;
+        const d = datas[p.miss]!;
         return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
-      });
-    });
+      }),
+    );
   }
 
   /**
