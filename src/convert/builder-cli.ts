@@ -3,10 +3,7 @@
 // `create` on a directory for `nydusify build`. The binary is ours (bin/nydus-image.js) unless
 // --nydus-image names another, so the upstream Rust builder can be swapped in unchanged.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 
@@ -20,17 +17,6 @@ export interface BuildParams {
   chunkDictPath?: string | undefined;
   /** argv prefix of an external builder (e.g. [node, bin/nydus-image.js]); [] = in-process createImage. */
   nydusImage: string[];
-}
-
-/** Our own builder: bin/nydus-image.js found above this module (dist/src/convert or src/convert). */
-export function defaultNydusImage(): string[] {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = join(d, 'bin', 'nydus-image.js');
-    if (existsSync(p)) return [process.execPath, p];
-    d = dirname(d);
-  }
-  return ['nydus-image'];
 }
 
 export function nydusImageArgv(flag: string | undefined): string[] {

@@ -53,9 +53,3 @@ export function dockerCredentials(host: string, path = configPath()): Credential
   return undefined;
 }
 
-/** "user:password" from a --*-creds flag. */
-export function parseCredsFlag(s: string): Credentials {
-  const i = s.indexOf(':');
-  if (i <= 0) throw new NydusError('ERR_CLI_USAGE', 'credentials must be given as USER:PASSWORD');
-  return { username: s.slice(0, i), password: s.slice(i + 1) };
-}

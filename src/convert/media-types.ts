@@ -65,8 +65,6 @@ export interface ImageConfig {
 }
 
 export const isIndexType = (mt: string | undefined): boolean => mt === MT_OCI_INDEX || mt === MT_DOCKER_LIST;
-export const isManifestType = (mt: string | undefined): boolean => mt === MT_OCI_MANIFEST || mt === MT_DOCKER_MANIFEST;
-
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
 
 /** Compression of a source layer from its media type, or undefined when we cannot convert it. */
