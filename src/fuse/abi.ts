@@ -111,30 +111,6 @@ export const INIT_OUT_SIZE = 64;
 export const DIRENT_HEADER_SIZE = 24;
 export const DIRENTPLUS_HEADER_SIZE = ENTRY_OUT_SIZE + DIRENT_HEADER_SIZE; // 152
 
-/** The fields of struct fuse_in_header we use. */
-export interface InHeader {
-  len: number;
-  opcode: number;
-  unique: bigint;
-  nodeid: number;
-  uid: number;
-  gid: number;
-  pid: number;
-}
-
-export function decodeInHeader(b: Buffer): InHeader {
-  return {
-    len: b.readUInt32LE(0),
-    opcode: b.readUInt32LE(4),
-    unique: b.readBigUInt64LE(8),
-    // Inode numbers are u64 on the wire; JS numbers are exact below 2^53, which RAFS/memfs never exceed.
-    nodeid: readU64(b, 16),
-    uid: b.readUInt32LE(24),
-    gid: b.readUInt32LE(28),
-    pid: b.readUInt32LE(32),
-  };
-}
-
 export function readU64(b: Buffer, off: number): number {
   return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
 }
