@@ -4,7 +4,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { getegid, geteuid } from 'node:process';
 import { type FsConfig, loadConfigFile, parseConfigText, withoutSecrets } from '../config/daemon-config.js';
-import type { ChunkInfo } from '../format/chunk-info.js';
 import { FuseSession, withTransfer } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsSuper } from '../rafs/types.js';
@@ -382,5 +381,3 @@ export class NydusDaemon implements DaemonControl {
     for (const m of [...this.#mounts.values(), ...this.#retired]) await m.storage.close().catch(() => undefined);
   }
 }
-
-export type { ChunkInfo };
