@@ -70,8 +70,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`--prefetch-files ${values['prefetch-files']}: ${describeError(e)}`);
     }
   }
-  // Blocking reads of idle FUSE workers plus cache I/O share libuv's pool: give it room.
-  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(8, threads * 2));
+  // libuv's pool (shared by idle FUSE workers' blocking reads and cache I/O) is sized by bin/nydusd.js:
+  // by the time this ES module runs, the loader has already started it.
 
   let api: Server | undefined;
   let stopping: Promise<void> | undefined;
