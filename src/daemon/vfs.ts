@@ -8,7 +8,7 @@ import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { FsError } from '../util/errors.js';
-import { FsStats, FOP } from './fs-stats.js';
+import { FsStats } from './fs-stats.js';
 
 const E = osConstants.errno;
 /** Inode numbers of mount k live in [k*2^40, (k+1)*2^40); k = 0 is the pseudo filesystem. */
@@ -389,7 +389,4 @@ export class Vfs {
     }
     return { blocks, bfree: 0, bavail: 0, files, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
   }
-
-  /** Ops counted per mount; exported for the FUSE adapter. */
-  static readonly FOP = FOP;
 }
