@@ -46,11 +46,6 @@ export class BlobTable {
   get ownIndex(): number | undefined {
     return this.#own;
   }
-
-  setOwnBlob(info: BlobInfo): void {
-    if (this.#own === undefined) throw new NydusError('ERR_INTERNAL', 'no own blob reserved');
-    this.blobs[this.#own] = { ...info, blobIndex: this.#own };
-  }
 }
 
 function forEachChunk(n: TreeNode, fn: (c: ChunkInfo) => void): void {
@@ -67,10 +62,6 @@ export class ChunkDedup {
   constructor(table: BlobTable, digester: Digester) {
     this.table = table;
     this.digester = digester;
-  }
-
-  get size(): number {
-    return this.#chunks.size;
   }
 
   /** Registers every chunk of a parent model (its blobs must be at the same indexes in the table). */
