@@ -9,11 +9,11 @@ import { parseDigester } from '../../format/digest.js';
 import { NydusError, UsageError } from '../../util/errors.js';
 import { isLogLevel, logger, setLogLevel, setLogSink, getLogLevel } from '../../util/log.js';
 import { parseFlags, parseSize } from '../main.js';
+import { NYDUS_TS_VERSION } from './load.js';
 
 export const usage =
   'nydus-image create [-t dir-rafs|tar-rafs] (-B BOOTSTRAP | -D BLOB_DIR | --blob-inline-meta) [-b BLOB] [--fs-version 5|6] [--compressor none|lz4_block|zstd] [--digester blake3|sha256] [--chunk-size SIZE] [-J OUTPUT_JSON] SOURCE';
 
-const VERSION = '0.1.0-nydus-ts';
 const log = logger('nydus-image');
 
 const OPTIONS = {
@@ -120,7 +120,7 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
 /** The `--output-json` document (upstream OutputSerializer, upstream-features §1.15). */
 export function createOutputJson(r: CreateResult): Record<string, unknown> {
   return {
-    version: VERSION,
+    version: NYDUS_TS_VERSION,
     bootstrap: r.bootstrap,
     blobs: r.blobs,
     external_bootstrap: '',

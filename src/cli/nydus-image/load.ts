@@ -21,4 +21,5 @@ export function writeJson(path: string, value: unknown, pretty = true): Promise<
   return import('node:fs/promises').then((fs) => fs.writeFile(path, JSON.stringify(value, null, pretty ? 2 : undefined) + (pretty ? '\n' : '')));
 }
 
-export const NYDUS_TS_VERSION = '0.1.0';
+// Upstream's output JSON `version` is `<package_ver>-<git_commit>`; we put our name in the commit slot.
+export const NYDUS_TS_VERSION = '0.1.0-nydus-ts';
