@@ -26,10 +26,9 @@ export async function createMountStorage(blobs: readonly BlobInfo[], config: FsC
       return { ...p.progress };
     },
     metrics: () => {
-      const b = m.backend.metrics;
-      const c = m.cache.metrics;
-      const raw = m.metrics().blobcache as { readyChunks: number; totalChunks: number };
-      const p = m.prefetcher?.progress;
+      // Storage's own typed counters, renamed to upstream's API fields.
+      const { backend: b, blobcache: c } = m.metrics();
+      const p = c.prefetch;
       return {
         backend: {
           backend_type: m.backend.type,
@@ -44,17 +43,17 @@ export async function createMountStorage(blobs: readonly BlobInfo[], config: FsC
           partial_hits: 0,
           whole_hits: c.hits,
           total: c.hits + c.misses,
-          entries_count: raw.readyChunks,
+          entries_count: c.readyChunks,
           prefetch_data_amount: c.prefetchBytes,
           prefetch_requests_count: p?.requests ?? 0,
           prefetch_workers: config.rafs.prefetch.enable ? config.rafs.prefetch.threads : config.cache.prefetch.threads,
           prefetch_unmerged_chunks: p?.totalChunks ?? 0,
           prefetch_cumulative_time_millis: Date.now() - started,
           buffered_backend_size: c.backendBytes,
-          data_all_ready: raw.totalChunks > 0 && raw.readyChunks >= raw.totalChunks,
+          data_all_ready: c.totalChunks > 0 && c.readyChunks >= c.totalChunks,
           // Our extension: exact progress and error counters.
-          ready_chunks: raw.readyChunks,
-          total_chunks: raw.totalChunks,
+          ready_chunks: c.readyChunks,
+          total_chunks: c.totalChunks,
           misses: c.misses,
           inflight_joins: c.inflightJoins,
           digest_failures: c.digestFailures,
