@@ -79,11 +79,20 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
     seen = table.version;
   }
 
+  // A refresh already in flight may carry a table older than the version this request saw (the
+  // main thread can bump between that table's read and now): keep refreshing until caught up, or an
+  // inode the kernel got from a fresher worker would be ESTALE here.
+  async function catchUp(): Promise<void> {
+    while (Atomics.load(version, 0) !== seen) {
+      refreshing ??= refresh().finally(() => (refreshing = undefined));
+      await refreshing;
+    }
+  }
+
   /** Runs `fn` against an up-to-date mount table; synchronous unless the table changed. */
   function fresh<T>(fn: () => T | Promise<T>): T | Promise<T> {
     if (Atomics.load(version, 0) === seen) return fn();
-    refreshing ??= refresh().finally(() => (refreshing = undefined));
-    return refreshing.then(fn);
+    return catchUp().then(fn);
   }
 
   function counted<T>(op: number, ino: number, fn: () => T | Promise<T>): T | Promise<T> {
