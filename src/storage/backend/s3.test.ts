@@ -1,4 +1,5 @@
-// S3 backend against s3rver (behaviour; s3rver does not check signatures), plus URL layouts and
+// S3 backend against s3rver behind an independent SigV4-verifying proxy (test/helpers/sigv4-verify.ts:
+// s3rver itself accepts any signature), plus URL layouts and
 // signatures of S3 virtual-host style and OSS checked through a recording forward proxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +25,17 @@ test('s3 backend reads ranges from s3rver with object_prefix, sizes via HEAD, 40
     await assert.rejects(b.read('f'.repeat(64), 0, 10), (e: unknown) => e instanceof BackendError && e.code === 'ERR_BACKEND_NOT_FOUND');
     assert.equal(b.metrics.readCount, 4);
     assert.equal(b.metrics.readErrors, 1);
+    const st = await s3.stats();
+    assert.equal(st.rejected, 0, st.lastRejection);
+    assert.ok(st.verified >= 5, `every request went through the verifier (${st.verified})`);
+    // The verifier is live: a wrong secret is refused (403), never served.
+    const bad = createS3Backend({ scheme: 'http', endpoint: s3.endpoint, region: 'us-east-1', bucket_name: s3.bucket, object_prefix: 'nydus/blobs/', access_key_id: s3.accessKeyId, access_key_secret: 'not-the-secret', retry_limit: 0 });
+    try {
+      await assert.rejects(bad.read(ID, 0, 10));
+    } finally {
+      await bad.close();
+    }
+    assert.match((await s3.stats()).lastRejection, /SignatureDoesNotMatch/);
   } finally {
     await b.close();
     await s3.close();
