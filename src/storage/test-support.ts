@@ -83,6 +83,8 @@ export class RecordingBackend implements BlobBackend {
   readonly type: string;
   readonly requests: Array<{ blobId: string; offset: number; length: number }> = [];
   delayMs = 0;
+  /** When set, reads wait for it after being recorded (tests hold a request in flight). */
+  gate: Promise<void> | undefined;
   readonly #inner: BlobBackend;
 
   constructor(inner: BlobBackend) {
@@ -97,6 +99,7 @@ export class RecordingBackend implements BlobBackend {
   async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.requests.push({ blobId, offset, length });
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.gate) await this.gate;
     return this.#inner.read(blobId, offset, length, signal);
   }
 
