@@ -130,10 +130,13 @@ describe('remote faults through nydusd', { skip }, () => {
       // While one read is stalled at the server, cached files are still served promptly.
       const stalled = next();
       origin.faults.push(...many({ kind: 'stall' }));
-      const pending = readHash(join(d.mnt, stalled), EIO_BOUND_MS * 3);
+      let stalledDone = false;
+      const pending = readHash(join(d.mnt, stalled), EIO_BOUND_MS * 3).finally(() => (stalledDone = true));
       await waitFor('the stalled request to reach the server', 5_000, () => origin.requests.some((r) => r.path.endsWith(img.blobId)) && origin.faults.length < 30);
       const warm = await expectData(d, 'etc/os-release');
-      assert.ok(warm < 500, `cached read took ${Math.round(warm)} ms while another read was stalled`);
+      // Ordering, not a tight clock: the cached read completes while the stalled one is still
+      // waiting out its (retry_limit + 1) × 1 s timeouts.
+      assert.equal(stalledDone, false, `cached read (${Math.round(warm)} ms) waited for the stalled read`);
       const p = await pending;
       assert.ok(!p.timedOut && p.hash === undefined && p.ms < EIO_BOUND_MS, `stalled read: ${p.hash ? 'data' : 'EIO'} after ${Math.round(p.ms)} ms`);
       origin.faults.length = 0;
