@@ -3,12 +3,12 @@
 // signatures of S3 virtual-host style and OSS checked through a recording forward proxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { BackendError } from '../../util/errors.js';
 import { startS3rver } from '../../../test/helpers/s3rver.js';
 import { startFaultServer } from '../../../test/helpers/http-faults.js';
 import { createS3Backend } from './s3.js';
-import { createOssBackend, signOss } from './oss.js';
+import { createOssBackend } from './oss.js';
 
 const DATA = randomBytes(2 * 1024 * 1024 + 17);
 const ID = 'e'.repeat(64);
@@ -58,6 +58,30 @@ test('s3 virtual-host style puts the bucket in the host and signs every request'
   }
 });
 
+/**
+ * Aliyun OSS header signature (V1), written from the OSS docs for this test: base64(HMAC-SHA1(secret,
+ * VERB \n Content-MD5 \n Content-Type \n Date \n CanonicalizedOSSHeaders CanonicalizedResource)).
+ */
+function ossV1Authorization(method: string, headers: Record<string, string | string[] | undefined>, resource: string, id: string, secret: string): string {
+  const h = (k: string): string => {
+    const v = Object.entries(headers).find(([n]) => n.toLowerCase() === k)?.[1];
+    return v === undefined ? '' : Array.isArray(v) ? v.join(',') : v;
+  };
+  const ossHeaders = Object.keys(headers)
+    .map((k) => k.toLowerCase())
+    .filter((k) => k.startsWith('x-oss-'))
+    .sort()
+    .map((k) => `${k}:${h(k).trim()}\n`)
+    .join('');
+  const toSign = `${method}\n${h('content-md5')}\n${h('content-type')}\n${h('date')}\n${ossHeaders}${resource}`;
+  return `OSS ${id}:${createHmac('sha1', secret).update(toSign, 'utf8').digest('base64')}`;
+}
+
+test('the independent OSS V1 signer reproduces the Aliyun documented example', () => {
+  const headers = { 'Content-MD5': 'ODBGOERFMDMzQTczRUY3NUE3NzA5QzdFNUYzMDQxNEM=', 'Content-Type': 'text/html', Date: 'Thu, 17 Nov 2005 18:49:58 GMT', 'X-OSS-Meta-Author': 'foo@bar.com', 'X-OSS-Magic': 'abracadabra' };
+  assert.equal(ossV1Authorization('PUT', headers, '/oss-example/nelson', '44CF9590006BF252F707', 'OtxrzxIsfpFjA7SwPzILwy8Bw21TLhquhboDYROV'), 'OSS 44CF9590006BF252F707:26NBxoKdsyly4EDv6inkoDft/yA=');
+});
+
 test('oss backend: bucket.endpoint/prefix+id, Date + OSS signature that verifies', async () => {
   const rec = await startFaultServer({ [ID]: DATA });
   const b = createOssBackend({ scheme: 'http', endpoint: 'oss-cn-hangzhou.aliyuncs.com', bucket_name: 'oss-example', object_prefix: 'nydus/', access_key_id: 'AK', access_key_secret: 'SK', proxy: { url: rec.url } });
@@ -67,8 +91,8 @@ test('oss backend: bucket.endpoint/prefix+id, Date + OSS signature that verifies
     for (const r of rec.requests) {
       assert.equal(r.headers.host, 'oss-example.oss-cn-hangzhou.aliyuncs.com');
       assert.equal(r.path, `/nydus/${ID}`);
-      const want = signOss({ method: r.method, date: String(r.headers.date), resource: `/oss-example/nydus/${ID}`, accessKeyId: 'AK', accessKeySecret: 'SK' });
-      assert.equal(r.headers.authorization, want.authorization);
+      // Checked by an independent implementation of the OSS V1 rule, not by our signer.
+      assert.equal(r.headers.authorization, ossV1Authorization(r.method, r.headers, `/oss-example/nydus/${ID}`, 'AK', 'SK'));
     }
   } finally {
     await b.close();
