@@ -18,8 +18,9 @@ const TIMEOUT_S = 1;
 const RETRIES = 2;
 // One FUSE read costs up to (retry_limit + 1) attempts × timeout; the kernel asks twice for a page
 // whose readahead failed (readahead, then a synchronous read: 6 requests seen per failing read), so
-// a user read() sees EIO within 2 × that, plus backoff (≤ 50 + 100 ms per read) and slack.
-const EIO_BOUND_MS = 2 * (RETRIES + 1) * TIMEOUT_S * 1000 + 2000;
+// a user read() sees EIO within 2 × that, plus backoff (≤ 50 + 100 ms per read) and slack for a
+// loaded machine (a hang is unbounded, so a generous bound still tells the two apart).
+const EIO_BOUND_MS = 2 * (RETRIES + 1) * TIMEOUT_S * 1000 + 10_000;
 
 describe('remote faults through nydusd', { skip }, () => {
   let root = '';
@@ -72,7 +73,7 @@ describe('remote faults through nydusd', { skip }, () => {
   }
   const many = (f: Fault, k = 30): Fault[] => Array.from({ length: k }, () => ({ ...f }));
 
-  it('5xx, resets, stalls, cut bodies, bad ranges, corruption: data or bounded EIO; cached files keep serving', { timeout: 120_000 }, async (t) => {
+  it('5xx, resets, stalls, cut bodies, bad ranges, corruption: data or bounded EIO; cached files keep serving', { timeout: 300_000 }, async (t) => {
     const origin = await startFaultServer({ [img.blobId]: blob });
     const dir = join(root, `m${n++}`);
     const d = new Nydusd(dir, join(dir, 'mnt'));
