@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fuseMountsUnder, fuseUsable, killAndClean, localfsConfig, startNydusd } from '../daemon/nydusd-proc.js';
 import { pattern } from '../helpers/data.js';
 import { testDir } from '../helpers/tmp.js';
 import { cli } from './tree-helpers.js';
@@ -122,5 +123,29 @@ describe('unpack failing mid-way', () => {
     assert.notEqual(u.code, 0, 'unpack of a truncated blob succeeds');
     assert.deepEqual(readdirSync(out), ['layer.tar']);
     assert.equal(readFileSync(join(out, 'layer.tar'), 'utf8'), 'previous');
+  });
+});
+
+describe('nydusd: unsafe names from a crafted bootstrap', { skip: fuseUsable() }, () => {
+  it('listing a directory holding one is EIO; its safe neighbours still read', { timeout: 60_000 }, async () => {
+    const d = testDir('unsafe-nydusd-');
+    const src = join(d, 'src');
+    mkdirSync(join(src, 'bad'), { recursive: true });
+    writeFileSync(join(src, 'bad', 'nmq7'), 'hello\n');
+    writeFileSync(join(src, 'bad', 'zzzz'), 'last\n');
+    writeFileSync(join(src, 'good'), 'fine\n');
+    const b = build(d, src, 6);
+    writeFileSync(b.boot, patchName(b.bytes, 'nmq7', Buffer.from('ab\0c')));
+    const mnt = join(d, 'mnt');
+    mkdirSync(mnt);
+    const n = await startNydusd({ dir: d, mnt, bootstrap: b.boot, config: localfsConfig(b.blobs, join(d, 'cache')) });
+    try {
+      assert.equal(readFileSync(join(mnt, 'good'), 'utf8'), 'fine\n');
+      assert.throws(() => readdirSync(join(mnt, 'bad')), (e: NodeJS.ErrnoException) => e.code === 'EIO');
+      assert.equal(readFileSync(join(mnt, 'bad', 'zzzz'), 'utf8'), 'last\n', 'lookups of safe names still work');
+    } finally {
+      await killAndClean(n);
+    }
+    assert.deepEqual(fuseMountsUnder(d), []);
   });
 });
