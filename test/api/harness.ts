@@ -105,7 +105,7 @@ export function curl(sock: string, method: string, path: string, opts: { data?: 
   if (opts.dataFile !== undefined) argv.push('--data-binary', `@${opts.dataFile}`);
   argv.push(`http://localhost${path}`);
   return new Promise((resolve, reject) => {
-    execFile('curl', argv, { timeout: opts.timeoutMs ?? 20_000, maxBuffer: 16 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile('curl', argv, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
       const nl = stdout.lastIndexOf('\n');
       const status = Number(stdout.slice(nl + 1));
       if (err && !status) return reject(new Error(`curl ${method} ${path}: ${stderr || err.message}`));

@@ -10,7 +10,7 @@ import { curl, makeWorkspace, skipReason, startDaemon, stopDaemon, until, type D
 const skip = skipReason();
 
 describe('remount under load', { skip }, () => {
-  it('PUT /api/v1/mount swaps /sub while 4 readers loop over its files', { timeout: 90_000 }, async (t) => {
+  it('PUT /api/v1/mount swaps /sub while 4 readers loop over its files', { timeout: 300_000 }, async (t) => {
     let w: Workspace | undefined;
     let d: Daemon | undefined;
     try {
@@ -52,7 +52,7 @@ describe('remount under load', { skip }, () => {
       };
       const readers = [0, 1, 2, 3].map(reader);
       try {
-        await until('readers to get going', () => counts.old >= 20 || failures.length > 0 || undefined, 20_000, 10);
+        await until('readers to get going', () => counts.old >= 20 || failures.length > 0 || undefined, 60_000, 10);
         remounted = true; // set as the PUT is sent (see startedBeforePut)
         const r = await curl(ws.sock, 'PUT', '/api/v1/mount?mountpoint=/sub', { data: JSON.stringify({ source: newImg.bootstrap, fs_type: 'rafs', config: ws.configText }) });
         assert.equal(r.status, 204, r.text);

@@ -378,7 +378,7 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     let err = '';
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
     try {
-      for (let i = 0; i < 150 && !/mounted/.test(err) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 600 && !/mounted/.test(err) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(err, /mounted/, err);
       assert.equal(readFileSync(join(mnt, 'a/f1'), 'utf8'), 'second f1\n');
       assert.deepEqual(readFileSync(join(mnt, 'big')), rnd(3 * 1024 * 1024 + 12345, 'big'));

@@ -50,10 +50,12 @@ export async function startS3rver(bucket = 'nydus-blobs'): Promise<S3rverHandle>
     await Promise.all([stopChild(child), stopChild(verifier)]);
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; ; i++) {
+  // A generous start-up deadline: node start-up on a loaded 2-core machine takes seconds.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
     const ok = await fetch(`http://${rawEndpoint}/${bucket}`, { method: 'HEAD' }).then((r) => r.status === 200, () => false);
     if (ok) break;
-    if (i > 100 || child.exitCode !== null) {
+    if (Date.now() > deadline || child.exitCode !== null) {
       await stop();
       throw new Error('s3rver did not start');
     }

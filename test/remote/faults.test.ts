@@ -133,7 +133,7 @@ describe('remote faults through nydusd', { skip }, () => {
       origin.faults.push(...many({ kind: 'stall' }));
       let stalledDone = false;
       const pending = readHash(join(d.mnt, stalled), EIO_BOUND_MS * 3).finally(() => (stalledDone = true));
-      await waitFor('the stalled request to reach the server', 5_000, () => origin.requests.some((r) => r.path.endsWith(img.blobId)) && origin.faults.length < 30);
+      await waitFor('the stalled request to reach the server', 30_000, () => origin.requests.some((r) => r.path.endsWith(img.blobId)) && origin.faults.length < 30);
       const warm = await expectData(d, 'etc/os-release');
       // Ordering, not a tight clock: the cached read completes while the stalled one is still
       // waiting out its (retry_limit + 1) × 1 s timeouts.
@@ -147,7 +147,7 @@ describe('remote faults through nydusd', { skip }, () => {
       origin.faults.push({ kind: 'stall-body', after: 16 });
       const mid = readHash(join(d.mnt, cut), EIO_BOUND_MS * 3);
       const before = origin.bytesServed;
-      await waitFor('the body to start', 5_000, () => origin.bytesServed > before);
+      await waitFor('the body to start', 30_000, () => origin.bytesServed > before);
       await origin.close();
       const m = await mid;
       assert.ok(!m.timedOut && m.hash === undefined && /Input\/output error/.test(m.err), `read with the server gone: ${m.hash ? 'data' : m.err}`);
