@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builder benchmark (not a test): `nydus-image create` (v6, zstd, 1 MiB chunks) vs `mksquashfs -comp
-# zstd` and `mkfs.erofs` (uncompressed, and -zlz4hc) on a ~1 GiB copy of /usr and on a generated
+# Builder benchmark (not a test): `nydus-image create` (v6, zstd level 3, 1 MiB chunks) vs `mksquashfs
+# -comp zstd` at the same level (-Xcompression-level 3; with 128 KiB blocks and with -b 1M, the
+# equal-setting rows), mksquashfs at its default level 15 (an extra row, not a like-for-like
+# comparison), and `mkfs.erofs` (uncompressed, and -zlz4hc) on a ~1 GiB copy of /usr and on a generated
 # 100k-small-files tree. Each tool runs RUNS times per tree, interleaved; the page cache is dropped
 # (sync; echo 3 > /proc/sys/vm/drop_caches, needs root) before every run, so every build reads its
 # source cold. Wall time, user+sys CPU and peak RSS come from /usr/bin/time -v; output size is the sum
@@ -36,14 +38,17 @@ NYDUS=("node" "$WORK/app/dist/src/cli/nydus-image.js")
 "$HERE/prepare-trees.sh" "$WORK/trees" | tee "$WORK/trees.txt"
 
 # 3. Tools.
-TOOLS=${TOOLS:-"nydus mksquashfs erofs erofs_lz4hc"}
+TOOLS=${TOOLS:-"nydus mksquashfs_l3_1m mksquashfs_l3 erofs erofs_lz4hc mksquashfs_l15"}
 if ! mkfs.erofs --help 2>&1 | grep -q lz4hc; then TOOLS=${TOOLS/erofs_lz4hc/}; fi
 
 tool_cmd() { # tool tree -> CMD array
   local tree=$WORK/trees/$2
   case $1 in
     nydus) CMD=("${NYDUS[@]}" create --fs-version 6 --compressor zstd --chunk-size 0x100000 --bootstrap "$OUT/bootstrap" --blob-dir "$OUT" "$tree") ;;
-    mksquashfs) CMD=(mksquashfs "$tree" "$OUT/out.sqfs" -comp zstd -noappend -processors 2 -no-progress) ;;
+    # Our builder compresses with zstd level 3 (upstream's default); mksquashfs defaults to level 15.
+    mksquashfs_l3) CMD=(mksquashfs "$tree" "$OUT/out.sqfs" -comp zstd -Xcompression-level 3 -noappend -processors 2 -no-progress) ;;
+    mksquashfs_l3_1m) CMD=(mksquashfs "$tree" "$OUT/out.sqfs" -comp zstd -Xcompression-level 3 -b 1M -noappend -processors 2 -no-progress) ;;
+    mksquashfs_l15) CMD=(mksquashfs "$tree" "$OUT/out.sqfs" -comp zstd -noappend -processors 2 -no-progress) ;;
     erofs) CMD=(mkfs.erofs "$OUT/out.erofs" "$tree") ;;
     erofs_lz4hc) CMD=(mkfs.erofs -zlz4hc "$OUT/out.erofs" "$tree") ;;
   esac

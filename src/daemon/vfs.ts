@@ -6,6 +6,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
+import { entryNameProblem } from '../rafs/names.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { FsError } from '../util/errors.js';
 import { FsStats } from './fs-stats.js';
@@ -267,7 +268,12 @@ export class Vfs {
       }
       return;
     }
-    s.m.sb.readdir(s.local, start, (e, next) => cb({ name: Buffer.from(e.name), ino: this.#global(s.m, e.ino), type: e.type }, next + 2));
+    s.m.sb.readdir(s.local, start, (e, next) => {
+      // The rule check and unpack apply: a crafted name ('..', '/', NUL) is never handed out.
+      const bad = entryNameProblem(e.name);
+      if (bad) throw new FsError(E.EIO, `directory ${s.local} of ${s.m.spec.mountpoint}: ${bad}`);
+      return cb({ name: Buffer.from(e.name), ino: this.#global(s.m, e.ino), type: e.type }, next + 2);
+    });
   }
 
   getxattr(ino: number, name: Buffer): Buffer | undefined {

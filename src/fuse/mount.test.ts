@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { FOPEN_KEEP_CACHE } from './abi.js';
 import { isFuseMounted } from './mount.js';
 import { materialize, run, sh, withMemfsMount } from './testing/harness.js';
+import { until } from '../../test/helpers/poll.js';
 import { patternBytes, type MemNode } from './testing/memfs.js';
 
 const tree: MemNode & { type: 'dir' } = {
@@ -139,7 +140,8 @@ test('a slow (async) read does not block other requests on the same worker', asy
 test('timer-based slow path: concurrent stat finishes first; errors from main map to errno', async () => {
   const t: MemNode & { type: 'dir' } = {
     type: 'dir',
-    entries: { slow: { type: 'file', content: 'zzz', slowMs: 400 }, bad: { type: 'file', size: 10, fromMain: true }, x: { type: 'file', content: 'x' } },
+    // The timer must outlast a stat on a loaded machine by far (the ordering is the behaviour).
+    entries: { slow: { type: 'file', content: 'zzz', slowMs: 2500 }, bad: { type: 'file', size: 10, fromMain: true }, x: { type: 'file', content: 'x' } },
   };
   const onRequest = () => {
     throw Object.assign(new Error('backend says no'), { code: 'EACCES' });
@@ -147,8 +149,8 @@ test('timer-based slow path: concurrent stat finishes first; errors from main ma
   await withMemfsMount({ tree: t }, { workers: 1, onRequest }, async ({ mnt, session }) => {
     const order: string[] = [];
     const slow = fs.promises.readFile(join(mnt, 'slow'), 'utf8').then((s) => (order.push('slow'), s));
-    const deadline = Date.now() + 5000; // poll the server's counters: the READ must be in flight before we stat
-    while ((session.stats().requests.READ ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    // Poll the server's counters: the READ must be in flight before we stat (fails, never proceeds, on timeout).
+    await until('the slow READ to reach the daemon', () => (session.stats().requests.READ ?? 0) > 0, 30_000, 5);
     await fs.promises.stat(join(mnt, 'x'));
     order.push('stat');
     assert.equal(await slow, 'zzz');

@@ -1,11 +1,13 @@
 // `nydus-image unpack`: a RAFS image back to an OCI layer tar (PAX xattrs, hardlinks as link entries).
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { RafsSuper } from '../rafs/types.js';
 import { LocalBlobs, type LocalBlobSource } from './local-blobs.js';
 import { TarFileWriter, type TarType } from './tar-writer.js';
 import { walkRafs } from './walk.js';
 import { logger } from '../util/log.js';
 import { FormatError } from '../util/errors.js';
+import { entryNameProblem } from '../rafs/names.js';
 
 const log = logger('unpack');
 
@@ -36,15 +38,70 @@ export interface UnpackStats {
   skipped: number;
 }
 
+/**
+ * Member names come from the bootstrap, so a crafted one could aim a permissive extractor outside
+ * its target. Every component must pass the shared entry-name rule and every parent must be a
+ * directory this tar already holds (no names through a symlink or a file, no duplicates).
+ */
+function checkMemberPath(path: Uint8Array, dirs: Set<string>): void {
+  const shown = Buffer.from(path).toString('latin1');
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i <= path.length; i++) {
+    if (i === path.length || path[i] === 0x2f) {
+      parts.push(path.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  for (const p of parts) {
+    const problem = entryNameProblem(p);
+    if (problem) throw new FormatError('ERR_FORMAT_INVALID', 'directory entry', `unsafe member name "${shown}": ${problem}`);
+  }
+  const parent = Buffer.from(path.subarray(0, Math.max(0, path.length - parts.at(-1)!.length - 1))).toString('latin1');
+  if (!dirs.has(parent)) throw new FormatError('ERR_FORMAT_INVALID', 'directory entry', `unsafe member name "${shown}": its parent is not a directory of the image`);
+}
+
+/** Writes to a temp file next to `outputPath` and renames on success: a refused image leaves no partial tar. */
 export function unpackToTar(sb: RafsSuper, src: LocalBlobSource, outputPath: string, verify = false): UnpackStats {
+  // A device or pipe (e.g. /dev/stdout) is written in place; a regular path atomically.
+  const special = (() => {
+    try {
+      return !statSync(outputPath).isFile();
+    } catch {
+      return false;
+    }
+  })();
+  const target = special ? outputPath : join(dirname(outputPath), `.${basename(outputPath)}.${process.pid}.partial`);
+  let done = false;
+  try {
+    const stats = writeTar(sb, src, target, verify);
+    if (!special) renameSync(target, outputPath);
+    done = true;
+    return stats;
+  } finally {
+    if (!done && !special) {
+      try {
+        unlinkSync(target);
+      } catch {
+        /* never created */
+      }
+    }
+  }
+}
+
+function writeTar(sb: RafsSuper, src: LocalBlobSource, outputPath: string, verify: boolean): UnpackStats {
+  // The same structural checks as `check` (sorted, unique, safe names; no cycles) before any byte.
+  sb.validate();
   const blobs = new LocalBlobs(sb.blobs, src);
   const fd = openSync(outputPath, 'w');
   const stats: UnpackStats = { entries: 0, files: 0, bytes: 0, skipped: 0 };
   try {
     const tar = new TarFileWriter(fd);
     const firstName = new Map<number, Uint8Array>();
+    const dirs = new Set<string>(['']);
     walkRafs(sb, ({ path, inode }) => {
       if (path.length === 0) return; // the root is implicit in layer tars
+      checkMemberPath(path, dirs);
       const type = tarType(inode.mode);
       if (!type) {
         log.warn(`skipping socket ${Buffer.from(path).toString()}`);
@@ -84,6 +141,7 @@ export function unpackToTar(sb: RafsSuper, src: LocalBlobSource, outputPath: str
         stats.bytes += inode.size;
       } else {
         tar.entry({ ...base, type, size: 0 });
+        if (type === 'dir') dirs.add(Buffer.from(path).toString('latin1'));
       }
       stats.entries++;
     });

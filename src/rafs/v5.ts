@@ -31,6 +31,7 @@ import {
 } from '../format/rafs-v5/index.js';
 import { FormatError, FsError } from '../util/errors.js';
 import type { DirEntry, RafsInode, RafsMeta, RafsSuper } from './types.js';
+import { entryNameProblem } from './names.js';
 
 const E = osConstants.errno;
 const S = 'RAFS v5 bootstrap';
@@ -243,6 +244,8 @@ export class RafsV5Super implements RafsSuper {
           bad(`inode index ${idx} has i_ino ${inode.ino}, which is not a hardlink of an earlier inode`, layout.offset);
         }
       }
+      // A symlink always has a target (symlink(2) refuses an empty one); size 0 is a forged record.
+      if (isV5Symlink(inode) && inode.symlinkSize === 0) bad(`symlink ${inode.ino} has i_symlink_size 0`, layout.offset);
       if (isV5Reg(inode) && (inode.flags & RafsInodeFlags.HAS_HOLE) === 0) {
         const want = Math.ceil(inode.size / chunkSize);
         if (want !== inode.childCount) bad(`regular file ${inode.ino} of size ${inode.size} has ${inode.childCount} chunks, expected ${want}`, layout.offset);
@@ -269,6 +272,8 @@ export class RafsV5Super implements RafsSuper {
         const child = this.rawInode(c);
         if (child.parent !== dir.ino) bad(`inode index ${c} has i_parent ${child.parent}, but is a child of directory ${dir.ino}`);
         const name = this.nameAt(c);
+        const problem = entryNameProblem(name);
+        if (problem) bad(`inode index ${c} in directory ${dir.ino}: ${problem}`);
         if (prev && Buffer.compare(prev, name) >= 0) bad(`children of directory ${dir.ino} are not strictly sorted by name`);
         prev = name;
         if (isV5Dir(child)) stack.push(c);

@@ -44,6 +44,7 @@ import {
   type RafsV6SuperBlockExt,
 } from '../format/rafs-v6/index.js';
 import type { DirEntry, RafsInode, RafsMeta, RafsSuper } from './types.js';
+import { entryNameProblem } from './names.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../builder/tree.js';
 
 const E = osConstants.errno;
@@ -374,7 +375,8 @@ export class RafsV6Super implements RafsSuper {
             dotdot = true;
             continue;
           }
-          if (name.includes(0x2f)) throw new FormatError('ERR_FORMAT_INVALID', where, 'name contains "/"');
+          const problem = entryNameProblem(name);
+          if (problem) throw new FormatError('ERR_FORMAT_INVALID', where, problem);
           // Hardlinks share one inode: check it once.
           const cv = seen.has(nid) ? this.inodeView(nid) : this.#validateInode(nid, where);
           if (erofsFileType(cv.inode.mode) !== b.fileType(i)) throw new FormatError('ERR_FORMAT_INVALID', where, `file_type ${b.fileType(i)} does not match i_mode 0${cv.inode.mode.toString(8)}`);

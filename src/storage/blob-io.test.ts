@@ -28,31 +28,35 @@ test('planMergedReads() splits at gaps unless within maxGap, sorts, drops duplic
   assert.deepEqual(plan([], 1000), []);
 });
 
-test('readChunksFromBackend() decompresses, merges and verifies', async () => {
-  const dir = testDir('nydus-blobio-');
-  const t = makeTestBlob(dir, [65536, 65536, 20000, 4096]);
-  assert.ok(t.chunks.some((c) => c.flags & 1) && t.chunks.some((c) => !(c.flags & 1)), 'both compressed and raw chunks');
-  const be = new RecordingBackend(new LocalFsBackend({ dir }));
-  const got = await readChunksFromBackend(be, t.blob, [t.chunks[3]!, t.chunks[0]!, t.chunks[1]!], 1 << 20, { validate: true });
-  assert.deepEqual(got, [t.datas[3], t.datas[0], t.datas[1]].map((d) => Buffer.from(d!)));
-  assert.equal(be.requests.length, 2, 'chunks 0+1 merged, 3 alone');
-});
-
-test('readChunksFromBackend() reports a digest mismatch naming blob and chunk; a truncated blob too', async () => {
-  const dir = testDir('nydus-blobio-');
-  const t = makeTestBlob(dir, [8192, 8192]);
-  const bad = { ...t.chunks[1]!, digest: new Uint8Array(32).fill(1) };
-  await assert.rejects(readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [t.chunks[0]!, bad], 1 << 20, { validate: true }), (e: unknown) => {
-    assert.ok(e instanceof FormatError);
-    assert.equal(e.code, 'ERR_DIGEST_MISMATCH');
-    assert.match(e.message, new RegExp(`chunk 1 of blob "${t.blob.blobId}"`));
-    return true;
+// Both digesters: a reader that always hashed with blake3 must fail the sha256 case.
+for (const digester of ['blake3', 'sha256'] as const) {
+  test(`readChunksFromBackend() decompresses, merges and verifies (${digester})`, async () => {
+    const dir = testDir('nydus-blobio-');
+    const t = makeTestBlob(dir, [65536, 65536, 20000, 4096], { digester });
+    assert.equal(t.blob.digester, digester);
+    assert.ok(t.chunks.some((c) => c.flags & 1) && t.chunks.some((c) => !(c.flags & 1)), 'both compressed and raw chunks');
+    const be = new RecordingBackend(new LocalFsBackend({ dir }));
+    const got = await readChunksFromBackend(be, t.blob, [t.chunks[3]!, t.chunks[0]!, t.chunks[1]!], 1 << 20, { validate: true });
+    assert.deepEqual(got, [t.datas[3], t.datas[0], t.datas[1]].map((d) => Buffer.from(d!)));
+    assert.equal(be.requests.length, 2, 'chunks 0+1 merged, 3 alone');
   });
-  // Without validation the same record reads fine.
-  await readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [bad], 1 << 20);
-  writeFileSync(t.path, t.bytes.subarray(0, t.chunks[1]!.compressedOffset + 10));
-  await assert.rejects(readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [t.chunks[1]!], 1 << 20), (e: unknown) => e instanceof FormatError && e.code === 'ERR_FORMAT_TRUNCATED' && /chunk 1 of blob/.test(e.message));
-});
+
+  test(`readChunksFromBackend() reports a digest mismatch naming blob and chunk; a truncated blob too (${digester})`, async () => {
+    const dir = testDir('nydus-blobio-');
+    const t = makeTestBlob(dir, [8192, 8192], { digester });
+    const bad = { ...t.chunks[1]!, digest: new Uint8Array(32).fill(1) };
+    await assert.rejects(readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [t.chunks[0]!, bad], 1 << 20, { validate: true }), (e: unknown) => {
+      assert.ok(e instanceof FormatError);
+      assert.equal(e.code, 'ERR_DIGEST_MISMATCH');
+      assert.match(e.message, new RegExp(`chunk 1 of blob "${t.blob.blobId}"`));
+      return true;
+    });
+    // Without validation the same record reads fine.
+    await readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [bad], 1 << 20);
+    writeFileSync(t.path, t.bytes.subarray(0, t.chunks[1]!.compressedOffset + 10));
+    await assert.rejects(readChunksFromBackend(new LocalFsBackend({ dir }), t.blob, [t.chunks[1]!], 1 << 20), (e: unknown) => e instanceof FormatError && e.code === 'ERR_FORMAT_TRUNCATED' && /chunk 1 of blob/.test(e.message));
+  });
+}
 
 test('loadBlobMetaFromBackend() reads the CI array; checkChunkAgainstCi() catches disagreeing records', async () => {
   const dir = testDir('nydus-blobio-');

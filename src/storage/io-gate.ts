@@ -9,6 +9,11 @@ export class UserIoGate {
     return this.#active;
   }
 
+  /** Callers parked in whenIdle() (lets tests wait for "blocked on the gate" instead of sleeping). */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   begin(): void {
     this.#active++;
   }

@@ -10,6 +10,7 @@ import { UserIoGate } from './io-gate.js';
 import { Prefetcher, TokenBucket } from './prefetch.js';
 import { RecordingBackend, makeTestBlob } from './test-support.js';
 import { testDir } from '../../test/helpers/tmp.js';
+import { until } from '../../test/helpers/poll.js';
 
 const backends: RecordingBackend[] = [];
 after(() => Promise.all(backends.map((b) => b.close())));
@@ -22,16 +23,38 @@ function setup(n = 16, size = 16384) {
   return { root, t, be, work: join(root, 'cache') };
 }
 
+/** Virtual time: only sleeps advance it, so pacing is measured exactly whatever the machine load. */
+function virtualClock(): { now: () => number; sleep: (ms: number) => Promise<void>; sleeps: number[] } {
+  let t = 0;
+  const sleeps: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      t += ms;
+    },
+    sleeps,
+  };
+}
+
 test('TokenBucket paces takes to the rate; 0 means unlimited', async () => {
-  const unlimited = new TokenBucket(0);
-  const t0 = performance.now();
+  const c0 = virtualClock();
+  const unlimited = new TokenBucket(0, c0);
   for (let i = 0; i < 100; i++) await unlimited.take(1 << 30);
-  assert.ok(performance.now() - t0 < 50);
-  const b = new TokenBucket(1_000_000);
-  const t1 = performance.now();
+  assert.deepEqual(c0.sleeps, [], 'unlimited never waits');
+  const c = virtualClock();
+  const b = new TokenBucket(1_000_000, c);
   await Promise.all([b.take(100_000), b.take(100_000), b.take(100_000)]);
-  const ms = performance.now() - t1;
-  assert.ok(ms >= 280 && ms < 1000, `300 kB at 1 MB/s took ${ms} ms`);
+  // Starts empty: each 100 kB at 1 MB/s costs 100 ms, served in order.
+  assert.deepEqual(c.sleeps.map((ms) => Math.round(ms)), [100, 100, 100]);
+  assert.equal(Math.round(c.now()), 300);
+  // A second's worth of refill at most: after a long idle period, 1 MB is free, the next byte is not.
+  await c.sleep(10_000);
+  c.sleeps.length = 0;
+  await b.take(1_000_000);
+  assert.deepEqual(c.sleeps, []);
+  await b.take(1000);
+  assert.deepEqual(c.sleeps.map((ms) => Math.round(ms)), [1]);
 });
 
 test('Prefetcher fills the cache in merged requests with several workers', async () => {
@@ -61,12 +84,13 @@ test('Prefetcher respects bandwidth_rate', async () => {
   const total = t.chunks.reduce((n, c) => n + c.compressedSize, 0);
   const rate = Math.ceil(total / 0.4); // whole blob in ~400 ms
   const fc = new FileCache({ workDir: work, backend: be });
-  const p = new Prefetcher(fc, { threads: 4, mergeSize: t.chunks[0]!.compressedSize, bandwidthLimit: rate });
-  const t0 = performance.now();
+  const clock = virtualClock();
+  const p = new Prefetcher(fc, { threads: 4, mergeSize: t.chunks[0]!.compressedSize, bandwidthLimit: rate, clock });
   p.add([{ blob: t.blob, chunks: t.chunks }]);
   await p.whenDone();
-  const ms = performance.now() - t0;
-  assert.ok(ms >= 350, `took ${ms} ms, expected >= 350`);
+  // Every backend byte went through the bucket: 400 ms of virtual time for the whole blob.
+  assert.ok(clock.now() >= 399 && clock.now() <= 401, `paced for ${clock.now()} ms, expected 400`);
+  assert.equal(clock.sleeps.length, 8, 'one wait per merged request');
   assert.equal(p.progress.doneChunks, 8);
   await fc.close();
 });
@@ -78,7 +102,8 @@ test('Prefetcher yields while user reads are in flight, and can be stopped', asy
   const p = new Prefetcher(fc, { threads: 2, mergeSize: 1, io });
   io.begin(); // a user read is in flight
   p.add([{ blob: t.blob, chunks: t.chunks }]);
-  await new Promise((r) => setTimeout(r, 100));
+  // Both workers are parked on the gate (not merely slow): nothing was requested.
+  await until('both prefetch workers to wait on the user-read gate', () => io.waiting === 2);
   assert.equal(be.requests.length, 0, 'no prefetch request while the user read runs');
   // A real user read goes straight through meanwhile.
   await fc.readChunks(t.blob, [t.chunks[5]!]);
@@ -88,19 +113,23 @@ test('Prefetcher yields while user reads are in flight, and can be stopped', asy
   assert.equal(p.progress.doneChunks, 7);
   assert.equal(p.progress.skippedChunks, 1, 'chunk 5 was already read by the user');
 
+  // Stop while the first request is held in flight: it may finish, nothing else is requested.
   const s = setup(16);
-  be.delayMs = 0;
-  s.be.delayMs = 40;
+  let release!: () => void;
+  s.be.gate = new Promise<void>((r) => (release = r));
   const fc2 = new FileCache({ workDir: s.work, backend: s.be });
   const p2 = new Prefetcher(fc2, { threads: 1, mergeSize: 1 });
   p2.add([{ blob: s.t.blob, chunks: s.t.chunks }]);
-  await new Promise((r) => setTimeout(r, 60));
-  await p2.stop();
+  await until('the first prefetch request to be in flight', () => s.be.requests.length === 1);
+  const stopping = p2.stop();
+  release();
+  await stopping;
   assert.equal(p2.progress.running, false);
-  assert.ok(p2.progress.doneChunks < 16, `stopped early (${p2.progress.doneChunks} done)`);
-  const n = s.be.requests.length;
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(s.be.requests.length, n, 'no requests after stop');
+  assert.ok(p2.progress.doneChunks <= 1, `stopped early (${p2.progress.doneChunks} done)`);
+  assert.equal(s.be.requests.length, 1, 'no request after stop');
+  p2.add([{ blob: s.t.blob, chunks: s.t.chunks }]);
+  assert.equal(p2.progress.running, false, 'a stopped prefetcher starts no workers');
+  assert.equal(s.be.requests.length, 1);
   await fc.close();
   await fc2.close();
 });

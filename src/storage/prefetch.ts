@@ -13,6 +13,13 @@ import type { UserIoGate } from './io-gate.js';
 
 const log = logger('storage:prefetch');
 
+export interface PrefetchClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+const REAL_CLOCK: PrefetchClock = { now: () => performance.now(), sleep };
+
 /**
  * Token bucket over bytes. Starts empty and refills continuously at `rate` up to one second's
  * worth; a request larger than the balance goes into debt and waits it off, so long-run
@@ -23,13 +30,16 @@ export class TokenBucket {
   #tokens = 0;
   #last: number;
   readonly #now: () => number;
+  readonly #wait: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Takers are served in order so one large request cannot be starved by small ones. */
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(rate: number, now: () => number = () => performance.now()) {
+  /** `clock` is injectable so tests measure pacing in virtual time, not on a loaded machine. */
+  constructor(rate: number, clock: PrefetchClock = REAL_CLOCK) {
     this.rate = rate;
-    this.#now = now;
-    this.#last = now();
+    this.#now = clock.now;
+    this.#wait = clock.sleep;
+    this.#last = clock.now();
   }
 
   take(bytes: number, signal?: AbortSignal): Promise<void> {
@@ -39,7 +49,7 @@ export class TokenBucket {
       this.#tokens = Math.min(this.rate, this.#tokens + ((t - this.#last) * this.rate) / 1000);
       this.#last = t;
       this.#tokens -= bytes;
-      if (this.#tokens < 0) await sleep((-this.#tokens / this.rate) * 1000, signal);
+      if (this.#tokens < 0) await this.#wait((-this.#tokens / this.rate) * 1000, signal);
     });
     this.#chain = p.catch(() => undefined);
     return p;
@@ -60,6 +70,8 @@ export interface PrefetchOptions {
   bandwidthLimit?: number;
   /** Gate shared with the cache's user reads. */
   io?: UserIoGate;
+  /** Clock of the bandwidth limiter (tests). */
+  clock?: PrefetchClock;
 }
 
 export interface PrefetchProgress {
@@ -97,7 +109,7 @@ export class Prefetcher {
     this.#cache = cache;
     this.#threads = Math.max(1, Math.min(1024, opts.threads ?? 8));
     this.#mergeSize = opts.mergeSize && opts.mergeSize > 0 ? opts.mergeSize : DEFAULT_MERGE_SIZE;
-    this.#bucket = new TokenBucket(opts.bandwidthLimit ?? 0);
+    this.#bucket = new TokenBucket(opts.bandwidthLimit ?? 0, opts.clock);
     this.#io = opts.io;
   }
 

@@ -8,7 +8,7 @@ import { align } from '../util/bytes.js';
 import { emptyBlobInfo, type BlobInfo } from '../format/blob-info.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { compressChunk } from '../format/compress.js';
-import { BlobChunkFlags, BlobFeatures, type Compressor } from '../format/constants.js';
+import { BlobChunkFlags, BlobFeatures, type Compressor, type Digester } from '../format/constants.js';
 import { digest } from '../format/digest.js';
 import { encodeBlobMetaHeader, encodeCiArray, type CiEntry } from '../format/blob/index.js';
 import type { BlobBackend, BackendMetrics } from './backend/backend.js';
@@ -25,8 +25,9 @@ export interface TestBlob {
  * Writes `<dir>/<blob_id>`: `sizes.length` chunks; even chunks compressible, odd ones random
  * (stored raw, COMPRESSED clear). With `withCi`, the CI v1 array + 4 KiB header follow the data.
  */
-export function makeTestBlob(dir: string, sizes: number[], o: { compressor?: Compressor; withCi?: boolean; blobIndex?: number } = {}): TestBlob {
+export function makeTestBlob(dir: string, sizes: number[], o: { compressor?: Compressor; digester?: Digester; withCi?: boolean; blobIndex?: number } = {}): TestBlob {
   const compressor = o.compressor ?? 'zstd';
+  const digester = o.digester ?? 'blake3';
   const datas: Uint8Array[] = [];
   const parts: Uint8Array[] = [];
   const chunks: ChunkInfo[] = [];
@@ -38,7 +39,7 @@ export function makeTestBlob(dir: string, sizes: number[], o: { compressor?: Com
     datas.push(data);
     parts.push(c.data);
     chunks.push({
-      digest: digest(data, 'blake3'),
+      digest: digest(data, digester),
       blobIndex: o.blobIndex ?? 0,
       flags: c.compressed ? BlobChunkFlags.COMPRESSED : 0,
       compressedSize: c.data.length,
@@ -65,7 +66,7 @@ export function makeTestBlob(dir: string, sizes: number[], o: { compressor?: Com
   const bytes = new Uint8Array(Buffer.concat([...parts, ...ciParts]));
   const blobId = createHash('sha256').update(bytes).digest('hex');
   const blob: BlobInfo = {
-    ...emptyBlobInfo(blobId, o.blobIndex ?? 0, 0x10000, compressor, 'blake3'),
+    ...emptyBlobInfo(blobId, o.blobIndex ?? 0, 0x10000, compressor, digester),
     chunkCount: chunks.length,
     features,
     compressedSize: bytes.length,
@@ -83,6 +84,8 @@ export class RecordingBackend implements BlobBackend {
   readonly type: string;
   readonly requests: Array<{ blobId: string; offset: number; length: number }> = [];
   delayMs = 0;
+  /** When set, reads wait for it after being recorded (tests hold a request in flight). */
+  gate: Promise<void> | undefined;
   readonly #inner: BlobBackend;
 
   constructor(inner: BlobBackend) {
@@ -97,6 +100,7 @@ export class RecordingBackend implements BlobBackend {
   async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.requests.push({ blobId, offset, length });
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.gate) await this.gate;
     return this.#inner.read(blobId, offset, length, signal);
   }
 

@@ -89,11 +89,21 @@ describe('metrics and nydusctl', { skip }, () => {
         assert.match(tab.out, /^Version\s+\S+/m);
         assert.match(tab.out, /^Instance \/m$/m);
         assert.throws(() => JSON.parse(tab.out));
-        for (const kind of ['fsstats', 'cache']) {
-          const m = await nydusctl(['--sock', sock, 'metrics', kind]);
-          assert.equal(m.code, 0, m.err);
-          assert.ok(m.out.trim().length > 0);
-        }
+        // The tables show the API's numbers (read over curl), not just something.
+        const row = (out: string, key: string): string | undefined => new RegExp(`^${key}\\s{2,}(.*)$`, 'm').exec(out)?.[1];
+        const apiFs = await get<Fs & { fop_errors: number[] }>('/api/v1/metrics?id=/m');
+        const fsTab = await nydusctl(['--sock', sock, 'metrics', 'fsstats', '--id', '/m']);
+        assert.equal(fsTab.code, 0, fsTab.err);
+        assert.equal(row(fsTab.out, 'Opens'), String(apiFs.nr_opens), fsTab.out);
+        assert.equal(row(fsTab.out, 'fop read'), `${apiFs.fop_hits[READ]} hits, ${apiFs.fop_errors[READ]} errors`, fsTab.out);
+        assert.ok(apiFs.fop_hits[READ]! > 0);
+        const apiCache = await get<Cache & { store_path: string }>('/api/v1/metrics/blobcache?id=/m');
+        const cacheTab = await nydusctl(['--sock', sock, 'metrics', 'cache', '--id', '/m']);
+        assert.equal(cacheTab.code, 0, cacheTab.err);
+        assert.equal(row(cacheTab.out, 'Total reads'), String(apiCache.total), cacheTab.out);
+        assert.equal(row(cacheTab.out, 'Directory'), apiCache.store_path, cacheTab.out);
+        assert.deepEqual(JSON.parse(row(cacheTab.out, 'Files') ?? 'null'), apiCache.underlying_files);
+        assert.ok(apiCache.underlying_files.length > 0);
       });
 
       await t.test('Prometheus GET /metrics has the counters', async () => {

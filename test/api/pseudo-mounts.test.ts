@@ -13,7 +13,7 @@ const skip = skipReason();
 type Info = { state: string; backend_collection: Record<string, { backend_type: string; mountpoint: string; config: unknown }> };
 
 describe('pseudo mounts over the API (seed 001)', { skip }, () => {
-  it('mounts, serves, umounts and exits as upstream does', { timeout: 90_000 }, async (t) => {
+  it('mounts, serves, umounts and exits as upstream does', { timeout: 300_000 }, async (t) => {
     let w: Workspace | undefined;
     let d: Daemon | undefined;
     try {
@@ -106,7 +106,7 @@ describe('pseudo mounts over the API (seed 001)', { skip }, () => {
       await t.test('PUT /api/v1/daemon/exit unmounts and exits 0', async () => {
         const r = await curl(sock, 'PUT', '/api/v1/daemon/exit');
         assert.equal(r.status, 204, r.text);
-        const code = await withTimeout(d!.exited, 20_000, 'nydusd exit after PUT /daemon/exit');
+        const code = await withTimeout(d!.exited, 60_000, 'nydusd exit after PUT /daemon/exit');
         assert.equal(code, 0, d!.log());
         assert.ok(!isFuseMounted(ws.mnt), 'the FUSE mount is gone');
       });

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CHUNK_MAP_HEADER_SIZE, isChunkReady } from '../../src/format/blob/chunk-map.js';
 import { openBootstrap } from '../../src/rafs/index.js';
+import { BlobChunkFlags } from '../../src/format/constants.js';
+import { crc32c } from '../../src/format/digest.js';
 import { BIN } from '../helpers/paths.js';
 import { apiJson, backendMetrics, exitedWithin, fuseMountsUnder, fuseUsable, killAndClean, localfsConfig, startNydusd, waitFor, type NydusdProc } from './nydusd-proc.js';
 
@@ -117,7 +119,8 @@ describe('blobcache lifecycle through nydusd', { skip: fuseUsable() }, () => {
 
   it('a corrupt chunk: EIO for that file only, never cached, daemon keeps serving', { timeout: 60_000 }, async () => {
     const files = { 'good1.bin': randomish(200_000, 11), 'bad.bin': randomish(300_000, 12), 'sub/good2.bin': randomish(150_000, 13) };
-    // compressor none: a flipped byte still decompresses, so only digest validation can catch it.
+    // compressor none: a flipped byte still decompresses; the chunk record's CRC-32C is rewritten
+    // to match the corrupted bytes below, so only the digest comparison can catch it.
     const img = buildImage('corrupt', 'none', files);
     const sb = openBootstrap(readFileSync(img.boot));
     const blob = sb.blobs[0]!;
@@ -126,8 +129,15 @@ describe('blobcache lifecycle through nydusd', { skip: fuseUsable() }, () => {
     assert.equal(badInfo.length, 1);
     const blobPath = join(img.blobs, blob.blobId);
     const bytes = readFileSync(blobPath);
-    bytes[badInfo[0]!.compressedOffset + 1234]! ^= 0x5a;
+    const bc = badInfo[0]!;
+    bytes[bc.compressedOffset + 1234]! ^= 0x5a;
     writeFileSync(blobPath, bytes);
+    assert.ok(bc.flags & BlobChunkFlags.HAS_CRC32, 'the chunk records a CRC-32C');
+    const bootBytes = readFileSync(img.boot);
+    const rec = bootBytes.indexOf(Buffer.from(bc.digest));
+    assert.ok(rec >= 0 && bootBytes.readUInt32LE(rec + 76) === bc.crc32, 'found the chunk record (crc32 at +76)');
+    bootBytes.writeUInt32LE(crc32c(bytes.subarray(bc.compressedOffset, bc.compressedOffset + bc.compressedSize)), rec + 76);
+    writeFileSync(img.boot, bootBytes);
     const goodChunks = [...chunkOf('good1.bin'), ...sb.fileChunks(sb.lookup(sb.lookup(sb.rootIno, Buffer.from('sub'))!.ino, Buffer.from('good2.bin'))!.ino).map((c) => c.index)];
     const badChunk = badInfo[0]!.index;
 

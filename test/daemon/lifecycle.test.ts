@@ -19,7 +19,8 @@ after(() => {
 
 function timedLs(dir: string): { code: number | null; ms: number; err: string } {
   const t = Date.now();
-  const r = spawnSync('ls', [dir], { encoding: 'utf8', timeout: 5000 });
+  // A hang runs into the 30 s kill; callers bound an answer generously (10 s) for a loaded machine.
+  const r = spawnSync('ls', [dir], { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, ms: Date.now() - t, err: r.stderr ?? '' };
 }
 
@@ -59,7 +60,7 @@ describe('nydusd signals', { skip: fuseUsable() }, () => {
       d.proc.kill('SIGTERM');
       assert.ok(await exitedWithin(d, 10_000), 'exits after SIGTERM despite the busy mount');
       const ls = timedLs(d.mnt);
-      assert.ok(ls.ms < 1000, `ls took ${ls.ms} ms`);
+      assert.ok(ls.ms < 10_000, `ls took ${ls.ms} ms`);
       assert.equal(isFuseMounted(d.mnt), false, 'a busy mount is detached (lazy) rather than left behind');
       t_ignore(() => readSync(fd!, Buffer.alloc(16))); // the open file may now fail; it must not hang
     } finally {
@@ -77,7 +78,7 @@ describe('nydusd signals', { skip: fuseUsable() }, () => {
       assert.ok(await exitedWithin(d, 10_000));
       assert.equal((await d.exited).signal, 'SIGKILL');
       const ls = timedLs(d.mnt);
-      assert.ok(ls.ms < 1000, `ls on the dead mount took ${ls.ms} ms`);
+      assert.ok(ls.ms < 10_000, `ls on the dead mount took ${ls.ms} ms`);
       assert.notEqual(ls.code, 0);
       assert.match(ls.err, /Transport endpoint is not connected/);
       await cleanMount(d.mnt, d.connId);

@@ -73,6 +73,9 @@ export function makeSourceTree(dir: string): void {
     /* xattrs unsupported here: the comparison still holds */
   }
   utimesSync(join(dir, 'one'), 1_600_000_000.123456, 1_600_000_000.123456);
+  // Times a 32-bit or unsigned field would mangle: after 2106 (>= 2^32 s) and before 1970.
+  utimesSync(join(dir, 'dir/exact-4k'), 2 ** 32 + 17, 2 ** 32 + 17.5);
+  utimesSync(join(dir, 'empty'), -31_536_000, -31_536_000 + 0.25);
 }
 
 const S_IFMT = 0o170000;
@@ -99,7 +102,8 @@ export function describeDir(root: string): Map<string, Entry> {
       mtimeNsec: Number(st.mtimeNs % 1_000_000_000n),
       size: isReg(mode) ? Number(st.size) : isLnk(mode) ? Number(st.size) : 0,
       rdev: isDev(mode) ? Number(st.rdev) : 0,
-      nlink: isReg(mode) ? Number(st.nlink) : 1,
+      // Directories too: 2 + subdirectories on the (ext4/tmpfs) source, as the writers derive it.
+      nlink: isReg(mode) || isDir(mode) ? Number(st.nlink) : 1,
       xattrs: utf8ok ? xattr.listAttributesSync(s).filter(ALLOWED).sort().map((n) => `${n}=${xattr.getAttributeSync(s, n)!.toString('hex')}`) : [],
       ino: 0,
     };
@@ -141,7 +145,7 @@ export function describeImage(bootstrap: Uint8Array, blobFile: (blobId: string, 
       mtimeNsec: n.mtimeNsec,
       size: isDir(n.mode) ? 0 : n.size,
       rdev: isDev(n.mode) ? n.rdev : 0,
-      nlink: isDir(n.mode) ? 1 : n.nlink,
+      nlink: n.nlink,
       xattrs: sb.listXattrs(ino).map((x) => Buffer.from(x).toString()).sort().map((x) => `${x}=${Buffer.from(sb.getXattr(ino, Buffer.from(x))!).toString('hex')}`),
       ino: inoOf.get(n.ino)!,
     };

@@ -17,7 +17,7 @@ import { BIN } from '../helpers/paths.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
 const NAME = 'image-s3-01';
-const skip = fuseUsable() ?? (existsSync(join(BIN('nydusd'), '../../dist/src/cli/nydusd.js')) ? false : 'nydusd is not built');
+const skip = fuseUsable() ?? false;
 
 function nydusify(args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
@@ -126,8 +126,8 @@ describe('nydusify build --backend-push → nydusd', { skip, timeout: 60_000 }, 
       await blobBe.close();
       await metaBe.close();
     }
-    // Nothing stray in the bucket root (unsigned ListObjects; s3rver accepts it).
-    const list = await (await fetch(`http://${srv.endpoint}/${srv.bucket}`)).text();
+    // Nothing stray in the bucket root (unsigned ListObjects straight to s3rver).
+    const list = await (await fetch(`http://${srv.rawEndpoint}/${srv.bucket}`)).text();
     const keys = [...list.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]).sort();
     assert.deepEqual(keys, [`blobs/${id}`, `meta/${NAME}`]);
 
@@ -138,6 +138,10 @@ describe('nydusify build --backend-push → nydusd', { skip, timeout: 60_000 }, 
     const cfg = localfsConfig('/nonexistent', join(work, 'cache-s3'));
     (cfg.device as Record<string, unknown>).backend = { type: 's3', config: { ...base, object_prefix: 'blobs/' } };
     await mountAndCompare(cfg, boot, 's3');
+    // Every push, HEAD, GET and nydusd read was signed correctly (s3rver alone would accept anything).
+    const st = await srv.stats();
+    assert.equal(st.rejected, 0, st.lastRejection);
+    assert.ok(st.verified >= 6, `requests verified: ${st.verified}`);
   });
 
   test('push to localfs: nydusd mounts the pushed bootstrap with the pushed blob dir', async () => {

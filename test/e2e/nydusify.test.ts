@@ -368,10 +368,7 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
   });
 
   test('mount serves the converted image through nydusd', async (t) => {
-    if (!existsSync(BIN('nydusd')) || !existsSync(join(BIN('nydusd'), '../../dist/src/cli/nydusd.js'))) return t.skip('nydusd is not built');
-    // The daemon is being integrated separately: skip (with its error) while it cannot even start.
-    const probe = await new Promise<string>((ok) => execFile(process.execPath, [BIN('nydusd'), '--help'], (e, _o, se) => ok(e ? se.split('\n').find((l) => /Error|error/.test(l)) ?? 'exit ' + String(e.code) : '')));
-    if (probe) return t.skip(`nydusd does not start: ${probe}`);
+    // Only the environment decides; a nydusd that does not start must fail this test.
     if (!existsSync('/dev/fuse') || process.getuid?.() !== 0) return t.skip('needs /dev/fuse and root');
     // Self-contained (also when run alone): converting again skips blobs the target has.
     const conv = await nydusify(['convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:nydus`, ...flags, '--work-dir', join(work, 'wm')]);
@@ -381,7 +378,7 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     let err = '';
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
     try {
-      for (let i = 0; i < 150 && !/mounted/.test(err) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 600 && !/mounted/.test(err) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(err, /mounted/, err);
       assert.equal(readFileSync(join(mnt, 'a/f1'), 'utf8'), 'second f1\n');
       assert.deepEqual(readFileSync(join(mnt, 'big')), rnd(3 * 1024 * 1024 + 12345, 'big'));

@@ -9,6 +9,8 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkS
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { BIN, FIXTURE_V5_BLAKE3, FIXTURE_V5_BLOB_DIR, FIXTURE_V5_SHA256, FIXTURE_V6_22_BOOT, FIXTURES } from '../helpers/paths.js';
+import { assertStoredChunkDigests } from '../helpers/stored-digests.js';
+import { openBootstrap } from '../../src/rafs/index.js';
 import { flattenTreeJ, parseResultFile, treeReport, type FlatEntry } from '../helpers/result-tree.js';
 
 function nydusImage(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -95,6 +97,9 @@ test('rafs-v6-2.2 fixture: check -D passes and unpack + tar -xpf gives both file
     assert.deepEqual(new Map([...flattenDisk(x)].sort()), new Map([['/', { type: 'directory' }], ['/lib.rs', { type: 'file' }], ['/sync_io.rs', { type: 'file' }]]));
     assert.equal(lstatSync(join(x, 'lib.rs')).size, 16931);
     assert.equal(lstatSync(join(x, 'sync_io.rs')).size, 13400);
+    // The bytes, judged by the chunk digests upstream's builder stored (not by our reader).
+    const sb = openBootstrap(new Uint8Array(readFileSync(FIXTURE_V6_22_BOOT)));
+    for (const f of ['lib.rs', 'sync_io.rs']) assertStoredChunkDigests(sb, sb.lookup(sb.rootIno, Buffer.from(f))!.ino, readFileSync(join(x, f)), `unpacked ${f}`);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

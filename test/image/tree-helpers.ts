@@ -96,6 +96,9 @@ export function makeFullTree(dir: string, opts: TreeOptions = { full: true }): v
     t += 3607;
     lutimesSync(p, t, t + 0.25);
   }
+  // Times a 32-bit or unsigned field would mangle: after 2106 (>= 2^32 s) and before 1970.
+  lutimesSync(join(dir, 'one'), 2 ** 32 + 17, 2 ** 32 + 17.5);
+  lutimesSync(join(dir, 'empty'), -31_536_000, -31_536_000 + 0.25);
 }
 
 export interface Rec {

@@ -107,6 +107,9 @@ describe('nydusd over remote backends: full tree equality', { skip }, () => {
         config: { scheme: 'http', endpoint: s3.endpoint, region: 'us-east-1', bucket_name: s3.bucket, object_prefix: prefix, access_key_id: s3.accessKeyId, access_key_secret: s3.secretAccessKey, timeout: 5, connect_timeout: 5, retry_limit: 2 },
       });
       assert.ok(read >= blob.length * 0.9);
+      const st = await s3.stats();
+      assert.equal(st.rejected, 0, st.lastRejection);
+      assert.ok(st.verified > 0, 'nydusd read through the SigV4 verifier');
     } finally {
       await s3.close();
     }

@@ -18,8 +18,9 @@ const TIMEOUT_S = 1;
 const RETRIES = 2;
 // One FUSE read costs up to (retry_limit + 1) attempts × timeout; the kernel asks twice for a page
 // whose readahead failed (readahead, then a synchronous read: 6 requests seen per failing read), so
-// a user read() sees EIO within 2 × that, plus backoff (≤ 50 + 100 ms per read) and slack.
-const EIO_BOUND_MS = 2 * (RETRIES + 1) * TIMEOUT_S * 1000 + 2000;
+// a user read() sees EIO within 2 × that, plus backoff (≤ 50 + 100 ms per read) and slack for a
+// loaded machine (a hang is unbounded, so a generous bound still tells the two apart).
+const EIO_BOUND_MS = 2 * (RETRIES + 1) * TIMEOUT_S * 1000 + 10_000;
 
 describe('remote faults through nydusd', { skip }, () => {
   let root = '';
@@ -72,7 +73,7 @@ describe('remote faults through nydusd', { skip }, () => {
   }
   const many = (f: Fault, k = 30): Fault[] => Array.from({ length: k }, () => ({ ...f }));
 
-  it('5xx, resets, stalls, cut bodies, bad ranges, corruption: data or bounded EIO; cached files keep serving', { timeout: 120_000 }, async (t) => {
+  it('5xx, resets, stalls, cut bodies, bad ranges, corruption: data or bounded EIO; cached files keep serving', { timeout: 300_000 }, async (t) => {
     const origin = await startFaultServer({ [img.blobId]: blob });
     const dir = join(root, `m${n++}`);
     const d = new Nydusd(dir, join(dir, 'mnt'));
@@ -130,10 +131,13 @@ describe('remote faults through nydusd', { skip }, () => {
       // While one read is stalled at the server, cached files are still served promptly.
       const stalled = next();
       origin.faults.push(...many({ kind: 'stall' }));
-      const pending = readHash(join(d.mnt, stalled), EIO_BOUND_MS * 3);
-      await waitFor('the stalled request to reach the server', 5_000, () => origin.requests.some((r) => r.path.endsWith(img.blobId)) && origin.faults.length < 30);
+      let stalledDone = false;
+      const pending = readHash(join(d.mnt, stalled), EIO_BOUND_MS * 3).finally(() => (stalledDone = true));
+      await waitFor('the stalled request to reach the server', 30_000, () => origin.requests.some((r) => r.path.endsWith(img.blobId)) && origin.faults.length < 30);
       const warm = await expectData(d, 'etc/os-release');
-      assert.ok(warm < 500, `cached read took ${Math.round(warm)} ms while another read was stalled`);
+      // Ordering, not a tight clock: the cached read completes while the stalled one is still
+      // waiting out its (retry_limit + 1) × 1 s timeouts.
+      assert.equal(stalledDone, false, `cached read (${Math.round(warm)} ms) waited for the stalled read`);
       const p = await pending;
       assert.ok(!p.timedOut && p.hash === undefined && p.ms < EIO_BOUND_MS, `stalled read: ${p.hash ? 'data' : 'EIO'} after ${Math.round(p.ms)} ms`);
       origin.faults.length = 0;
@@ -143,7 +147,7 @@ describe('remote faults through nydusd', { skip }, () => {
       origin.faults.push({ kind: 'stall-body', after: 16 });
       const mid = readHash(join(d.mnt, cut), EIO_BOUND_MS * 3);
       const before = origin.bytesServed;
-      await waitFor('the body to start', 5_000, () => origin.bytesServed > before);
+      await waitFor('the body to start', 30_000, () => origin.bytesServed > before);
       await origin.close();
       const m = await mid;
       assert.ok(!m.timedOut && m.hash === undefined && /Input\/output error/.test(m.err), `read with the server gone: ${m.hash ? 'data' : m.err}`);

@@ -91,7 +91,7 @@ describe('prefetch through nydusd: listed files first, user reads first', { skip
     // Everything requested at all: the hot chunks plus at most the blob meta.
     assert.ok(origin.bytesServed <= sum(hot) + 256 * 1024, `served ${origin.bytesServed} for ${sum(hot)} bytes of listed files`);
     const r = await readHash(join(d.mnt, 'm-hot/f0001'));
-    assert.equal(`f:${r.hash}`, want.get('m-hot/f0001'));
+    assert.equal(`f:${r.hash}`, want.get('m-hot/f0001'), `read of a prefetched file: ${r.err.trim()}`);
   }
 
   it('--prefetch-files fetches only the listed files (prefetch_all off)', { timeout: 60_000 }, async () => {
@@ -117,8 +117,8 @@ describe('prefetch through nydusd: listed files first, user reads first', { skip
       const r = await readHash(join(d.mnt, 'z-bulk/f0029'), 30_000);
       assert.equal(`f:${r.hash}`, want.get('z-bulk/f0029'));
       const afterRead = await d.blobcache();
-      assert.equal(afterRead.data_all_ready, false, 'the user read finished before the prefetch did');
-      assert.ok(r.ms < 1500, `user read took ${Math.round(r.ms)} ms behind a bandwidth-limited prefetch`);
+      // Ordering (not a wall-clock bound): the read of the blob's last file did not wait for the prefetch.
+      assert.equal(afterRead.data_all_ready, false, `the user read (${Math.round(r.ms)} ms) finished before the prefetch did`);
 
       // And the prefetch still completes.
       await waitFor('data_all_ready', 30_000, async () => (await d.blobcache()).data_all_ready, 100);

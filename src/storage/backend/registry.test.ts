@@ -66,9 +66,11 @@ test('htpasswd registry: Basic after the challenge; wrong or missing credentials
 });
 
 test('token registry: Bearer flow, cached token, refresh on expiry and on 401', { skip }, async () => {
-  const reg = await startRegistry({ auth: 'token', tokenExpiresIn: 1 });
+  // Tokens live 600 s on the registry's (real) clock; our refresh runs on an injected clock.
+  const reg = await startRegistry({ auth: 'token', tokenExpiresIn: 600 });
   const ts = reg.token!;
-  const b = createRegistryBackend({ scheme: 'http', host: reg.host, repo: 'test/tok', auth: b64('alice:s3cret'), retry_limit: 0 });
+  let skew = 0;
+  const b = createRegistryBackend({ scheme: 'http', host: reg.host, repo: 'test/tok', auth: b64('alice:s3cret'), retry_limit: 0 }, { now: () => Date.now() + skew });
   const wrong = createRegistryBackend({ scheme: 'http', host: reg.host, repo: 'test/tok', auth: b64('alice:nope'), retry_limit: 0 });
   try {
     const id = await pushBlob(reg, 'test/tok', DATA);
@@ -76,12 +78,15 @@ test('token registry: Bearer flow, cached token, refresh on expiry and on 401', 
     assert.deepEqual(Buffer.from(await b.read(id, 0, 1000)), DATA.subarray(0, 1000));
     assert.deepEqual(Buffer.from(await b.read(id, 1000, 1000)), DATA.subarray(1000, 2000));
     assert.equal(ts.requests, 1, 'token reused while valid');
-    // Past expires_in (1 s): refreshed before use, not after a 401.
-    await new Promise((r) => setTimeout(r, 1100));
+    // Just before the refresh point (expires_in less 30 s) the token is still used...
+    skew = 560_000;
+    assert.deepEqual(Buffer.from(await b.read(id, 1500, 100)), DATA.subarray(1500, 1600));
+    assert.equal(ts.requests, 1);
+    // ...past it, it is refreshed before use, not after a 401.
+    skew = 601_000;
     assert.deepEqual(Buffer.from(await b.read(id, 2000, 1000)), DATA.subarray(2000, 3000));
     assert.equal(ts.requests, 2);
     // A token the registry refuses (expired JWT, though expires_in says 600 s) → 401 → new token.
-    ts.expiresIn = 600;
     ts.issueExpired = 1;
     b.auth.invalidate();
     assert.deepEqual(Buffer.from(await b.read(id, 3000, 1000)), DATA.subarray(3000, 4000));

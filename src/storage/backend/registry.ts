@@ -65,7 +65,8 @@ export class RegistryBackend implements BlobBackend {
   readonly #redirects = new Map<string, URL>();
   readonly #sizes = new Map<string, number>();
 
-  constructor(cfg: RegistryConfig) {
+  /** `now` (epoch ms) drives token refresh; injectable so tests need not wait out a lifetime. */
+  constructor(cfg: RegistryConfig, opts: { now?: () => number } = {}) {
     if (!cfg.host || !cfg.repo) throw new BackendError('ERR_BACKEND_NOT_FOUND', BACKEND, 'registry backend needs `host` and `repo`');
     this.#cfg = cfg;
     const scheme = cfg.scheme === 'http' ? 'http' : 'https';
@@ -73,7 +74,7 @@ export class RegistryBackend implements BlobBackend {
     this.#client = new HttpClient(clientOptionsFrom(cfg, BACKEND));
     this.#router = proxyRouterFrom(cfg.proxy, BACKEND);
     this.#policy = retryPolicyFrom(cfg.retry_limit);
-    this.auth = new RegistryAuth(this.#client, { backend: BACKEND, basic: cfg.auth || undefined, token: cfg.registry_token || undefined, defaultScope: `repository:${cfg.repo}:pull` });
+    this.auth = new RegistryAuth(this.#client, { backend: BACKEND, basic: cfg.auth || undefined, token: cfg.registry_token || undefined, defaultScope: `repository:${cfg.repo}:pull`, now: opts.now });
     this.#mirrors = (cfg.mirrors ?? []).map((m) => ({
       base: new URL(m.host.includes('://') ? m.host : `${scheme}://${m.host}`),
       headers: m.headers ?? {},
@@ -220,6 +221,6 @@ export class RegistryBackend implements BlobBackend {
 }
 
 /** Factory for create-backend.ts: `config` is the backend's own config object. */
-export function createRegistryBackend(config: Record<string, unknown> | RegistryConfig): RegistryBackend {
-  return new RegistryBackend(config as RegistryConfig);
+export function createRegistryBackend(config: Record<string, unknown> | RegistryConfig, opts: { now?: () => number } = {}): RegistryBackend {
+  return new RegistryBackend(config as RegistryConfig, opts);
 }
