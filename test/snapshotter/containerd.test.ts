@@ -10,7 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import { BIN } from '../helpers/paths.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { Containerd, containerdMissing } from './harness.js';
-import { BIG_SIZE, HELLO, buildImage, countingProxy, type CountingProxy } from './image.js';
+import { BIG_SIZE, HELLO, buildImage, countingProxy, pushBadBootstrap, type CountingProxy } from './image.js';
+import { grpc, services } from '../../src/snapshotter/proto.js';
+
+/** Snapshots.Cleanup straight on the snapshotter's socket (ctr 1.6 has no command for it). */
+function snapshotterCleanup(sock: string): Promise<void> {
+  const c = new (services().Snapshots!)(`unix://${sock}`, grpc.credentials.createInsecure()) as unknown as { Cleanup(r: unknown, o: object, cb: (e: Error | null) => void): void; close(): void };
+  return new Promise((ok, fail) => c.Cleanup({ snapshotter: 'nydus' }, { deadline: Date.now() + 60_000 }, (e) => (c.close(), e ? fail(e) : ok())));
+}
 
 const skip = containerdMissing();
 
@@ -67,5 +74,63 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
     process.stderr.write(`# nydus run: ${fetched} blob bytes fetched from the registry (image data ${BIG_SIZE}+ bytes)\n`);
     assert.ok(cd.mountsUnder(join(cd.snapRoot, 'mnt')).length >= 1, 'nydusd mount present while the image is in use');
     assert.ok(existsSync(join(cd.snapRoot, 'cache')) && readdirSync(join(cd.snapRoot, 'cache')).length > 0);
+  });
+
+  test('restart: the running container keeps reading, a new container starts after the restart', async () => {
+    const ref = `${proxy.host}/test/bb:nydus`;
+    const d = await cd.ctr(['run', '-d', '--snapshotter', 'nydus', ref, 'long-1', '/bin/sh', '-c', 'while true; do sleep 1; done']);
+    assert.equal(d.code, 0, d.stderr + diag());
+    const nydusd = cd.processes('nydusd.js');
+    assert.equal(nydusd.length, 1, `one nydusd for the image: ${nydusd}`);
+    await cd.stopSnapshotter('SIGKILL');
+    // Data never read before (the tail of the big file) comes through the still-running nydusd.
+    const e = await cd.ctr(['tasks', 'exec', '--exec-id', 'e1', 'long-1', '/bin/sh', '-c', 'cat /data/hello.txt; tail -c 3000000 /data/big.bin | wc -c']);
+    assert.equal(e.code, 0, e.stderr + diag());
+    assert.equal(e.stdout.replace(/\r/g, ''), `${HELLO}3000000\n`);
+    await cd.startSnapshotter();
+    assert.match(cd.log('snapshotter.log'), /re-attached nydusd/);
+    const r = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', ref, 'nydus-2', '/bin/sh', '-c', 'cat /data/hello.txt']);
+    assert.equal(r.code, 0, r.stderr + diag());
+    assert.equal(r.stdout.replace(/\r/g, ''), HELLO);
+    assert.deepEqual(cd.processes('nydusd.js'), nydusd, 'the same nydusd serves the image after the restart');
+    await cd.ctr(['tasks', 'kill', '-s', 'SIGKILL', 'long-1']);
+    await cd.ctr(['tasks', 'delete', '-f', 'long-1']);
+    const rm = await cd.ctr(['containers', 'rm', 'long-1']);
+    assert.equal(rm.code, 0, rm.stderr);
+  });
+
+  test('bad input: a corrupt or missing bootstrap layer fails with the layer named; other images keep running', async () => {
+    const corrupt = await pushBadBootstrap(reg.host, 'test/bb', 'nydus', 'corrupt', 'corrupt');
+    const missing = await pushBadBootstrap(reg.host, 'test/bb', 'nydus', 'missing', 'missing');
+    const pm = await cd.pull(['--plain-http', `${proxy.host}/test/bb:missing`]);
+    assert.notEqual(pm.code, 0);
+    assert.ok(pm.stderr.includes(missing) && /blob unknown/.test(pm.stderr), pm.stderr);
+    assert.equal(pm.stderr.trim().split('\n').length, 1, `one line: ${pm.stderr}`);
+    const pc = await cd.pull(['--plain-http', `${proxy.host}/test/bb:corrupt`]);
+    assert.equal(pc.code, 0, pc.stderr + diag());
+    const rc = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', `${proxy.host}/test/bb:corrupt`, 'bad-1', '/bin/sh', '-c', 'echo never']);
+    assert.notEqual(rc.code, 0);
+    assert.ok(rc.stderr.includes(`nydus bootstrap layer ${corrupt}`), rc.stderr);
+    process.stderr.write(`# missing: ${pm.stderr.trim()}\n# corrupt: ${rc.stderr.trim()}\n`);
+    await cd.ctr(['containers', 'rm', 'bad-1']);
+    const ok = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', `${proxy.host}/test/bb:nydus`, 'nydus-3', '/bin/cat', '/data/hello.txt']);
+    assert.equal(ok.code, 0, ok.stderr + diag());
+    assert.equal(ok.stdout.replace(/\r/g, ''), HELLO);
+  });
+
+  test('cleanup: ctr image rm + Cleanup leave no mount, no nydusd, no cache, no snapshot dirs', async () => {
+    for (const tag of ['nydus', 'corrupt']) {
+      const r = await cd.ctr(['images', 'rm', '--sync', `${proxy.host}/test/bb:${tag}`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const r = await cd.ctr(['images', 'rm', '--sync', `${reg.host}/test/bb:v1`]);
+    assert.equal(r.code, 0, r.stderr);
+    await snapshotterCleanup(cd.snapSock);
+    const left = await cd.ctr(['snapshots', '--snapshotter', 'nydus', 'ls']);
+    assert.deepEqual(left.stdout.trim().split('\n').slice(1), [], 'no snapshots left');
+    assert.deepEqual(cd.mountsUnder(cd.snapRoot), []);
+    assert.deepEqual(cd.processes('nydusd.js'), []);
+    assert.deepEqual(readdirSync(join(cd.snapRoot, 'cache')), []);
+    assert.deepEqual(readdirSync(join(cd.snapRoot, 'snapshots')), []);
   });
 });

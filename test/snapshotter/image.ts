@@ -6,6 +6,9 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { makeBootstrapLayer } from '../../src/convert/manifest.js';
+import { MT_OCI_MANIFEST, type ImageConfig, type Manifest } from '../../src/convert/media-types.js';
+import { RegistryClient, sha256Digest } from '../../src/convert/registry.js';
 
 export const HELLO = 'hello from layer two\n';
 export const BIG_SIZE = 24 << 20;
@@ -67,4 +70,31 @@ export async function countingProxy(upstream: string): Promise<CountingProxy> {
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * Pushes `repo:to`, a copy of the Nydus image `repo:from` whose bootstrap layer is corrupt
+ * (a valid layer tar holding garbage for image/image.boot) or missing from the registry.
+ * Returns the new bootstrap layer's digest.
+ */
+export async function pushBadBootstrap(host: string, repo: string, from: string, to: string, how: 'corrupt' | 'missing'): Promise<string> {
+  const client = new RegistryClient(host, { plainHttp: true });
+  const m = (await client.getManifest(repo, from)).json as unknown as Manifest;
+  const config = JSON.parse((await client.getBlobBytes(repo, m.config.digest)).toString('utf8')) as ImageConfig;
+  const last = m.layers.at(-1)!;
+  // Both start as a valid layer tar holding garbage for image/image.boot (the registry refuses a
+  // manifest naming unknown blobs); the missing one is then deleted from the registry.
+  const l = makeBootstrapLayer(randomBytes(16384));
+  await client.uploadBlob(repo, l.digest, l.gz);
+  Object.assign(last, { digest: l.digest, size: l.gz.length });
+  config.rootfs.diff_ids[config.rootfs.diff_ids.length - 1] = l.diffId;
+  const cfg = Buffer.from(JSON.stringify(config));
+  await client.uploadBlob(repo, sha256Digest(cfg), cfg);
+  m.config = { ...m.config, digest: sha256Digest(cfg), size: cfg.length };
+  await client.putManifest(repo, to, m.mediaType ?? MT_OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+  if (how === 'missing') {
+    const r = await fetch(`http://${host}/v2/${repo}/blobs/${l.digest}`, { method: 'DELETE' });
+    if (r.status !== 202) throw new Error(`registry DELETE blob: HTTP ${r.status}`);
+  }
+  return last.digest;
 }
