@@ -3,7 +3,7 @@
 // a snapshotter restart; their pid and API socket are in the store and re-attached on start.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { apiCall, apiRequest } from '../api/client.js';
 import { NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -88,7 +88,8 @@ export class DaemonManager {
   async ensure(spec: DaemonSpec): Promise<string> {
     const id = this.mode === 'shared' ? `m${spec.snapshotId}` : `d${spec.snapshotId}`;
     const existing = this.store.daemons().find((d) => d.id === id);
-    if (existing && pidAlive(existing.pid) && isMounted(existing.mountpoint)) return existing.mountpoint;
+    // A shared daemon's API mount is a directory of its FUSE mount, not a kernel mount of its own.
+    if (existing && pidAlive(existing.pid) && isMounted(existing.mountPath ? dirname(existing.mountpoint) : existing.mountpoint)) return existing.mountpoint;
     let p = this.#starting.get(id);
     if (!p) {
       p = (this.mode === 'shared' ? this.#mountShared(id, spec) : this.#startOwn(id, spec)).finally(() => this.#starting.delete(id));

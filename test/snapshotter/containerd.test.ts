@@ -3,7 +3,7 @@
 // nydusify) pulled by `nydus-snapshotter pull`, both run with `ctr run --snapshotter nydus`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -132,5 +132,28 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
     assert.deepEqual(cd.processes('nydusd.js'), []);
     assert.deepEqual(readdirSync(join(cd.snapRoot, 'cache')), []);
     assert.deepEqual(readdirSync(join(cd.snapRoot, 'snapshots')), []);
+  });
+
+  test('daemon_mode shared (from the TOML config): one nydusd, an API mount per image, stopped by Cleanup', async () => {
+    await cd.stopSnapshotter();
+    const cfg = join(cd.dir, 'snapshotter.toml');
+    writeFileSync(cfg, `version = 1\nroot = "${cd.snapRoot}"\naddress = "${cd.snapSock}"\ndaemon_mode = "shared"\n[log]\nlevel = "debug"\n[cache_manager]\ncache_dir = "${join(cd.snapRoot, 'cache')}"\n`);
+    await cd.startSnapshotter(['--config', cfg]);
+    const ref = `${proxy.host}/test/bb:nydus`;
+    const p = await cd.pull(['--plain-http', ref]);
+    assert.equal(p.code, 0, p.stderr + diag());
+    for (const id of ['sh-1', 'sh-2']) {
+      const r = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', ref, id, '/bin/cat', '/data/hello.txt']);
+      assert.equal(r.code, 0, r.stderr + diag());
+      assert.equal(r.stdout.replace(/\r/g, ''), HELLO);
+    }
+    assert.equal(cd.processes('nydusd.js').length, 1);
+    assert.ok(cd.mountsUnder(join(cd.snapRoot, 'mnt', 'shared')).length >= 1);
+    const rm = await cd.ctr(['images', 'rm', '--sync', ref]);
+    assert.equal(rm.code, 0, rm.stderr);
+    await snapshotterCleanup(cd.snapSock);
+    assert.deepEqual(cd.processes('nydusd.js'), []);
+    assert.deepEqual(cd.mountsUnder(cd.snapRoot), []);
+    assert.deepEqual(readdirSync(join(cd.snapRoot, 'cache')), []);
   });
 });
