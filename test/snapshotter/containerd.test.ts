@@ -7,11 +7,21 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BIN } from '../helpers/paths.js';
+import { createRequire } from 'node:module';
+import { BIN, REPO_ROOT } from '../helpers/paths.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { Containerd, containerdMissing } from './harness.js';
 import { BIG_SIZE, HELLO, buildImage, countingProxy, pushBadBootstrap, type CountingProxy } from './image.js';
 import { grpc, services } from '../../src/snapshotter/proto.js';
+
+/** containerd's CRI plugin ImageService (runtime.v1), as the kubelet calls it. */
+function cri(sock: string, method: 'PullImage' | 'RemoveImage', image: string): Promise<{ image_ref?: string }> {
+  const loader = createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
+  const def = loader.loadSync(join(REPO_ROOT, 'proto/k8s/cri-image.proto'), { keepCase: true, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { ImageService: new (a: string, c: unknown) => Record<string, (r: unknown, o: object, cb: (e: Error | null, r: { image_ref?: string }) => void) => void> & { close(): void } } } };
+  const c = new pkg.runtime.v1.ImageService(`unix://${sock}`, grpc.credentials.createInsecure());
+  return new Promise((ok, fail) => c[method]!({ image: { image } }, { deadline: Date.now() + 120_000 }, (e, r) => (c.close(), e ? fail(e) : ok(r))));
+}
 
 /** Snapshots.Cleanup straight on the snapshotter's socket (ctr 1.6 has no command for it). */
 function snapshotterCleanup(sock: string): Promise<void> {
@@ -74,6 +84,22 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
     process.stderr.write(`# nydus run: ${fetched} blob bytes fetched from the registry (image data ${BIG_SIZE}+ bytes)\n`);
     assert.ok(cd.mountsUnder(join(cd.snapRoot, 'mnt')).length >= 1, 'nydusd mount present while the image is in use');
     assert.ok(existsSync(join(cd.snapRoot, 'cache')) && readdirSync(join(cd.snapRoot, 'cache')).length > 0);
+  });
+
+  test('Nydus image through CRI PullImage (CRI labels), then ctr run: lazy too', async () => {
+    const ref = `${proxy.host}/test/bb:nydus`;
+    cd.allowPlainHttp(proxy.host);
+    proxy.reset();
+    const pulled = await cri(cd.sock, 'PullImage', ref);
+    assert.match(pulled.image_ref ?? '', /^sha256:/);
+    assert.match(cd.log('snapshotter.log'), /cri\.image-layers/);
+    const r = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', ref, 'cri-1', '/bin/cat', '/data/hello.txt'], undefined, 'k8s.io');
+    assert.equal(r.code, 0, r.stderr + diag());
+    assert.equal(r.stdout.replace(/\r/g, ''), HELLO);
+    const fetched = proxy.total(/\/blobs\//);
+    assert.ok(fetched < BIG_SIZE / 4, `fetched ${fetched} bytes of blobs for a ${BIG_SIZE}-byte image`);
+    process.stderr.write(`# CRI pull + run: ${fetched} blob bytes fetched from the registry\n`);
+    await cri(cd.sock, 'RemoveImage', ref);
   });
 
   test('restart: the running container keeps reading, a new container starts after the restart', async () => {

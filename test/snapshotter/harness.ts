@@ -79,13 +79,26 @@ export class Containerd {
     const cfg = `version = 2
 root = "${this.dir}/root"
 state = "${this.dir}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
 [grpc]
   address = "${this.sock}"
 [ttrpc]
   address = "${this.sock}.ttrpc"
 [debug]
   level = "info"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "nydus"
+    disable_snapshot_annotations = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${this.dir}/cni-bin"
+    conf_dir = "${this.dir}/cni-conf"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${this.dir}/certs.d"
 [proxy_plugins]
   [proxy_plugins.nydus]
     type = "snapshot"
@@ -99,6 +112,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
       if (s === 'exited') throw new Error(`containerd exited: ${this.log('containerd.log')}`);
     });
     this.#ns = mntNs(this.pid);
+  }
+
+  /** Lets the CRI plugin pull from `host` over plain HTTP (registry hosts.toml). */
+  allowPlainHttp(host: string): void {
+    mkdirSync(join(this.dir, 'certs.d', host), { recursive: true });
+    writeFileSync(join(this.dir, 'certs.d', host, 'hosts.toml'), `server = "http://${host}"\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`);
   }
 
   log(name: string): string {
@@ -147,8 +166,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     });
   }
 
-  ctr(args: string[], timeoutMs?: number): Promise<Run> {
-    return this.exec('ctr', ['-a', this.sock, '-n', NS, ...args], timeoutMs);
+  ctr(args: string[], timeoutMs?: number, ns = NS): Promise<Run> {
+    return this.exec('ctr', ['-a', this.sock, '-n', ns, ...args], timeoutMs);
   }
 
   pull(args: string[]): Promise<Run> {
@@ -203,10 +222,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   async close(): Promise<void> {
     if (this.#cd && this.#cd.exitCode === null) {
       // Tasks first, so runc tears down container cgroups and namespaces.
-      const tasks = await this.ctr(['tasks', 'ls', '-q'], 20_000);
-      for (const t of tasks.stdout.split('\n').filter(Boolean)) {
-        await this.ctr(['tasks', 'kill', '-s', 'SIGKILL', t], 20_000);
-        await this.ctr(['tasks', 'delete', '-f', t], 20_000);
+      for (const ns of [NS, 'k8s.io']) {
+        const tasks = await this.ctr(['tasks', 'ls', '-q'], 20_000, ns);
+        for (const t of tasks.stdout.split('\n').filter(Boolean)) {
+          await this.ctr(['tasks', 'kill', '-s', 'SIGKILL', t], 20_000, ns);
+          await this.ctr(['tasks', 'delete', '-f', t], 20_000, ns);
+        }
       }
       await this.stopSnapshotter();
       const pids = this.#members();
