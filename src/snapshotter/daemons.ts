@@ -16,8 +16,8 @@ export type DaemonMode = 'multiple' | 'shared';
 export interface DaemonSpec {
   snapshotId: number;
   bootstrap: string;
-  /** nydusd v1 config (backend + cache); written to a 0600 file, never logged. */
-  config: Record<string, unknown>;
+  /** nydusd v1 config (backend + cache), built only when a daemon must start; written to a 0600 file, never logged. */
+  config: () => Promise<Record<string, unknown>>;
 }
 
 export function pidAlive(pid: number): boolean {
@@ -130,7 +130,7 @@ export class DaemonManager {
     const dir = join(this.root, 'socket', id);
     mkdirSync(dir, { recursive: true });
     const cfg = join(dir, 'config.json');
-    writeFileSync(cfg, JSON.stringify(spec.config), { mode: 0o600 });
+    writeFileSync(cfg, JSON.stringify(await spec.config()), { mode: 0o600 });
     const sock = join(dir, 'api.sock');
     const pid = await this.#spawn(id, ['--config', cfg, '--mountpoint', mountpoint, '--bootstrap', spec.bootstrap], sock);
     const rec: DaemonRecord = { id, pid, apiSock: sock, mountpoint, snapshotId: spec.snapshotId };
@@ -163,7 +163,7 @@ export class DaemonManager {
   async #mountShared(id: string, spec: DaemonSpec): Promise<DaemonRecord> {
     const shared = await this.#shared();
     const mountPath = `/${spec.snapshotId}`;
-    await apiRequest(shared.apiSock, 'POST', `/api/v1/mount?mountpoint=${encodeURIComponent(mountPath)}`, { source: spec.bootstrap, fs_type: 'rafs', config: JSON.stringify(spec.config) });
+    await apiRequest(shared.apiSock, 'POST', `/api/v1/mount?mountpoint=${encodeURIComponent(mountPath)}`, { source: spec.bootstrap, fs_type: 'rafs', config: JSON.stringify(await spec.config()) });
     const rec: DaemonRecord = { id, pid: shared.pid, apiSock: shared.apiSock, mountpoint: join(shared.mountpoint, String(spec.snapshotId)), snapshotId: spec.snapshotId, mountPath };
     this.store.putDaemon(rec);
     return rec;

@@ -1,5 +1,5 @@
 // The nydusd config of a Nydus image from its bootstrap snapshot's labels: registry and repository
-// from cri.image-ref, credentials from the docker config, the scheme learnt by probing the registry
+// from cri.image-ref, credentials from the pullusername/pullsecret labels or the docker config, the scheme learnt by probing the registry
 // (an insecure registry may speak plain HTTP), the cache in the image's own directory.
 import { readFileSync } from 'node:fs';
 import { dockerCredentials } from '../convert/docker-config.js';
@@ -8,7 +8,7 @@ import { parseImageRef } from '../convert/reference.js';
 import { RegistryClient } from '../convert/registry.js';
 import { ConfigError, NydusError } from '../util/errors.js';
 import type { SnapshotterConfig } from './config.js';
-import { LABEL_CRI_IMAGE_REF, LABEL_CRI_LAYER_DIGEST, type RemoteConfigFn } from './snapshotter.js';
+import { LABEL_CRI_IMAGE_REF, LABEL_CRI_LAYER_DIGEST, LABEL_PULL_SECRET, LABEL_PULL_USERNAME, type RemoteConfigFn } from './snapshotter.js';
 
 export function remoteConfigFn(cfg: SnapshotterConfig): RemoteConfigFn {
   return async (labels, cacheDir) => {
@@ -16,7 +16,9 @@ export function remoteConfigFn(cfg: SnapshotterConfig): RemoteConfigFn {
     const layer = labels[LABEL_CRI_LAYER_DIGEST];
     if (!imageRef) throw new NydusError('ERR_CONFIG_INVALID', `no ${LABEL_CRI_IMAGE_REF} label: pull Nydus images with 'nydus-snapshotter pull' or through CRI`);
     const ref = parseImageRef(imageRef);
-    const creds = dockerCredentials(ref.host);
+    const user = labels[LABEL_PULL_USERNAME];
+    const secret = labels[LABEL_PULL_SECRET];
+    const creds = user && secret ? { username: user, password: secret } : dockerCredentials(ref.host);
     const client = new RegistryClient(ref.host, { insecure: true, creds });
     // One HEAD on the bootstrap layer teaches the client the scheme (https, else plain http).
     if (layer) {

@@ -6,7 +6,7 @@ import type * as G from '@grpc/grpc-js';
 import { describeError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { grpc, services } from './proto.js';
-import { GRPC, SnapshotError, type Info, type Snapshotter } from './snapshotter.js';
+import { GRPC, LABEL_PULL_SECRET, SnapshotError, type Info, type Snapshotter } from './snapshotter.js';
 
 const log = logger('snapshotter');
 
@@ -32,7 +32,7 @@ function status(e: unknown): Partial<G.StatusObject> {
 function unary(name: string, fn: (req: Req) => Promise<unknown> | unknown): G.handleUnaryCall<Req, unknown> {
   return (call, cb) => {
     const req = call.request;
-    log.debug(`${name} key=${req.key ?? req.name ?? ''} parent=${req.parent ?? ''} labels=${JSON.stringify(req.labels ?? {})}`);
+    log.debug(`${name} key=${req.key ?? req.name ?? ''} parent=${req.parent ?? ''} labels=${JSON.stringify(req.labels ?? {}, (k, v: unknown) => (k === LABEL_PULL_SECRET ? '<redacted>' : v))}`);
     Promise.resolve()
       .then(() => fn(req))
       .then(

@@ -47,6 +47,11 @@ test('overlay semantics, remote layers, labels, filters, restart, cleanup', asyn
     await assert.rejects(sn.prepare('ctr-1', 'boot', {}), (e: Error) => code(GRPC.FAILED_PRECONDITION)(e) && /nydus bootstrap layer sha256:boot has no image\/image\.boot/.test(e.message));
     assert.throws(() => sn.stat('ctr-1'), code(GRPC.NOT_FOUND), 'a failed Prepare leaves nothing');
 
+    await sn.prepare('ks', '', { 'containerd.io/snapshot/pullsecret': 'hunter2', x: 'y' });
+    assert.deepEqual(sn.stat('ks').labels, { x: 'y' }, 'the pull secret never leaves in an answer');
+    assert.ok(!JSON.stringify(sn.list([])).includes('hunter2'));
+    await sn.remove('ks');
+
     assert.deepEqual(sn.update('c0', { b: '2' }, ['labels.b']).labels, { a: '1', b: '2' });
     assert.deepEqual(sn.update('c0', { c: '3' }, []).labels, { c: '3' });
     assert.throws(() => sn.update('c0', {}, ['parent']), code(GRPC.INVALID_ARGUMENT));

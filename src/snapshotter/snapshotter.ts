@@ -19,6 +19,9 @@ export const LABEL_NYDUS_BLOB = 'containerd.io/snapshot/nydus-blob';
 export const LABEL_NYDUS_BOOTSTRAP = 'containerd.io/snapshot/nydus-bootstrap';
 export const LABEL_CRI_IMAGE_REF = 'containerd.io/snapshot/cri.image-ref';
 export const LABEL_CRI_LAYER_DIGEST = 'containerd.io/snapshot/cri.layer-digest';
+/** Registry credentials a CRI integration may pass (upstream NydusImagePullUsername/Secret). */
+export const LABEL_PULL_USERNAME = 'containerd.io/snapshot/pullusername';
+export const LABEL_PULL_SECRET = 'containerd.io/snapshot/pullsecret';
 /** Where nydusify's bootstrap layer puts the bootstrap (upstream BootstrapFile). */
 export const BOOTSTRAP_IN_LAYER = 'image/image.boot';
 
@@ -53,7 +56,12 @@ export interface Info {
 /** Builds the nydusd config of an image from its bootstrap snapshot's labels. */
 export type RemoteConfigFn = (labels: Record<string, string>, cacheDir: string) => Promise<Record<string, unknown>>;
 
-const info = (r: SnapshotRecord): Info => ({ name: r.key, parent: r.parent, kind: r.kind, created: r.created, updated: r.updated, labels: r.labels });
+/** The pull secret stays in the store (a restart needs it) but never leaves in an answer. */
+const info = (r: SnapshotRecord): Info => {
+  const { [LABEL_PULL_SECRET]: secret, ...labels } = r.labels;
+  void secret;
+  return { name: r.key, parent: r.parent, kind: r.kind, created: r.created, updated: r.updated, labels };
+};
 
 export class Snapshotter {
   readonly store: MetaStore;
@@ -157,9 +165,12 @@ export class Snapshotter {
     const bootstrap = join(this.fsDir(boot.id), BOOTSTRAP_IN_LAYER);
     const layer = boot.labels[LABEL_CRI_LAYER_DIGEST] ?? boot.key;
     if (!existsSync(bootstrap)) throw new SnapshotError(GRPC.FAILED_PRECONDITION, `nydus bootstrap layer ${layer} has no ${BOOTSTRAP_IN_LAYER}`);
+    const cacheDir = this.daemons.cacheDirFor(boot.id);
+    const config = async (): Promise<Record<string, unknown>> => {
+      mkdirSync(cacheDir, { recursive: true });
+      return this.remoteConfig(boot.labels, cacheDir);
+    };
     try {
-      mkdirSync(this.daemons.cacheDirFor(boot.id), { recursive: true });
-      const config = await this.remoteConfig(boot.labels, this.daemons.cacheDirFor(boot.id));
       return await this.daemons.ensure({ snapshotId: boot.id, bootstrap, config });
     } catch (e) {
       throw new SnapshotError(GRPC.FAILED_PRECONDITION, `nydus bootstrap layer ${layer}: ${(e as Error).message}`);
