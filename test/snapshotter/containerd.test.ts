@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRequire } from 'node:module';
 import { BIN, REPO_ROOT } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { Containerd, containerdMissing } from './harness.js';
 import { BIG_SIZE, HELLO, buildImage, countingProxy, pushBadBootstrap, type CountingProxy } from './image.js';
@@ -89,6 +90,7 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
   test('Nydus image through CRI PullImage (CRI labels), then ctr run: lazy too', async () => {
     const ref = `${proxy.host}/test/bb:nydus`;
     cd.allowPlainHttp(proxy.host);
+    const before = cd.processes('nydusd.js').length;
     proxy.reset();
     const pulled = await cri(cd.sock, 'PullImage', ref);
     assert.match(pulled.image_ref ?? '', /^sha256:/);
@@ -100,9 +102,11 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
     assert.ok(fetched < BIG_SIZE / 4, `fetched ${fetched} bytes of blobs for a ${BIG_SIZE}-byte image`);
     process.stderr.write(`# CRI pull + run: ${fetched} blob bytes fetched from the registry\n`);
     await cri(cd.sock, 'RemoveImage', ref);
+    // containerd's GC removes the image's snapshots; the bootstrap's nydusd goes with them.
+    await until('the CRI image nydusd to stop', () => cd.processes('nydusd.js').length === before, 60_000, 200);
   });
 
-  test('restart: the running container keeps reading, a new container starts after the restart', async () => {
+  test('restart: the running container keeps reading, a new container starts after the restart; a dead nydusd is replaced', async () => {
     const ref = `${proxy.host}/test/bb:nydus`;
     const d = await cd.ctr(['run', '-d', '--snapshotter', 'nydus', ref, 'long-1', '/bin/sh', '-c', 'while true; do sleep 1; done']);
     assert.equal(d.code, 0, d.stderr + diag());
@@ -123,6 +127,15 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
     await cd.ctr(['tasks', 'delete', '-f', 'long-1']);
     const rm = await cd.ctr(['containers', 'rm', 'long-1']);
     assert.equal(rm.code, 0, rm.stderr);
+    // A nydusd that died is replaced (its dead FUSE mount unmounted) on the next container.
+    process.kill(nydusd[0]!, 'SIGKILL');
+    await until('nydusd to exit', () => !existsSync(`/proc/${nydusd[0]}`), 20_000);
+    const again = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', ref, 'nydus-4', '/bin/cat', '/data/hello.txt']);
+    assert.equal(again.code, 0, again.stderr + diag());
+    assert.equal(again.stdout.replace(/\r/g, ''), HELLO);
+    const now = cd.processes('nydusd.js');
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], nydusd[0]);
   });
 
   test('bad input: a corrupt or missing bootstrap layer fails with the layer named; other images keep running', async () => {
