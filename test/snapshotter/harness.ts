@@ -62,10 +62,11 @@ export class Containerd {
     return this.#snap?.exitCode === null ? this.#snap.pid : undefined;
   }
 
-  static async start(): Promise<Containerd> {
+  /** `netns`: a named network namespace (ip netns) to run containerd, the snapshotter and nydusd in. */
+  static async start(netns?: string): Promise<Containerd> {
     const c = new Containerd(mkdtempSync('/tmp/nydus-snap-'));
     try {
-      await c.#start();
+      await c.#start(netns);
     } catch (e) {
       await c.close();
       throw e;
@@ -73,7 +74,7 @@ export class Containerd {
     return c;
   }
 
-  async #start(): Promise<void> {
+  async #start(netns: string | undefined): Promise<void> {
     for (const d of ['run', 'root', 'state']) mkdirSync(join(this.dir, d));
     mkdirSync('/run/containerd', { recursive: true });
     const cfg = `version = 2
@@ -106,7 +107,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 `;
     writeFileSync(join(this.dir, 'config.toml'), cfg);
     const log = openSync(join(this.dir, 'containerd.log'), 'a');
-    this.#cd = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind "${this.dir}/run" /run/containerd && exec containerd --config "${this.dir}/config.toml"`], { stdio: ['ignore', log, log] });
+    const pre = netns ? ['nsenter', `--net=/var/run/netns/${netns}`, '--'] : [];
+    this.#cd = spawn(pre[0] ?? 'unshare', [...pre.slice(1), ...(pre.length ? ['unshare'] : []), '-m', '--propagation', 'private', 'sh', '-c', `mount --bind "${this.dir}/run" /run/containerd && exec containerd --config "${this.dir}/config.toml"`], { stdio: ['ignore', log, log] });
     closeSync(log);
     await until('containerd to answer', async () => (this.#cd!.exitCode !== null ? 'exited' : (await this.ctr(['version'])).code === 0 ? 'up' : undefined), 30_000, 200).then((s) => {
       if (s === 'exited') throw new Error(`containerd exited: ${this.log('containerd.log')}`);
@@ -131,7 +133,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   /** Starts nydus-snapshotter inside containerd's mount namespace. */
   async startSnapshotter(extra: string[] = []): Promise<void> {
     const log = openSync(join(this.dir, 'snapshotter.log'), 'a');
-    this.#snap = spawn('nsenter', ['-t', String(this.pid), '-m', '--', process.execPath, BIN('nydus-snapshotter'), '--root', this.snapRoot, '--address', this.snapSock, '--log-level', 'debug', ...extra], { stdio: ['ignore', log, log] });
+    this.#snap = spawn('nsenter', ['-t', String(this.pid), '-m', '-n', '--', process.execPath, BIN('nydus-snapshotter'), '--root', this.snapRoot, '--address', this.snapSock, '--log-level', 'debug', ...extra], { stdio: ['ignore', log, log] });
     closeSync(log);
     const snap = this.#snap;
     await until('nydus-snapshotter to serve', async () => (snap.exitCode !== null ? 'exited' : existsSync(this.snapSock) && (await this.#probe()) ? 'up' : undefined), 30_000, 200).then((s) => {
@@ -160,7 +162,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   /** A command run inside the namespace (ctr, our pull, mount inspection). */
   exec(cmd: string, args: string[], timeoutMs = 120_000): Promise<Run> {
     return new Promise((ok) => {
-      execFile('nsenter', ['-t', String(this.pid), '-m', '--', cmd, ...args], { maxBuffer: 1 << 24, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      execFile('nsenter', ['-t', String(this.pid), '-m', '-n', '--', cmd, ...args], { maxBuffer: 1 << 24, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
         ok({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0, stdout, stderr });
       });
     });
