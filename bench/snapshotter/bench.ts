@@ -26,15 +26,19 @@ function must(argv: string[], what: string): string {
   return r.stdout;
 }
 
+/** Copies files until `cap` bytes; one copy per inode (Mesa's DRI drivers are one file hardlinked many
+ * times: copies of it would let Nydus's chunk dedup shrink the image unrealistically). */
 function fillData(dst: string, cap: number): number {
   let total = 0;
+  const seen = new Set<number>();
   const walk = (src: string, rel: string): void => {
     for (const n of readdirSync(src).sort()) {
       if (total >= cap) return;
       const p = join(src, n);
       const st = lstatSync(p);
       if (st.isDirectory()) walk(p, join(rel, n));
-      else if (st.isFile() && st.size > 0) {
+      else if (st.isFile() && st.size > 0 && !seen.has(st.ino)) {
+        seen.add(st.ino);
         mkdirSync(join(dst, rel), { recursive: true });
         copyFileSync(p, join(dst, rel, n));
         total += st.size;
