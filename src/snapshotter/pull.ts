@@ -123,7 +123,18 @@ export class ContainerdClient {
 
 const isNydusBootstrap = (l: Descriptor): boolean => l.annotations?.['containerd.io/snapshot/nydus-bootstrap'] === 'true';
 
+/** gRPC failures (containerd down, refused) as one-line errors naming containerd's socket. */
 export async function pullImage(o: PullOptions): Promise<PullResult> {
+  try {
+    return await pull(o);
+  } catch (e) {
+    const g = e as Partial<G.ServiceError>;
+    if (!(e instanceof NydusError) && typeof g.code === 'number') throw new NydusError('ERR_API', `containerd at ${o.address}: ${g.details || g.message}`);
+    throw e;
+  }
+}
+
+async function pull(o: PullOptions): Promise<PullResult> {
   const img: ResolvedImage = await openImage(o.ref, { insecure: o.insecure ?? false, plainHttp: o.plainHttp ?? false, ...(o.platform ? { platform: o.platform } : {}) });
   const name = formatRef(img.ref);
   const m = img.manifest;

@@ -3,7 +3,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type * as G from '@grpc/grpc-js';
-import { describeError } from '../util/errors.js';
+import { NydusError, describeError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { grpc, services } from './proto.js';
 import { GRPC, LABEL_PULL_SECRET, SnapshotError, type Info, type Snapshotter } from './snapshotter.js';
@@ -76,6 +76,6 @@ export async function serve(sn: Snapshotter, address: string): Promise<G.Server>
   });
   mkdirSync(dirname(address), { recursive: true });
   rmSync(address, { force: true });
-  await new Promise<void>((ok, fail) => server.bindAsync(`unix://${address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? fail(e) : ok())));
+  await new Promise<void>((ok, fail) => server.bindAsync(`unix://${address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? fail(new NydusError('ERR_IO', `cannot listen on ${address}: ${e.message}`)) : ok())));
   return server;
 }
