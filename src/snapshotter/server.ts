@@ -68,7 +68,8 @@ export async function serve(sn: Snapshotter, address: string): Promise<G.Server>
         for (let i = 0; i < all.length; i += 100) call.write({ info: all.slice(i, i + 100).map(toPb) });
         call.end();
       } catch (e) {
-        call.destroy(Object.assign(new Error(String(status(e).details)), status(e)) as G.ServiceError);
+        // grpc-js turns an 'error' event on a server stream into the call's status.
+        call.emit('error', Object.assign(new Error(String(status(e).details)), status(e)));
       }
     },
     Usage: unary('Usage', (r) => sn.usage(r.key!)),

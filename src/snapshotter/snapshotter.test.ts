@@ -40,6 +40,7 @@ test('overlay semantics, remote layers, labels, filters, restart, cleanup', asyn
     assert.throws(() => sn.stat('extract-1 sha256:chain1'), code(GRPC.NOT_FOUND));
     assert.deepEqual(sn.list(['labels."containerd.io/snapshot.ref"==sha256:chain1,parent=="c0"']).map((i) => i.name), ['sha256:chain1']);
     assert.deepEqual(sn.list(['labels."containerd.io/snapshot.ref"==sha256:chain1,parent=="other"']), []);
+    assert.throws(() => sn.list(['name=="x']), code(GRPC.INVALID_ARGUMENT));
 
     // Bootstrap layer without image/image.boot: the container's Prepare names the layer.
     await sn.prepare('kb', 'sha256:chain1', { [LABEL_NYDUS_BOOTSTRAP]: 'true', [LABEL_CRI_LAYER_DIGEST]: 'sha256:boot' });

@@ -245,7 +245,12 @@ export class Snapshotter {
   }
 
   list(filters: string[]): Info[] {
-    const match = compileFilters(filters);
+    let match: ReturnType<typeof compileFilters>;
+    try {
+      match = compileFilters(filters);
+    } catch (e) {
+      throw new SnapshotError(GRPC.INVALID_ARGUMENT, (e as Error).message);
+    }
     return this.store.all().filter((r) =>
       match((path) => {
         const [f, ...rest] = path;
