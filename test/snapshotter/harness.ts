@@ -246,14 +246,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     // The namespace is gone with its last process, and its mounts with it.
     if (this.#ns && this.#members().length) throw new Error(`processes left in the test namespace: ${this.#members().join(' ')}`);
     rmSync(this.dir, { recursive: true, force: true });
-    const cg = `/sys/fs/cgroup/${NS}`;
-    // runc's cgroups of deleted tasks are gone; an empty namespace-level one may stay.
-    if (existsSync(cg)) {
-      for (const d of [...readdirSync(cg).filter((n) => existsSync(join(cg, n, 'cgroup.procs'))).map((n) => join(cg, n)), cg]) {
-        try {
-          rmdirSync(d);
-        } catch {
-          /* busy or gone */
+    // runc removes a deleted task's cgroup; the per-namespace parents (cgroup v1: one per
+    // hierarchy) stay behind empty. rmdir refuses a cgroup that still has processes.
+    for (const h of ['', ...readdirSync('/sys/fs/cgroup')]) {
+      for (const ns of [NS, 'k8s.io']) {
+        const cg = join('/sys/fs/cgroup', h, ns);
+        if (!existsSync(join(cg, 'cgroup.procs'))) continue;
+        for (const d of [...readdirSync(cg).filter((n) => existsSync(join(cg, n, 'cgroup.procs'))).map((n) => join(cg, n)), cg]) {
+          try {
+            rmdirSync(d);
+          } catch {
+            /* busy or gone */
+          }
         }
       }
     }
