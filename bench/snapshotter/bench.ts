@@ -110,7 +110,9 @@ async function main(): Promise<void> {
     const nydusBlob = nydusLayers.reduce((a, b) => a + b, 0);
 
     cd = await Containerd.start(tb.nodeNs[0]!);
-    await cd.startSnapshotter(['--log-level', 'info']);
+    // The registry is plain HTTP and not on localhost: the snapshotter must be told (as containerd is).
+    writeFileSync(join(root, 'snapshotter.toml'), '[remote]\nskip_ssl_verify = true\n');
+    await cd.startSnapshotter(['--log-level', 'info', '--config', join(root, 'snapshotter.toml')]);
     const cmd = ['/bin/sh', '-c', 'cat /etc/hello; ls /data | wc -l'];
 
     let tx0 = txBytes(tb);

@@ -1,6 +1,6 @@
 // The nydusd config of a Nydus image from its bootstrap snapshot's labels: registry and repository
 // from cri.image-ref, credentials from the pullusername/pullsecret labels or the docker config, the scheme learnt by probing the registry
-// (an insecure registry may speak plain HTTP), the cache in the image's own directory.
+// (localhost or skip_ssl_verify registries may speak plain HTTP), the cache in the image's own directory.
 import { readFileSync } from 'node:fs';
 import { dockerCredentials } from '../convert/docker-config.js';
 import { nydusdConfig } from '../convert/mount.js';
@@ -19,14 +19,16 @@ export function remoteConfigFn(cfg: SnapshotterConfig): RemoteConfigFn {
     const user = labels[LABEL_PULL_USERNAME];
     const secret = labels[LABEL_PULL_SECRET];
     const creds = user && secret ? { username: user, password: secret } : dockerCredentials(ref.host);
-    const client = new RegistryClient(ref.host, { insecure: true, creds });
-    // One HEAD on the bootstrap layer teaches the client the scheme (https, else plain http).
+    // As containerd's resolver: TLS is verified unless skip_ssl_verify is set; localhost may speak
+    // plain HTTP. One HEAD on the bootstrap layer then teaches the client the scheme.
+    const insecure = cfg.skipSslVerify || /^(localhost|127(\.\d+){3}|\[::1\])(:\d+)?$/.test(ref.host);
+    const client = new RegistryClient(ref.host, { insecure, creds });
     if (layer) {
       const size = await client.headBlob(ref.repo, layer);
       if (size === undefined) throw new NydusError('ERR_REGISTRY', `layer ${layer} is not in ${ref.host}/${ref.repo}`);
     }
     const auth = creds ? Buffer.from(`${creds.username}:${creds.password}`).toString('base64') : undefined;
-    const base = nydusdConfig({ scheme: client.scheme, host: client.host, repo: ref.repo, auth, insecure: cfg.skipSslVerify || client.scheme === 'http', cacheDir, prefetch: false });
+    const base = nydusdConfig({ scheme: client.scheme, host: client.host, repo: ref.repo, auth, insecure: cfg.skipSslVerify, cacheDir, prefetch: false });
     if (!cfg.nydusdConfig) return base;
     // A template: keep its settings, fill in what is per image.
     let t: Record<string, unknown>;
