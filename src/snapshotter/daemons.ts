@@ -1,10 +1,11 @@
 // nydusd instances for remote snapshots: one per image (daemon_mode "multiple") or one shared
 // daemon with an API mount per image ("shared"), as upstream. Daemons are detached so they outlive
 // a snapshotter restart; their pid and API socket are in the store and re-attached on start.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { apiCall, apiRequest } from '../api/client.js';
+import { findConnectionId, isFuseMounted, unmountFuseSync } from '../fuse/mount.js';
 import { NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import type { DaemonRecord, MetaStore } from './store.js';
@@ -38,16 +39,13 @@ async function daemonState(sock: string): Promise<string | undefined> {
   }
 }
 
-export function isMounted(path: string): boolean {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
-  } catch {
-    return false;
-  }
-}
+/** True if a nydusd (FUSE) mount is at `path`. */
+export const isMounted = (path: string): boolean => isFuseMounted(path);
 
+/** Unmounts what a dead or stopped nydusd left: umount, else lazy + connection abort (fuse/). */
 export function lazyUmount(path: string): void {
-  if (isMounted(path)) spawnSync('umount', ['-l', path], { stdio: 'ignore' });
+  const conn = findConnectionId(path);
+  if (isFuseMounted(path) || conn !== undefined) unmountFuseSync(path, conn);
 }
 
 export class DaemonManager {
