@@ -195,4 +195,15 @@ describe('nydus-snapshotter with containerd', { skip, timeout: 300_000 }, () => 
     assert.deepEqual(cd.mountsUnder(cd.snapRoot), []);
     assert.deepEqual(readdirSync(join(cd.snapRoot, 'cache')), []);
   });
+
+  test('our pull of the OCI original unpacks every layer through the same snapshotter', async () => {
+    const ref = `${proxy.host}/test/bb:v1`;
+    const p = await cd.pull(['--plain-http', ref]);
+    assert.equal(p.code, 0, p.stderr + diag());
+    assert.match(p.stdout, /\(3 layers unpacked, 0 remote\)/);
+    const r = await cd.ctr(['run', '--rm', '--snapshotter', 'nydus', ref, 'oci-2', '/bin/sh', '-c', 'cat /data/hello.txt; md5sum /data/big.bin | head -c 32 | wc -c']);
+    assert.equal(r.code, 0, r.stderr + diag());
+    assert.equal(r.stdout.replace(/\r/g, ''), `${HELLO}32\n`);
+    assert.deepEqual(cd.processes('nydusd.js'), [], 'no nydusd for an OCI image');
+  });
 });

@@ -2,7 +2,7 @@
 // HTTP proxy in front of the registry (bytes the registry served, measured from its side).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -20,17 +20,24 @@ export function buildImage(work: string, host: string, repo: string): void {
   const run = (cmd: string, args: string[]): void => void execFileSync(cmd, args, { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
   run('umoci', ['init', '--layout', oci]);
   run('umoci', ['new', '--image', `${oci}:v1`]);
-  run('umoci', ['unpack', '--image', `${oci}:v1`, bundle]);
   const rootfs = join(bundle, 'rootfs');
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  execFileSync('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
-  for (const a of ['sh', 'cat', 'echo', 'ls', 'sleep', 'md5sum', 'head', 'wc']) symlinkSync('busybox', join(rootfs, 'bin', a));
-  run('umoci', ['repack', '--image', `${oci}:v1`, bundle]);
-  mkdirSync(join(rootfs, 'data'), { recursive: true });
-  writeFileSync(join(rootfs, 'data/hello.txt'), HELLO);
-  run('umoci', ['repack', '--image', `${oci}:v1`, bundle]);
-  writeFileSync(join(rootfs, 'data/big.bin'), randomBytes(BIG_SIZE));
-  run('umoci', ['repack', '--image', `${oci}:v1`, bundle]);
+  // repack diffs against the image the bundle was unpacked from: unpack afresh for each layer.
+  const layer = (add: () => void): void => {
+    rmSync(bundle, { recursive: true, force: true });
+    run('umoci', ['unpack', '--image', `${oci}:v1`, bundle]);
+    add();
+    run('umoci', ['repack', '--image', `${oci}:v1`, bundle]);
+  };
+  layer(() => {
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    execFileSync('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
+    for (const a of ['sh', 'cat', 'echo', 'ls', 'sleep', 'md5sum', 'head', 'tail', 'wc']) symlinkSync('busybox', join(rootfs, 'bin', a));
+  });
+  layer(() => {
+    mkdirSync(join(rootfs, 'data'), { recursive: true });
+    writeFileSync(join(rootfs, 'data/hello.txt'), HELLO);
+  });
+  layer(() => writeFileSync(join(rootfs, 'data/big.bin'), randomBytes(BIG_SIZE)));
   run('umoci', ['config', '--image', `${oci}:v1`, '--config.cmd', '/bin/sh']);
   run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${oci}:v1`, `docker://${host}/${repo}:v1`]);
 }
