@@ -82,16 +82,23 @@ async function main(): Promise<void> {
     const bundle = join(root, 'bundle');
     must(['umoci', 'init', '--layout', oci], 'umoci init');
     must(['umoci', 'new', '--image', `${oci}:v1`], 'umoci new');
-    must(['umoci', 'unpack', '--image', `${oci}:v1`, bundle], 'umoci unpack');
     const rootfs = join(bundle, 'rootfs');
-    mkdirSync(join(rootfs, 'bin'), { recursive: true });
-    mkdirSync(join(rootfs, 'etc'), { recursive: true });
-    copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
-    for (const a of ['sh', 'cat', 'ls', 'wc']) symlinkSync('busybox', join(rootfs, 'bin', a));
-    writeFileSync(join(rootfs, 'etc/hello'), 'hello\n');
-    must(['umoci', 'repack', '--image', `${oci}:v1`, bundle], 'umoci repack');
-    const dataBytes = fillData(join(rootfs, 'data'), MIB << 20);
-    must(['umoci', 'repack', '--image', `${oci}:v1`, bundle], 'umoci repack');
+    // repack diffs against the image the bundle was unpacked from: unpack afresh for each layer.
+    const layer = (add: () => void): void => {
+      rmSync(bundle, { recursive: true, force: true });
+      must(['umoci', 'unpack', '--image', `${oci}:v1`, bundle], 'umoci unpack');
+      add();
+      must(['umoci', 'repack', '--image', `${oci}:v1`, bundle], 'umoci repack');
+    };
+    layer(() => {
+      mkdirSync(join(rootfs, 'bin'), { recursive: true });
+      mkdirSync(join(rootfs, 'etc'), { recursive: true });
+      copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+      for (const a of ['sh', 'cat', 'ls', 'wc']) symlinkSync('busybox', join(rootfs, 'bin', a));
+      writeFileSync(join(rootfs, 'etc/hello'), 'hello\n');
+    });
+    let dataBytes = 0;
+    layer(() => (dataBytes = fillData(join(rootfs, 'data'), MIB << 20)));
 
     tb.up();
     const inServer = (argv: string[]): string[] => [...tb.inNs(tb.serverNs), ...argv];
