@@ -114,10 +114,12 @@ export class DaemonManager {
     while (Date.now() < deadline) {
       if (exited) break;
       if ((await daemonState(sock)) === 'RUNNING') return child.pid!;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
     if (!exited) child.kill('SIGKILL');
-    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+    const tail = existsSync(logFile)
+      ? readFileSync(logFile, 'utf8').trim().split('\n').filter((l) => !l.startsWith('(run with')).slice(-3).join(' | ')
+      : '';
     throw new NydusError('ERR_IO', `nydusd ${id} did not start: ${exited ?? 'not RUNNING within 60 s'}${tail ? `: ${tail}` : ''}`);
   }
 
