@@ -17,6 +17,7 @@ const ALLOWED = {
   convert: ['builder', 'image', 'rafs', 'storage', 'format', 'config', 'util'],
   proxy: ['util'],
   distribute: ['api', 'config', 'util', 'cli/main'],
+  snapshotter: ['convert', 'api', 'fuse/mount', 'util'],
   cli: null,
 };
 const root = resolve('src');
