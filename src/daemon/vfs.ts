@@ -7,6 +7,7 @@ import { constants as osConstants } from 'node:os';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
+import { verifyChunk } from '../storage/blob-io.js';
 import { FsError } from '../util/errors.js';
 import { FsStats } from './fs-stats.js';
 
@@ -42,8 +43,8 @@ export interface MountSpec {
   mountpoint: string;
   bootstrap: SharedArrayBuffer | Uint8Array;
   enableXattr: boolean;
-  /** Per blob index: ready bitmap (shared with the main thread) and the cache data file. */
-  cache?: Array<{ bitmap: Uint8Array; dataPath: string } | undefined>;
+  /** Per blob index: ready bitmap (shared with the main thread), the cache data file, verify-before-serve. */
+  cache?: Array<{ bitmap: Uint8Array; dataPath: string; verify?: boolean } | undefined>;
   /** Shared counters (FsStats layout) for /api/v1/metrics. */
   stats: SharedArrayBuffer;
   /** Euid/egid reported when the image has no explicit uid/gid. */
@@ -324,31 +325,29 @@ export class Vfs {
     const parts: Array<Buffer | { miss: number; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
     let lastMissPos = -1;
+    // The chunks must cover [offset, end) without gaps: a crafted bootstrap with too few or empty
+    // chunks would otherwise make the read silently short.
+    let covered = offset;
     for (; k < chunks.length; k++) {
       const c = chunks[k]!;
       if (c.fileOffset >= end) break;
       const cEnd = c.fileOffset + c.uncompressedSize;
       if (cEnd <= offset) continue;
+      if (c.fileOffset > covered) break;
+      covered = Math.max(covered, Math.min(end, cEnd));
       const from = Math.max(offset, c.fileOffset) - c.fileOffset;
       const to = Math.min(end, cEnd) - c.fileOffset;
       const ent = m.spec.cache?.[c.blobIndex];
-      if (ent && isChunkReady(ent.bitmap, c.index)) {
-        const fd = this.#cacheFd(m, c.blobIndex)!;
-        const b = Buffer.allocUnsafe(to - from);
-        let got = 0;
-        while (got < b.length) {
-          const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + from + got);
-          if (n === 0) break;
-          got += n;
-        }
-        if (got !== b.length) throw new FsError(E.EIO, `short read from the blob cache of blob ${c.blobIndex}`);
-        parts.push(b);
+      const cachedPart = ent && isChunkReady(ent.bitmap, c.index) ? this.#readCachedPart(m, c, from, to, ent.verify ?? false) : undefined;
+      if (cachedPart) {
+        parts.push(cachedPart);
       } else {
         parts.push({ miss: missing.length, from, to });
         missing.push(c);
         lastMissPos = k;
       }
     }
+    if (covered < end) throw new FsError(E.EIO, `file data [${covered}, ${end}) of inode ${local} is not covered by its chunk records`);
     m.stats.dataRead(end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
@@ -359,6 +358,33 @@ export class Vfs {
         return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
       }),
     );
+  }
+
+  /**
+   * Bytes [from, to) of a ready chunk from the cache file. With `verify` the whole chunk is read and
+   * its digest checked; a mismatch (or a short file) returns undefined, so the chunk goes to the main
+   * thread, which drops and re-fetches it.
+   */
+  #readCachedPart(m: Mount, c: ChunkInfo, from: number, to: number, verify: boolean): Buffer | undefined {
+    const fd = this.#cacheFd(m, c.blobIndex)!;
+    const [start, len] = verify ? [0, c.uncompressedSize] : [from, to - from];
+    const b = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < b.length) {
+      const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== b.length) return undefined;
+    if (!verify) return b;
+    const blob = m.sb.blobs[c.blobIndex];
+    if (!blob) return undefined;
+    try {
+      verifyChunk(blob, c, b);
+    } catch {
+      return undefined;
+    }
+    return b.subarray(from, to);
   }
 
   /**

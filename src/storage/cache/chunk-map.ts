@@ -127,6 +127,30 @@ export class PersistedChunkMap {
     return this.#chain;
   }
 
+  /**
+   * Drops a chunk (its cached bytes failed re-validation): the in-memory bit at once, the persisted
+   * bit (and the all-ready mark) in order with other map writes.
+   */
+  clear(index: number): Promise<void> {
+    if (index >= this.chunkCount) return this.#chain;
+    const byte = index >>> 3;
+    const mask = 0x80 >>> (index & 7);
+    const old = Atomics.and(this.bitmap, byte, ~mask & 0xff);
+    if ((old & mask) !== 0) this.#readyCount--;
+    if ((this.#durable[byte]! & mask) === 0) return this.#chain;
+    this.#durable[byte]! &= ~mask & 0xff;
+    this.#durableCount--;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#allReadyWritten) {
+        this.#allReadyWritten = false;
+        await this.#fh.write(Buffer.alloc(4), 0, 4, 12);
+      }
+      const b = Buffer.from(this.#durable.slice(byte, byte + 1));
+      await this.#fh.write(b, 0, 1, CHUNK_MAP_HEADER_SIZE + byte);
+    });
+    return this.#chain;
+  }
+
   /** setReady + persist, for data that is already durable. */
   markReady(indexes: readonly number[]): Promise<void> {
     this.setReady(indexes);

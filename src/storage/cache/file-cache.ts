@@ -5,15 +5,24 @@
 //
 // Miss path: in-flight map (one fetch per chunk however many readers) → merged backend reads →
 // decompress/verify → write data → set bit (SharedArrayBuffer) → later, batched: fdatasync → persist bitmap bytes.
+//
+// Chunk identity (format/chunk-info.ts chunkKey): the chunk index, except for v5 blobs without the
+// extended blob table, whose records all say index 0: those are keyed by digest and place in an
+// in-memory set (upstream's DigestedChunkMap), never persisted, and have no worker view.
+// Trust: a chunk's place in `.blob.data` comes from the bootstrap. v6 blobs vouch for it (the CI
+// array is cross-checked on every fetch); v5 blobs cannot, and another bootstrap naming the same blob
+// may have written there. So v5 chunks are verified when fetched and re-verified whenever they are
+// read from the cache, as are all chunks when validation is on (upstream re-validates ready
+// chunks); a mismatch drops the chunk and fetches it again.
 import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { BlobInfo } from '../../format/blob-info.js';
 import { BLOB_CCT_FILE_SUFFIX, blobMetaRange, decodeBlobMetaCache, encodeBlobMetaCache, type CiEntry } from '../../format/blob/index.js';
-import type { ChunkInfo } from '../../format/chunk-info.js';
+import { chunkKey, isDigestKeyed, type ChunkInfo, type ChunkKey } from '../../format/chunk-info.js';
 import { NydusError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import type { BlobBackend } from '../backend/backend.js';
-import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, chunkFromCi, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, type MergedRead } from '../blob-io.js';
+import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, checkChunkRecord, chunkFromCi, chunkLabel, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, verifyChunk, type MergedRead } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
 import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
 import { PersistedChunkMap } from './chunk-map.js';
@@ -46,8 +55,13 @@ interface Entry {
   blob: BlobInfo;
   dataPath: string;
   fh: FileHandle;
-  map: PersistedChunkMap;
-  inflight: Map<number, Promise<Uint8Array>>;
+  /** Indexed blobs: the persisted ready bitmap. */
+  map: PersistedChunkMap | undefined;
+  /** Digest-keyed blobs (v5 without extended blob table): ready chunk keys, in memory only. */
+  digested: Set<ChunkKey> | undefined;
+  /** Chunks read from the cache are verified first (validation on, or places not vouched by the blob). */
+  verify: boolean;
+  inflight: Map<ChunkKey, Promise<Uint8Array>>;
   ciLoad?: Promise<CiEntry[] | undefined>;
   /** Ready in memory, not yet fdatasync'ed and persisted (batched off the read path). */
   unsynced: number[];
@@ -107,6 +121,11 @@ export class FileCache implements BlobCache {
       fh = await open(dataPath, 'w+');
       discard = true; // no data: whatever bitmap exists describes another file
     }
+    const verify = (this.#o.validate ?? false) || !this.#o.useBlobMeta || !blobMetaRange(blob);
+    if (isDigestKeyed(blob)) {
+      // Size and chunk count unknown: the data file grows as chunks land; readiness lives in memory.
+      return { blob, dataPath, fh, map: undefined, digested: new Set(), verify, inflight: new Map(), unsynced: [], syncing: false };
+    }
     const size = (await fh.stat()).size;
     if (blob.uncompressedSize > 0 && size !== blob.uncompressedSize) {
       // §6.2: .blob.data must be exactly the blob's uncompressed size; otherwise its content is unknown.
@@ -116,52 +135,86 @@ export class FileCache implements BlobCache {
       discard = true;
     }
     const map = await PersistedChunkMap.open(`${dataPath}.chunk_map`, blob.chunkCount, discard);
-    return { blob, dataPath, fh, map, inflight: new Map(), unsynced: [], syncing: false };
+    return { blob, dataPath, fh, map, digested: undefined, verify, inflight: new Map(), unsynced: [], syncing: false };
   }
 
-  isReady(blob: BlobInfo, chunkIndex: number): boolean {
-    return this.#opened.get(blob.blobId)?.map.isReady(chunkIndex) ?? false;
+  /** `chunk` may be an index for blobs that number their chunks. */
+  isReady(blob: BlobInfo, chunk: ChunkInfo | number): boolean {
+    const e = this.#opened.get(blob.blobId);
+    if (!e) return false;
+    if (typeof chunk === 'number') return e.map?.isReady(chunk) ?? false;
+    return this.#ready(e, chunk);
   }
 
+  #ready(e: Entry, c: ChunkInfo): boolean {
+    return e.map ? e.map.isReady(c.index) : e.digested!.has(chunkKey(e.blob, c));
+  }
+
+  /** Digest-keyed blobs get no view: their chunks have no bit, so workers ask the main thread. */
   view(blob: BlobInfo): CacheView | undefined {
     const e = this.#opened.get(blob.blobId);
-    return e ? { bitmap: e.map.bitmap, dataPath: e.dataPath } : undefined;
+    return e?.map ? { bitmap: e.map.bitmap, dataPath: e.dataPath, verify: e.verify } : undefined;
   }
 
   /** Ready chunk count of an opened blob (for status and tests). */
   readyCount(blob: BlobInfo): number {
-    return this.#opened.get(blob.blobId)?.map.readyCount ?? 0;
+    const e = this.#opened.get(blob.blobId);
+    return e?.map?.readyCount ?? e?.digested?.size ?? 0;
   }
 
   async readChunks(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<Uint8Array[]> {
     const e = await this.#entry(blob);
-    const missing = chunks.filter((c) => !e.map.isReady(c.index));
-    if (missing.length === 0) {
-      this.metrics.hits += chunks.length;
-      return Promise.all(chunks.map((c) => this.#readCached(e, c)));
-    }
+    for (const c of chunks) checkChunkRecord(blob, c);
+    const out = new Array<Uint8Array>(chunks.length);
+    let missing: number[] = [];
+    // Ready chunks first; one that fails re-validation joins the misses.
+    await Promise.all(
+      chunks.map(async (c, i) => {
+        const d = this.#ready(e, c) ? await this.#readCached(e, c) : undefined;
+        if (d) {
+          this.metrics.hits++;
+          out[i] = d;
+        } else missing.push(i);
+      }),
+    );
+    if (missing.length === 0) return out;
+    missing = missing.sort((a, b) => a - b);
     const run = async (): Promise<Uint8Array[]> => {
-      const fetched = await this.#ensure(e, missing, false, opts.signal, opts.mergeSize);
+      const fetched = await this.#ensure(e, missing.map((i) => chunks[i]!), false, opts.signal, opts.mergeSize);
       // Settle everything before reporting the first failure: when readChunks returns, none of
       // its fetches is still running (callers and tests may rely on the cache state).
-      const settled = await Promise.allSettled(chunks.map((c) => fetched.get(c.index) ?? (this.metrics.hits++, this.#readCached(e, c))));
-      return settled.map((r) => {
+      const settled = await Promise.allSettled(missing.map((i) => fetched.get(chunkKey(blob, chunks[i]!)) ?? this.#readReady(e, chunks[i]!)));
+      settled.forEach((r, k) => {
         if (r.status === 'rejected') throw r.reason;
-        return r.value;
+        out[missing[k]!] = r.value;
       });
+      return out;
     };
     return this.#o.io ? this.#o.io.run(run) : run();
   }
 
   async prefetch(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<void> {
     const e = await this.#entry(blob);
-    const missing = chunks.filter((c) => !e.map.isReady(c.index));
+    for (const c of chunks) checkChunkRecord(blob, c);
+    const missing = chunks.filter((c) => !this.#ready(e, c));
     if (missing.length === 0) return;
     const got = await this.#ensure(e, missing, true, opts.signal, opts.mergeSize);
     await Promise.all(got.values());
   }
 
-  async #readCached(e: Entry, c: ChunkInfo): Promise<Uint8Array> {
+  /** A chunk that became ready while its reader waited: read from the cache (it was just verified). */
+  async #readReady(e: Entry, c: ChunkInfo): Promise<Uint8Array> {
+    this.metrics.hits++;
+    const d = await this.#readCached(e, c);
+    if (!d) throw new NydusError('ERR_CACHE_CORRUPT', `Cannot read ${chunkLabel(e.blob, c)} from ${e.dataPath}: the cached bytes are short or fail validation`);
+    return d;
+  }
+
+  /**
+   * The cached bytes of a ready chunk, or undefined when they are short or (with `verify`) fail the
+   * chunk's digest: the chunk is then dropped from the ready state so the caller fetches it again.
+   */
+  async #readCached(e: Entry, c: ChunkInfo): Promise<Uint8Array | undefined> {
     const buf = Buffer.allocUnsafe(c.uncompressedSize);
     let got = 0;
     while (got < buf.length) {
@@ -169,64 +222,78 @@ export class FileCache implements BlobCache {
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    if (got !== buf.length) throw new NydusError('ERR_CACHE_CORRUPT', `Cannot read chunk ${c.index} of blob "${e.blob.blobId}" from ${e.dataPath}: only ${got} of ${buf.length} bytes`);
-    return buf;
+    let why = got !== buf.length ? `only ${got} of ${buf.length} bytes` : undefined;
+    if (!why && e.verify) {
+      try {
+        verifyChunk(e.blob, c, buf);
+      } catch (err) {
+        why = (err as Error).message;
+      }
+    }
+    if (!why) return buf;
+    this.metrics.cacheRevalidationFailures++;
+    log.warn(`dropping cached ${chunkLabel(e.blob, c)} from ${e.dataPath}: ${why}; fetching it again`);
+    if (e.map) void e.map.clear(c.index).catch((err: unknown) => log.warn(`cannot clear the ready bit: ${(err as Error).message}`));
+    else e.digested!.delete(chunkKey(e.blob, c));
+    return undefined;
   }
 
   /**
    * Promises for the given not-ready chunks: joins fetches already in flight, starts merged
    * fetches for the rest. Keyed by chunk index.
    */
-  async #ensure(e: Entry, chunks: readonly ChunkInfo[], prefetch: boolean, signal?: AbortSignal, mergeSize = this.#mergeSize): Promise<Map<number, Promise<Uint8Array>>> {
-    const out = new Map<number, Promise<Uint8Array>>();
+  async #ensure(e: Entry, chunks: readonly ChunkInfo[], prefetch: boolean, signal?: AbortSignal, mergeSize = this.#mergeSize): Promise<Map<ChunkKey, Promise<Uint8Array>>> {
+    const out = new Map<ChunkKey, Promise<Uint8Array>>();
     const toFetch: ChunkInfo[] = [];
-    const queued = new Set<number>();
+    const queued = new Set<ChunkKey>();
     for (const c of chunks) {
+      const k = chunkKey(e.blob, c);
       // Became ready since the caller looked: readChunks then reads it from the file.
-      if (out.has(c.index) || e.map.isReady(c.index)) continue;
-      const p = e.inflight.get(c.index);
+      if (out.has(k) || this.#ready(e, c)) continue;
+      const p = e.inflight.get(k);
       if (p) {
         if (!prefetch) this.metrics.inflightJoins++;
-        out.set(c.index, p);
-      } else if (!queued.has(c.index)) {
-        queued.add(c.index);
+        out.set(k, p);
+      } else if (!queued.has(k)) {
+        queued.add(k);
         toFetch.push(c);
       }
     }
     if (!prefetch) this.metrics.misses += toFetch.length;
     if (toFetch.length === 0) return out;
     // Deferreds are registered synchronously so a reader arriving during the CI load joins them.
-    const deferreds = new Map<number, Deferred>();
+    const deferreds = new Map<ChunkKey, Deferred>();
     for (const c of toFetch) {
       const d = deferred();
-      deferreds.set(c.index, d);
-      e.inflight.set(c.index, d.promise);
-      out.set(c.index, d.promise);
+      const k = chunkKey(e.blob, c);
+      deferreds.set(k, d);
+      e.inflight.set(k, d.promise);
+      out.set(k, d.promise);
     }
     let reads: MergedRead[];
     let ci: CiEntry[] | undefined;
     try {
       ci = await this.#blobMeta(e);
       if (ci) for (const c of toFetch) checkChunkAgainstCi(e.blob, c, ci);
-      reads = planMergedReads(toFetch, mergeSize > 0 ? mergeSize : this.#mergeSize);
+      reads = planMergedReads(toFetch, mergeSize > 0 ? mergeSize : this.#mergeSize, 0, e.blob);
     } catch (err) {
       for (const d of deferreds.values()) d.reject(err as Error);
-      for (const c of toFetch) e.inflight.delete(c.index);
+      for (const k of deferreds.keys()) e.inflight.delete(k);
       return out;
     }
-    if (ci && !prefetch && !this.#o.validate) reads = reads.map((r) => this.#amplify(e, r, ci, deferreds));
+    if (ci && !prefetch && !e.verify) reads = reads.map((r) => this.#amplify(e, r, ci, deferreds));
     for (const r of reads) this.#track(this.#fetchRead(e, r, deferreds, prefetch, signal));
     return out;
   }
 
   /** Extends a user read with the following not-ready chunks from the CI, up to the merge size. */
-  #amplify(e: Entry, r: MergedRead, ci: readonly CiEntry[], deferreds: Map<number, Deferred>): MergedRead {
+  #amplify(e: Entry, r: MergedRead, ci: readonly CiEntry[], deferreds: Map<ChunkKey, Deferred>): MergedRead {
     const last = r.chunks[r.chunks.length - 1]!;
     for (let i = last.index + 1; i < ci.length; i++) {
       const n = ci[i]!;
       const end = r.offset + r.length;
       if (n.compressedOffset !== end || end + n.compressedSize - r.offset > this.#mergeSize) break;
-      if (e.map.isReady(i) || e.inflight.has(i)) break;
+      if (e.map?.isReady(i) || e.inflight.has(i)) break;
       const d = deferred();
       deferreds.set(i, d);
       e.inflight.set(i, d.promise);
@@ -241,9 +308,10 @@ export class FileCache implements BlobCache {
     void p.finally(() => this.#pending.delete(p));
   }
 
-  async #fetchRead(e: Entry, r: MergedRead, deferreds: Map<number, Deferred>, prefetch: boolean, signal?: AbortSignal): Promise<void> {
+  async #fetchRead(e: Entry, r: MergedRead, deferreds: Map<ChunkKey, Deferred>, prefetch: boolean, signal?: AbortSignal): Promise<void> {
     const results = await fetchMergedRead(this.#o.backend, e.blob, r, {
-      validate: this.#o.validate ?? false,
+      // Chunks re-verified on cache reads are verified when fetched too: nothing unverified is cached.
+      validate: e.verify,
       ...(signal ? { signal } : {}),
       onBackendRead: (n) => {
         this.metrics.backendReads++;
@@ -252,10 +320,11 @@ export class FileCache implements BlobCache {
     });
     const good: { chunk: ChunkInfo; data: Uint8Array }[] = [];
     for (const res of results) {
-      const d = deferreds.get(res.chunk.index)!;
+      const k = chunkKey(e.blob, res.chunk);
+      const d = deferreds.get(k)!;
       if (res.error) {
         countFetchError(this.metrics, res.error);
-        e.inflight.delete(res.chunk.index);
+        e.inflight.delete(k);
         d.reject(res.error);
       } else {
         good.push({ chunk: res.chunk, data: res.data });
@@ -270,9 +339,11 @@ export class FileCache implements BlobCache {
       await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
       // In the cache file now: readers of this process may pread it. Durability (fdatasync, then
       // the persisted bit) follows in batches, off the read path.
-      const indexes = good.map((g) => g.chunk.index);
-      e.map.setReady(indexes);
-      this.#makeDurable(e, indexes);
+      if (e.map) {
+        const indexes = good.map((g) => g.chunk.index);
+        e.map.setReady(indexes);
+        this.#makeDurable(e, indexes);
+      } else for (const g of good) e.digested!.add(chunkKey(e.blob, g.chunk));
     } catch (err) {
       // The bytes are verified, so readers still get them; only caching failed.
       this.metrics.cacheWriteErrors++;
@@ -280,8 +351,9 @@ export class FileCache implements BlobCache {
     } finally {
       // Answer readers only now, so "readChunks resolved" implies "chunk ready" when caching worked.
       for (const g of good) {
-        e.inflight.delete(g.chunk.index);
-        deferreds.get(g.chunk.index)!.resolve(g.data);
+        const k = chunkKey(e.blob, g.chunk);
+        e.inflight.delete(k);
+        deferreds.get(k)!.resolve(g.data);
       }
     }
   }
@@ -303,7 +375,7 @@ export class FileCache implements BlobCache {
             e.unsynced = [];
             await e.fh.datasync();
             await this.#o.beforeMarkReady?.(e.blob, batch);
-            await e.map.persist(batch);
+            await e.map!.persist(batch);
           }
         } catch (err) {
           this.metrics.cacheWriteErrors++;
@@ -345,7 +417,7 @@ export class FileCache implements BlobCache {
     this.#opened.clear();
     for (const r of entries) {
       if (r.status !== 'fulfilled') continue;
-      await r.value.map.close().catch(() => undefined);
+      await r.value.map?.close().catch(() => undefined);
       await r.value.fh.close().catch(() => undefined);
     }
   }
