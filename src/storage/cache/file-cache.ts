@@ -83,6 +83,8 @@ export class FileCache implements BlobCache {
   readonly #opened = new Map<string, Entry>();
   /** Cache writes still running after their readers were answered; close() waits for them. */
   readonly #pending = new Set<Promise<void>>();
+  /** Aborted by close(): shutdown must not wait for a stalled backend. */
+  readonly #closing = new AbortController();
 
   constructor(o: FileCacheOptions) {
     this.#o = o;
@@ -282,7 +284,19 @@ export class FileCache implements BlobCache {
       return out;
     }
     if (ci && !prefetch && !e.verify) reads = reads.map((r) => this.#amplify(e, r, ci, deferreds));
-    for (const r of reads) this.#track(this.#fetchRead(e, r, deferreds, prefetch, signal));
+    const sig = signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal;
+    for (const r of reads) {
+      this.#track(
+        this.#fetchRead(e, r, deferreds, prefetch, sig).catch((err: unknown) => {
+          // Never leave a reader waiting or a stale in-flight entry: later reads must fetch anew.
+          for (const c of r.chunks) {
+            const k = chunkKey(e.blob, c);
+            if (e.inflight.get(k) === deferreds.get(k)?.promise) e.inflight.delete(k);
+            deferreds.get(k)?.reject(err as Error);
+          }
+        }),
+      );
+    }
     return out;
   }
 
@@ -411,6 +425,7 @@ export class FileCache implements BlobCache {
   }
 
   async close(): Promise<void> {
+    this.#closing.abort(new NydusError('ERR_CACHE_CLOSED', 'the blob cache is closing'));
     while (this.#pending.size) await Promise.allSettled([...this.#pending]);
     const entries = await Promise.allSettled([...this.#entries.values()]);
     this.#entries.clear();
