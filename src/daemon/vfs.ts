@@ -8,6 +8,7 @@ import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { verifyChunk } from '../storage/blob-io.js';
+import { STATE_ACCESS, STATE_SEQ, nowSeconds } from '../storage/cache/cache-quota.js';
 import { FsError } from '../util/errors.js';
 import { FsStats } from './fs-stats.js';
 
@@ -44,13 +45,16 @@ export interface MountSpec {
   bootstrap: SharedArrayBuffer | Uint8Array;
   enableXattr: boolean;
   /** Per blob index: ready bitmap (shared with the main thread), the cache data file, verify-before-serve. */
-  cache?: Array<{ bitmap: Uint8Array; dataPath: string; verify?: boolean } | undefined>;
+  cache?: Array<CacheEnt | undefined>;
   /** Shared counters (FsStats layout) for /api/v1/metrics. */
   stats: SharedArrayBuffer;
   /** Euid/egid reported when the image has no explicit uid/gid. */
   uid: number;
   gid: number;
 }
+
+/** A blob's cache as workers see it (storage's CacheView): ready bits, data file, verify, seqlock + access time. */
+type CacheEnt = { bitmap: Uint8Array; dataPath: string; verify?: boolean; state?: Int32Array };
 
 export interface DataClient {
   /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
@@ -338,7 +342,7 @@ export class Vfs {
       const from = Math.max(offset, c.fileOffset) - c.fileOffset;
       const to = Math.min(end, cEnd) - c.fileOffset;
       const ent = m.spec.cache?.[c.blobIndex];
-      const cachedPart = ent && isChunkReady(ent.bitmap, c.index) ? this.#readCachedPart(m, c, from, to, ent.verify ?? false) : undefined;
+      const cachedPart = ent ? this.#readCachedPart(m, ent, c, from, to) : undefined;
       if (cachedPart) {
         parts.push(cachedPart);
       } else {
@@ -365,7 +369,11 @@ export class Vfs {
    * its digest checked; a mismatch (or a short file) returns undefined, so the chunk goes to the main
    * thread, which drops and re-fetches it.
    */
-  #readCachedPart(m: Mount, c: ChunkInfo, from: number, to: number, verify: boolean): Buffer | undefined {
+  #readCachedPart(m: Mount, ent: CacheEnt, c: ChunkInfo, from: number, to: number): Buffer | undefined {
+    // Seqlock against eviction (storage/cache/cache-quota.ts): odd or changed = evicted meanwhile.
+    const seq = ent.state ? Atomics.load(ent.state, STATE_SEQ) : 0;
+    if (seq & 1 || !isChunkReady(ent.bitmap, c.index)) return undefined;
+    const verify = ent.verify ?? false;
     const fd = this.#cacheFd(m, c.blobIndex)!;
     const [start, len] = verify ? [0, c.uncompressedSize] : [from, to - from];
     const b = Buffer.allocUnsafe(len);
@@ -376,6 +384,10 @@ export class Vfs {
       got += n;
     }
     if (got !== b.length) return undefined;
+    if (ent.state) {
+      if (Atomics.load(ent.state, STATE_SEQ) !== seq) return undefined;
+      Atomics.store(ent.state, STATE_ACCESS, nowSeconds());
+    }
     if (!verify) return b;
     const blob = m.sb.blobs[c.blobIndex];
     if (!blob) return undefined;

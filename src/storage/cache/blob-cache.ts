@@ -20,6 +20,11 @@ export interface CacheView {
    * vouch for chunk places); a mismatch is a miss, and the main thread drops and re-fetches it.
    */
   verify: boolean;
+  /**
+   * [seqlock, last access] (cache-quota.ts): readers load [0] before testing a bit and after reading
+   * the bytes; odd or changed means an eviction ran, so the read is a miss. Workers store [1].
+   */
+  state?: Int32Array;
 }
 
 export interface ReadChunksOptions {

@@ -108,7 +108,8 @@ export class PersistedChunkMap {
     let lo = Infinity;
     let hi = -1;
     for (const i of indexes) {
-      if (i >= this.chunkCount) continue;
+      // Dropped (evicted) since it was written: its data may be gone, never persist it.
+      if (i >= this.chunkCount || !this.isReady(i)) continue;
       const byte = i >>> 3;
       const mask = 0x80 >>> (i & 7);
       if ((this.#durable[byte]! & mask) === 0) this.#durableCount++;
@@ -147,6 +148,23 @@ export class PersistedChunkMap {
       }
       const b = Buffer.from(this.#durable.slice(byte, byte + 1));
       await this.#fh.write(b, 0, 1, CHUNK_MAP_HEADER_SIZE + byte);
+    });
+    return this.#chain;
+  }
+
+  /** Drops every chunk (the blob's data is being discarded): memory at once, then the file. */
+  clearAll(): Promise<void> {
+    for (let i = 0; i < this.bitmap.length; i++) Atomics.store(this.bitmap, i, 0);
+    this.#readyCount = 0;
+    this.#durable.fill(0);
+    this.#durableCount = 0;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#allReadyWritten) {
+        this.#allReadyWritten = false;
+        await this.#fh.write(Buffer.alloc(4), 0, 4, 12);
+      }
+      const zeros = Buffer.alloc(this.#durable.length);
+      await this.#fh.write(zeros, 0, zeros.length, CHUNK_MAP_HEADER_SIZE);
     });
     return this.#chain;
   }

@@ -19,12 +19,14 @@ import { join, resolve } from 'node:path';
 import type { BlobInfo } from '../../format/blob-info.js';
 import { BLOB_CCT_FILE_SUFFIX, blobMetaRange, decodeBlobMetaCache, encodeBlobMetaCache, type CiEntry } from '../../format/blob/index.js';
 import { chunkKey, isDigestKeyed, type ChunkInfo, type ChunkKey } from '../../format/chunk-info.js';
+import { align } from '../../util/bytes.js';
 import { NydusError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import type { BlobBackend } from '../backend/backend.js';
 import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, checkChunkRecord, chunkFromCi, chunkLabel, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, verifyChunk, type MergedRead } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
 import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
+import { CacheQuota, STATE_ACCESS, STATE_SEQ, nowSeconds, type QuotaMember } from './cache-quota.js';
 import { PersistedChunkMap } from './chunk-map.js';
 
 const log = logger('storage:filecache');
@@ -47,6 +49,8 @@ export interface FileCacheOptions {
   useBlobMeta?: boolean;
   /** Shared with the prefetcher so background work yields to user misses. */
   io?: UserIoGate;
+  /** `cache_size_limit`: bytes of chunk data kept in work_dir (LRU blobs evicted); 0 = unlimited. */
+  sizeLimit?: number;
   /** Test hook between the durable data write and setting the ready bits (crash simulation). */
   beforeMarkReady?: (blob: BlobInfo, indexes: number[]) => void | Promise<void>;
 }
@@ -62,6 +66,9 @@ interface Entry {
   /** Chunks read from the cache are verified first (validation on, or places not vouched by the blob). */
   verify: boolean;
   inflight: Map<ChunkKey, Promise<Uint8Array>>;
+  /** Seqlock + last access shared with workers and the quota (cache-quota.ts). */
+  state: Int32Array;
+  member: QuotaMember;
   ciLoad?: Promise<CiEntry[] | undefined>;
   /** Ready in memory, not yet fdatasync'ed and persisted (batched off the read path). */
   unsynced: number[];
@@ -85,11 +92,13 @@ export class FileCache implements BlobCache {
   readonly #pending = new Set<Promise<void>>();
   /** Aborted by close(): shutdown must not wait for a stalled backend. */
   readonly #closing = new AbortController();
+  readonly quota: CacheQuota;
 
   constructor(o: FileCacheOptions) {
     this.#o = o;
     this.workDir = resolve(o.workDir);
     this.#mergeSize = o.mergeSize && o.mergeSize > 0 ? o.mergeSize : DEFAULT_MERGE_SIZE;
+    this.quota = CacheQuota.of(this.workDir, o.sizeLimit ?? 0);
   }
 
   dataPath(blob: BlobInfo): string {
@@ -126,7 +135,7 @@ export class FileCache implements BlobCache {
     const verify = (this.#o.validate ?? false) || !this.#o.useBlobMeta || !blobMetaRange(blob);
     if (isDigestKeyed(blob)) {
       // Size and chunk count unknown: the data file grows as chunks land; readiness lives in memory.
-      return { blob, dataPath, fh, map: undefined, digested: new Set(), verify, inflight: new Map(), unsynced: [], syncing: false };
+      return this.#register({ blob, dataPath, fh, map: undefined, digested: new Set(), verify, inflight: new Map(), unsynced: [], syncing: false, ...newState() });
     }
     const size = (await fh.stat()).size;
     if (blob.uncompressedSize > 0 && size !== blob.uncompressedSize) {
@@ -137,7 +146,17 @@ export class FileCache implements BlobCache {
       discard = true;
     }
     const map = await PersistedChunkMap.open(`${dataPath}.chunk_map`, blob.chunkCount, discard);
-    return { blob, dataPath, fh, map, digested: undefined, verify, inflight: new Map(), unsynced: [], syncing: false };
+    return this.#register({ blob, dataPath, fh, map, digested: undefined, verify, inflight: new Map(), unsynced: [], syncing: false, ...newState() });
+  }
+
+  async #register(e: Entry): Promise<Entry> {
+    e.member.dropAll = () => {
+      if (e.map) void e.map.clearAll().catch((err: unknown) => log.warn(`cannot clear the chunk map of blob ${e.blob.blobId}: ${(err as Error).message}`));
+      else e.digested!.clear();
+      e.unsynced = [];
+    };
+    await this.quota.register(e.blob.blobId, e.member);
+    return e;
   }
 
   /** `chunk` may be an index for blobs that number their chunks. */
@@ -155,7 +174,7 @@ export class FileCache implements BlobCache {
   /** Digest-keyed blobs get no view: their chunks have no bit, so workers ask the main thread. */
   view(blob: BlobInfo): CacheView | undefined {
     const e = this.#opened.get(blob.blobId);
-    return e?.map ? { bitmap: e.map.bitmap, dataPath: e.dataPath, verify: e.verify } : undefined;
+    return e?.map ? { bitmap: e.map.bitmap, dataPath: e.dataPath, verify: e.verify, state: e.state } : undefined;
   }
 
   /** Ready chunk count of an opened blob (for status and tests). */
@@ -167,9 +186,10 @@ export class FileCache implements BlobCache {
   async readChunks(blob: BlobInfo, chunks: readonly ChunkInfo[], opts: ReadChunksOptions = {}): Promise<Uint8Array[]> {
     const e = await this.#entry(blob);
     for (const c of chunks) checkChunkRecord(blob, c);
+    Atomics.store(e.state, STATE_ACCESS, nowSeconds());
     const out = new Array<Uint8Array>(chunks.length);
     let missing: number[] = [];
-    // Ready chunks first; one that fails re-validation joins the misses.
+    // Ready chunks first; one that fails re-validation (or was evicted meanwhile) joins the misses.
     await Promise.all(
       chunks.map(async (c, i) => {
         const d = this.#ready(e, c) ? await this.#readCached(e, c) : undefined;
@@ -182,14 +202,21 @@ export class FileCache implements BlobCache {
     if (missing.length === 0) return out;
     missing = missing.sort((a, b) => a - b);
     const run = async (): Promise<Uint8Array[]> => {
-      const fetched = await this.#ensure(e, missing.map((i) => chunks[i]!), false, opts.signal, opts.mergeSize);
-      // Settle everything before reporting the first failure: when readChunks returns, none of
-      // its fetches is still running (callers and tests may rely on the cache state).
-      const settled = await Promise.allSettled(missing.map((i) => fetched.get(chunkKey(blob, chunks[i]!)) ?? this.#readReady(e, chunks[i]!)));
-      settled.forEach((r, k) => {
-        if (r.status === 'rejected') throw r.reason;
-        out[missing[k]!] = r.value;
-      });
+      // A chunk that became ready while we waited is read from the cache; if it was evicted again
+      // before we got there, it is fetched again (a bounded number of times).
+      for (let round = 0; missing.length > 0; round++) {
+        const fetched = await this.#ensure(e, missing.map((i) => chunks[i]!), false, opts.signal, opts.mergeSize);
+        // Settle everything before reporting the first failure: when readChunks returns, none of
+        // its fetches is still running (callers and tests may rely on the cache state).
+        const settled = await Promise.allSettled(missing.map((i) => fetched.get(chunkKey(blob, chunks[i]!)) ?? this.#readReady(e, chunks[i]!, round >= 8)));
+        const again: number[] = [];
+        settled.forEach((r, k) => {
+          if (r.status === 'rejected') throw r.reason;
+          if (r.value) out[missing[k]!] = r.value;
+          else again.push(missing[k]!);
+        });
+        missing = again;
+      }
       return out;
     };
     return this.#o.io ? this.#o.io.run(run) : run();
@@ -204,11 +231,11 @@ export class FileCache implements BlobCache {
     await Promise.all(got.values());
   }
 
-  /** A chunk that became ready while its reader waited: read from the cache (it was just verified). */
-  async #readReady(e: Entry, c: ChunkInfo): Promise<Uint8Array> {
-    this.metrics.hits++;
+  /** A chunk that became ready while its reader waited: its cached bytes, or undefined to fetch again. */
+  async #readReady(e: Entry, c: ChunkInfo, last: boolean): Promise<Uint8Array | undefined> {
     const d = await this.#readCached(e, c);
-    if (!d) throw new NydusError('ERR_CACHE_CORRUPT', `Cannot read ${chunkLabel(e.blob, c)} from ${e.dataPath}: the cached bytes are short or fail validation`);
+    if (d) this.metrics.hits++;
+    else if (last) throw new NydusError('ERR_CACHE_CORRUPT', `Cannot read ${chunkLabel(e.blob, c)} from ${e.dataPath}: dropped from the cache again and again`);
     return d;
   }
 
@@ -217,6 +244,8 @@ export class FileCache implements BlobCache {
    * chunk's digest: the chunk is then dropped from the ready state so the caller fetches it again.
    */
   async #readCached(e: Entry, c: ChunkInfo): Promise<Uint8Array | undefined> {
+    const seq = Atomics.load(e.state, STATE_SEQ);
+    if (seq & 1 || !this.#ready(e, c)) return undefined;
     const buf = Buffer.allocUnsafe(c.uncompressedSize);
     let got = 0;
     while (got < buf.length) {
@@ -224,6 +253,8 @@ export class FileCache implements BlobCache {
       if (bytesRead === 0) break;
       got += bytesRead;
     }
+    // Evicted while we read: a miss, not a corrupt cache.
+    if (Atomics.load(e.state, STATE_SEQ) !== seq) return undefined;
     let why = got !== buf.length ? `only ${got} of ${buf.length} bytes` : undefined;
     if (!why && e.verify) {
       try {
@@ -350,7 +381,11 @@ export class FileCache implements BlobCache {
     }
     if (good.length === 0) return;
     try {
+      // Room first (may evict, this blob included), then write; bits only if no eviction ran since.
+      await this.quota.reserve(e.blob.blobId, good.reduce((n, g) => n + align(g.data.length, 4096), 0));
+      const seq = Atomics.load(e.state, STATE_SEQ);
       await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
+      if (Atomics.load(e.state, STATE_SEQ) !== seq) return;
       // In the cache file now: readers of this process may pread it. Durability (fdatasync, then
       // the persisted bit) follows in batches, off the read path.
       if (e.map) {
@@ -432,10 +467,16 @@ export class FileCache implements BlobCache {
     this.#opened.clear();
     for (const r of entries) {
       if (r.status !== 'fulfilled') continue;
+      this.quota.unregister(r.value.blob.blobId, r.value.member);
       await r.value.map?.close().catch(() => undefined);
       await r.value.fh.close().catch(() => undefined);
     }
   }
+}
+
+function newState(): { state: Int32Array; member: QuotaMember } {
+  const state = new Int32Array(new SharedArrayBuffer(8));
+  return { state, member: { state, dropAll: () => undefined } };
 }
 
 interface Deferred {
