@@ -156,6 +156,11 @@ export class CacheQuota {
     return p;
   }
 
+  /** Counts bytes written without a reservation that still stands (an eviction ran meanwhile). */
+  note(blobId: string, bytes: number): void {
+    this.#usage(blobId).bytes += bytes;
+  }
+
   async #evict(u: BlobUsage): Promise<void> {
     log.debug(`evicting blob ${u.blobId} (${u.bytes} bytes) from ${this.workDir}`);
     const members = [...u.members];
@@ -181,6 +186,7 @@ export class CacheQuota {
   /** Deletes the cache files of blobs no open cache uses, then trims to the limit. */
   gc(): Promise<{ removed: string[]; freed: number }> {
     const run = async (): Promise<{ removed: string[]; freed: number }> => {
+      this.#scanned = undefined; // pick up what other runs left since
       await this.#scan();
       const before = this.usage;
       const removed: string[] = [];
@@ -206,6 +212,7 @@ export class CacheQuota {
   }
 
   async report(): Promise<CacheUsage> {
+    this.#scanned = undefined;
     await this.#scan();
     return {
       workDir: this.workDir,

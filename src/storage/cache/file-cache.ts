@@ -382,10 +382,16 @@ export class FileCache implements BlobCache {
     if (good.length === 0) return;
     try {
       // Room first (may evict, this blob included), then write; bits only if no eviction ran since.
-      await this.quota.reserve(e.blob.blobId, good.reduce((n, g) => n + align(g.data.length, 4096), 0));
+      const bytes = good.reduce((n, g) => n + align(g.data.length, 4096), 0);
+      await this.quota.reserve(e.blob.blobId, bytes);
       const seq = Atomics.load(e.state, STATE_SEQ);
       await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
-      if (Atomics.load(e.state, STATE_SEQ) !== seq) return;
+      if (Atomics.load(e.state, STATE_SEQ) !== seq) {
+        // Evicted while writing: the bytes are on disk but not ready; count them so the next
+        // reservation evicts them again.
+        this.quota.note(e.blob.blobId, bytes);
+        return;
+      }
       // In the cache file now: readers of this process may pread it. Durability (fdatasync, then
       // the persisted bit) follows in batches, off the read path.
       if (e.map) {
