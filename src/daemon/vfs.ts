@@ -75,7 +75,16 @@ interface Mount {
   chunkCache: Map<number, { size: number; chunks: ChunkInfo[] }>;
   /** Per inode: position (in the file's chunk list) of the last cold chunk a read missed. */
   lastMiss: Map<number, number>;
+  /**
+   * Chunks this worker read from the cache and verified, by blob index and place: the bytes match the
+   * record's digest, so serving them again is right whatever happens to the file. Spares re-hashing
+   * a whole chunk for each page-sized read of it.
+   */
+  verified: Map<string, { digest: Uint8Array; data: Buffer }>;
 }
+
+/** Verified chunks kept per worker and mount (a sequential reader needs the current one). */
+const VERIFIED_CHUNKS = 4;
 
 interface PseudoDir {
   ino: number;
@@ -104,7 +113,7 @@ export class Vfs {
   mount(spec: MountSpec): void {
     const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
     const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
-    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map() });
+    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map(), verified: new Map() });
     if (spec.mountpoint === '/') {
       this.#rootMount = spec.index;
       return;
@@ -374,6 +383,11 @@ export class Vfs {
     const seq = ent.state ? Atomics.load(ent.state, STATE_SEQ) : 0;
     if (seq & 1 || !isChunkReady(ent.bitmap, c.index)) return undefined;
     const verify = ent.verify ?? false;
+    const memoKey = `${c.blobIndex}:${c.uncompressedOffset}`;
+    if (verify) {
+      const hit = m.verified.get(memoKey);
+      if (hit && hit.data.length === c.uncompressedSize && Buffer.compare(hit.digest, c.digest) === 0) return hit.data.subarray(from, to);
+    }
     const fd = this.#cacheFd(m, c.blobIndex)!;
     const [start, len] = verify ? [0, c.uncompressedSize] : [from, to - from];
     const b = Buffer.allocUnsafe(len);
@@ -396,6 +410,9 @@ export class Vfs {
     } catch {
       return undefined;
     }
+    m.verified.delete(memoKey);
+    m.verified.set(memoKey, { digest: c.digest, data: b });
+    if (m.verified.size > VERIFIED_CHUNKS) m.verified.delete(m.verified.keys().next().value!);
     return b.subarray(from, to);
   }
 

@@ -14,6 +14,7 @@
 // may have written there. So v5 chunks are verified when fetched and re-verified whenever they are
 // read from the cache, as are all chunks when validation is on (upstream re-validates ready
 // chunks); a mismatch drops the chunk and fetches it again.
+import { setMaxListeners } from 'node:events';
 import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { BlobInfo } from '../../format/blob-info.js';
@@ -99,6 +100,8 @@ export class FileCache implements BlobCache {
     this.workDir = resolve(o.workDir);
     this.#mergeSize = o.mergeSize && o.mergeSize > 0 ? o.mergeSize : DEFAULT_MERGE_SIZE;
     this.quota = CacheQuota.of(this.workDir, o.sizeLimit ?? 0);
+    // Every fetch in flight listens on it; many concurrent readers are normal, not a leak.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   dataPath(blob: BlobInfo): string {
