@@ -8,7 +8,7 @@ import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { verifyChunk } from '../storage/blob-io.js';
-import { STATE_ACCESS, STATE_SEQ, nowSeconds } from '../storage/cache/cache-quota.js';
+import { STATE_ACCESS, nowSeconds, readStillValid, readToken } from '../storage/cache/cache-quota.js';
 import { FsError } from '../util/errors.js';
 import { FsStats } from './fs-stats.js';
 
@@ -54,7 +54,7 @@ export interface MountSpec {
 }
 
 /** A blob's cache as workers see it (storage's CacheView): ready bits, data file, verify, seqlock + access time. */
-type CacheEnt = { bitmap: Uint8Array; dataPath: string; verify?: boolean; state?: Int32Array };
+type CacheEnt = { bitmap: Uint8Array; dataPath: string; verify?: boolean; state?: Int32Array; trusted?: Uint8Array };
 
 export interface DataClient {
   /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
@@ -380,9 +380,10 @@ export class Vfs {
    */
   #readCachedPart(m: Mount, ent: CacheEnt, c: ChunkInfo, from: number, to: number): Buffer | undefined {
     // Seqlock against eviction (storage/cache/cache-quota.ts): odd or changed = evicted meanwhile.
-    const seq = ent.state ? Atomics.load(ent.state, STATE_SEQ) : 0;
-    if (seq & 1 || !isChunkReady(ent.bitmap, c.index)) return undefined;
-    const verify = ent.verify ?? false;
+    const token = ent.state ? readToken(ent.state) : 0;
+    if (token === undefined || !isChunkReady(ent.bitmap, c.index)) return undefined;
+    // Verified once in this process (by any thread) and not overwritten since: no need to hash again.
+    const verify = (ent.verify ?? false) && !(ent.trusted && isChunkReady(ent.trusted, c.index));
     const memoKey = `${c.blobIndex}:${c.uncompressedOffset}`;
     if (verify) {
       const hit = m.verified.get(memoKey);
@@ -399,7 +400,7 @@ export class Vfs {
     }
     if (got !== b.length) return undefined;
     if (ent.state) {
-      if (Atomics.load(ent.state, STATE_SEQ) !== seq) return undefined;
+      if (!readStillValid(ent.state, token)) return undefined;
       Atomics.store(ent.state, STATE_ACCESS, nowSeconds());
     }
     if (!verify) return b;
@@ -409,6 +410,12 @@ export class Vfs {
       verifyChunk(blob, c, b);
     } catch {
       return undefined;
+    }
+    if (ent.trusted && ent.state && c.index >>> 3 < ent.trusted.length) {
+      const bit = 0x80 >>> (c.index & 7);
+      Atomics.or(ent.trusted, c.index >>> 3, bit);
+      // Overwritten while we hashed: the bytes we checked may be gone, so take the mark back.
+      if (!readStillValid(ent.state, token)) Atomics.and(ent.trusted, c.index >>> 3, ~bit & 0xff);
     }
     m.verified.delete(memoKey);
     m.verified.set(memoKey, { digest: c.digest, data: b });

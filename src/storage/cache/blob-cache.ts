@@ -25,6 +25,11 @@ export interface CacheView {
    * the bytes; odd or changed means an eviction ran, so the read is a miss. Workers store [1].
    */
   state?: Int32Array;
+  /**
+   * Chunks already verified in this process (v5 without validation: verify once): a reader that
+   * verified one sets its bit; cleared when another bootstrap's cache writes the same file.
+   */
+  trusted?: Uint8Array;
 }
 
 export interface ReadChunksOptions {

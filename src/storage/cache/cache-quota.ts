@@ -4,19 +4,42 @@
 // ready bits are dropped; blobs no open cache uses are deleted. One CacheQuota per work_dir per
 // process, shared by every mount's FileCache, so evicting a blob reaches every entry using its file.
 //
-// Never serving partly evicted data: each entry has a shared seqlock word (CacheView.state[0]) that
-// eviction makes odd before dropping bits and truncating, and even again afterwards. A reader (FUSE
-// worker or main thread) reads it before testing the bit and after reading the bytes, and treats a
-// change or an odd value as a miss. A fetch that wrote while an eviction ran does not set its bits.
+// Never serving partly evicted data: each entry has shared words (CacheView.state): a generation
+// that every eviction (or write by another entry of the same file) bumps when it starts and ends,
+// and a count of those in progress. A reader (FUSE worker or main thread) takes readToken() before
+// testing the bit and checks readStillValid() after reading the bytes; anything that ran in between
+// makes the read a miss. A fetch that wrote while an eviction ran does not set its bits.
 import { readdir, stat, truncate, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { logger } from '../../util/log.js';
 
 const log = logger('storage:quota');
 
-/** Index of the seqlock word and of the last-access time (seconds since QUOTA_EPOCH) in CacheView.state. */
+/** CacheView.state words: generation, last access (seconds since QUOTA_EPOCH), writers in progress. */
 export const STATE_SEQ = 0;
 export const STATE_ACCESS = 1;
+export const STATE_ACTIVE = 2;
+export const STATE_WORDS = 3;
+
+/** Generation to compare after the read, or undefined while an eviction/overwrite runs (a miss). */
+export function readToken(state: Int32Array): number | undefined {
+  const g = Atomics.load(state, STATE_SEQ);
+  return Atomics.load(state, STATE_ACTIVE) > 0 ? undefined : g;
+}
+
+export function readStillValid(state: Int32Array, token: number): boolean {
+  return Atomics.load(state, STATE_SEQ) === token;
+}
+
+function beginWrite(state: Int32Array): void {
+  Atomics.add(state, STATE_ACTIVE, 1);
+  Atomics.add(state, STATE_SEQ, 1);
+}
+
+function endWrite(state: Int32Array): void {
+  Atomics.add(state, STATE_SEQ, 1);
+  Atomics.sub(state, STATE_ACTIVE, 1);
+}
 const QUOTA_EPOCH = 1_700_000_000;
 
 export function nowSeconds(): number {
@@ -29,6 +52,8 @@ export interface QuotaMember {
   state: Int32Array;
   /** Drops every ready bit (memory and persisted) and pending durability work. */
   dropAll(): void;
+  /** Forgets which chunks were verified (another entry is writing the same file). */
+  distrust(): void;
 }
 
 interface BlobUsage {
@@ -156,6 +181,24 @@ export class CacheQuota {
     return p;
   }
 
+  /**
+   * Runs `write` (of `self`'s entry into the blob's data file) while every other entry of the same
+   * file has an odd seqlock and has forgotten what it verified: their readers miss meanwhile and
+   * re-verify afterwards. Only happens when two bootstraps in this process name the same blob.
+   */
+  async foreignWrite<T>(blobId: string, self: QuotaMember, write: () => Promise<T>): Promise<T> {
+    const others = [...(this.#blobs.get(blobId)?.members ?? [])].filter((m) => m !== self);
+    for (const m of others) {
+      beginWrite(m.state);
+      m.distrust();
+    }
+    try {
+      return await write();
+    } finally {
+      for (const m of others) endWrite(m.state);
+    }
+  }
+
   /** Counts bytes written without a reservation that still stands (an eviction ran meanwhile). */
   note(blobId: string, bytes: number): void {
     this.#usage(blobId).bytes += bytes;
@@ -164,7 +207,7 @@ export class CacheQuota {
   async #evict(u: BlobUsage): Promise<void> {
     log.debug(`evicting blob ${u.blobId} (${u.bytes} bytes) from ${this.workDir}`);
     const members = [...u.members];
-    for (const m of members) Atomics.add(m.state, STATE_SEQ, 1); // odd: eviction in progress
+    for (const m of members) beginWrite(m.state);
     try {
       for (const m of members) m.dropAll();
       if (members.length) {
@@ -178,7 +221,7 @@ export class CacheQuota {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`cannot evict blob ${u.blobId}: ${(e as Error).message}`);
     } finally {
-      for (const m of members) Atomics.add(m.state, STATE_SEQ, 1);
+      for (const m of members) endWrite(m.state);
       u.bytes = 0;
     }
   }

@@ -27,7 +27,7 @@ import type { BlobBackend } from '../backend/backend.js';
 import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, checkChunkRecord, chunkFromCi, chunkLabel, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, verifyChunk, type MergedRead } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
 import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
-import { CacheQuota, STATE_ACCESS, STATE_SEQ, nowSeconds, type QuotaMember } from './cache-quota.js';
+import { CacheQuota, STATE_ACCESS, STATE_ACTIVE, STATE_SEQ, STATE_WORDS, nowSeconds, readStillValid, readToken, type QuotaMember } from './cache-quota.js';
 import { PersistedChunkMap } from './chunk-map.js';
 
 const log = logger('storage:filecache');
@@ -66,6 +66,14 @@ interface Entry {
   digested: Set<ChunkKey> | undefined;
   /** Chunks read from the cache are verified first (validation on, or places not vouched by the blob). */
   verify: boolean;
+  /**
+   * Without validation, a chunk whose place the blob does not vouch for (v5) is verified once per
+   * process: set here once this entry wrote or checked its bytes, cleared when another entry of the
+   * same blob file writes (another bootstrap naming the blob) or the blob is evicted. Undefined
+   * when every read verifies (validation on) or none needs to.
+   */
+  trusted: Uint8Array | undefined;
+  trustedKeys: Set<ChunkKey>;
   inflight: Map<ChunkKey, Promise<Uint8Array>>;
   /** Seqlock + last access shared with workers and the quota (cache-quota.ts). */
   state: Int32Array;
@@ -135,10 +143,12 @@ export class FileCache implements BlobCache {
       fh = await open(dataPath, 'w+');
       discard = true; // no data: whatever bitmap exists describes another file
     }
-    const verify = (this.#o.validate ?? false) || !this.#o.useBlobMeta || !blobMetaRange(blob);
+    const validate = this.#o.validate ?? false;
+    const verify = validate || !this.#o.useBlobMeta || !blobMetaRange(blob);
+    const once = verify && !validate;
     if (isDigestKeyed(blob)) {
       // Size and chunk count unknown: the data file grows as chunks land; readiness lives in memory.
-      return this.#register({ blob, dataPath, fh, map: undefined, digested: new Set(), verify, inflight: new Map(), unsynced: [], syncing: false, ...newState() });
+      return this.#register({ blob, dataPath, fh, map: undefined, digested: new Set(), verify, trusted: undefined, trustedKeys: new Set(), once, inflight: new Map(), unsynced: [], syncing: false, ...newState() });
     }
     const size = (await fh.stat()).size;
     if (blob.uncompressedSize > 0 && size !== blob.uncompressedSize) {
@@ -149,15 +159,22 @@ export class FileCache implements BlobCache {
       discard = true;
     }
     const map = await PersistedChunkMap.open(`${dataPath}.chunk_map`, blob.chunkCount, discard);
-    return this.#register({ blob, dataPath, fh, map, digested: undefined, verify, inflight: new Map(), unsynced: [], syncing: false, ...newState() });
+    const trusted = once ? new Uint8Array(new SharedArrayBuffer(map.bitmap.length)) : undefined;
+    return this.#register({ blob, dataPath, fh, map, digested: undefined, verify, trusted, trustedKeys: new Set(), once, inflight: new Map(), unsynced: [], syncing: false, ...newState() });
   }
 
-  async #register(e: Entry): Promise<Entry> {
+  async #register(e: Entry & { once: boolean }): Promise<Entry> {
+    e.member.distrust = () => {
+      if (e.trusted) for (let i = 0; i < e.trusted.length; i++) Atomics.store(e.trusted, i, 0);
+      e.trustedKeys.clear();
+    };
     e.member.dropAll = () => {
       if (e.map) void e.map.clearAll().catch((err: unknown) => log.warn(`cannot clear the chunk map of blob ${e.blob.blobId}: ${(err as Error).message}`));
       else e.digested!.clear();
+      e.member.distrust();
       e.unsynced = [];
     };
+    if (!e.once) e.trustedKeys = NEVER_TRUSTED;
     await this.quota.register(e.blob.blobId, e.member);
     return e;
   }
@@ -170,14 +187,26 @@ export class FileCache implements BlobCache {
     return this.#ready(e, chunk);
   }
 
+  /** Ready and not being evicted or overwritten (odd seqlock): otherwise fetch it. */
   #ready(e: Entry, c: ChunkInfo): boolean {
+    if (Atomics.load(e.state, STATE_ACTIVE) > 0) return false;
     return e.map ? e.map.isReady(c.index) : e.digested!.has(chunkKey(e.blob, c));
+  }
+
+  #isTrusted(e: Entry, c: ChunkInfo): boolean {
+    return e.trusted ? (Atomics.load(e.trusted, c.index >>> 3) & (0x80 >>> (c.index & 7))) !== 0 : e.trustedKeys.has(chunkKey(e.blob, c));
+  }
+
+  #trust(e: Entry, c: ChunkInfo): void {
+    if (e.trusted) {
+      if (c.index >>> 3 < e.trusted.length) Atomics.or(e.trusted, c.index >>> 3, 0x80 >>> (c.index & 7));
+    } else if (e.trustedKeys !== NEVER_TRUSTED) e.trustedKeys.add(chunkKey(e.blob, c));
   }
 
   /** Digest-keyed blobs get no view: their chunks have no bit, so workers ask the main thread. */
   view(blob: BlobInfo): CacheView | undefined {
     const e = this.#opened.get(blob.blobId);
-    return e?.map ? { bitmap: e.map.bitmap, dataPath: e.dataPath, verify: e.verify, state: e.state } : undefined;
+    return e?.map ? { bitmap: e.map.bitmap, dataPath: e.dataPath, verify: e.verify, state: e.state, ...(e.trusted ? { trusted: e.trusted } : {}) } : undefined;
   }
 
   /** Ready chunk count of an opened blob (for status and tests). */
@@ -247,8 +276,8 @@ export class FileCache implements BlobCache {
    * chunk's digest: the chunk is then dropped from the ready state so the caller fetches it again.
    */
   async #readCached(e: Entry, c: ChunkInfo): Promise<Uint8Array | undefined> {
-    const seq = Atomics.load(e.state, STATE_SEQ);
-    if (seq & 1 || !this.#ready(e, c)) return undefined;
+    const token = readToken(e.state);
+    if (token === undefined || !this.#ready(e, c)) return undefined;
     const buf = Buffer.allocUnsafe(c.uncompressedSize);
     let got = 0;
     while (got < buf.length) {
@@ -257,11 +286,12 @@ export class FileCache implements BlobCache {
       got += bytesRead;
     }
     // Evicted while we read: a miss, not a corrupt cache.
-    if (Atomics.load(e.state, STATE_SEQ) !== seq) return undefined;
+    if (!readStillValid(e.state, token)) return undefined;
     let why = got !== buf.length ? `only ${got} of ${buf.length} bytes` : undefined;
-    if (!why && e.verify) {
+    if (!why && e.verify && !this.#isTrusted(e, c)) {
       try {
         verifyChunk(e.blob, c, buf);
+        this.#trust(e, c);
       } catch (err) {
         why = (err as Error).message;
       }
@@ -388,7 +418,8 @@ export class FileCache implements BlobCache {
       const bytes = good.reduce((n, g) => n + align(g.data.length, 4096), 0);
       await this.quota.reserve(e.blob.blobId, bytes);
       const seq = Atomics.load(e.state, STATE_SEQ);
-      await Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset)));
+      // Other entries of this blob file (other bootstraps naming it) must re-check what they read.
+      await this.quota.foreignWrite(e.blob.blobId, e.member, () => Promise.all(good.map((g) => writeAll(e.fh, g.data, g.chunk.uncompressedOffset))));
       if (Atomics.load(e.state, STATE_SEQ) !== seq) {
         // Evicted while writing: the bytes are on disk but not ready; count them so the next
         // reservation evicts them again.
@@ -397,6 +428,8 @@ export class FileCache implements BlobCache {
       }
       // In the cache file now: readers of this process may pread it. Durability (fdatasync, then
       // the persisted bit) follows in batches, off the read path.
+      // Written by us and verified when fetched (verify implies validation of fetches): trusted.
+      for (const g of good) if (e.verify) this.#trust(e, g.chunk);
       if (e.map) {
         const indexes = good.map((g) => g.chunk.index);
         e.map.setReady(indexes);
@@ -484,9 +517,16 @@ export class FileCache implements BlobCache {
 }
 
 function newState(): { state: Int32Array; member: QuotaMember } {
-  const state = new Int32Array(new SharedArrayBuffer(8));
-  return { state, member: { state, dropAll: () => undefined } };
+  const state = new Int32Array(new SharedArrayBuffer(4 * STATE_WORDS));
+  return { state, member: { state, dropAll: () => undefined, distrust: () => undefined } };
 }
+
+/** trustedKeys of entries that verify every read: never holds anything. */
+const NEVER_TRUSTED: Set<ChunkKey> = new (class extends Set<ChunkKey> {
+  override add(): this {
+    return this;
+  }
+})();
 
 interface Deferred {
   promise: Promise<Uint8Array>;
