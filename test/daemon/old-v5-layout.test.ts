@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { BlobFeatures } from '../../src/format/constants.js';
 import type { ChunkInfo } from '../../src/format/chunk-info.js';
 import { checkImage } from '../../src/image/check.js';
+import { prefetchPhases } from '../../src/daemon/prefetch-plan.js';
 import { openBootstrap } from '../../src/rafs/index.js';
 import type { RafsSuper } from '../../src/rafs/types.js';
 import { pattern } from '../helpers/data.js';
@@ -95,6 +96,12 @@ describe('v5 without extended blob table (old layout)', () => {
     assert.ok(chunks.every((c) => c.index === 0), 'every chunk record says index 0');
     assert.ok(distinctByOffset(chunks).length >= 10, `distinct chunks: ${distinctByOffset(chunks).length}`);
     assert.ok(chunks.some((c) => c.flags & 1) && chunks.some((c) => !(c.flags & 1)), 'compressed and raw chunks');
+  });
+
+  it('prefetch plans every distinct chunk once (not one chunk for the whole image)', () => {
+    const sb = openBootstrap(readFileSync(oldBoot), 'old');
+    const planned = prefetchPhases(sb, ['/'], true).flat();
+    assert.equal(planned.length, distinctByOffset(chunks).length);
   });
 
   it('check --blob-dir verifies every distinct chunk', () => {
