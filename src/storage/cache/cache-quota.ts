@@ -50,8 +50,8 @@ export function nowSeconds(): number {
 export interface QuotaMember {
   /** [seqlock, last access] over a SharedArrayBuffer, shared with FUSE workers. */
   state: Int32Array;
-  /** Drops every ready bit (memory and persisted) and pending durability work. */
-  dropAll(): void;
+  /** Drops every ready bit and pending durability work; resolves once the persisted map is cleared. */
+  dropAll(): Promise<void>;
   /** Forgets which chunks were verified (another entry is writing the same file). */
   distrust(): void;
 }
@@ -209,7 +209,8 @@ export class CacheQuota {
     const members = [...u.members];
     for (const m of members) beginWrite(m.state);
     try {
-      for (const m of members) m.dropAll();
+      // The persisted bits go (durably) before the data: a crash in between must not leave a bit over zeros.
+      await Promise.all(members.map((m) => m.dropAll()));
       if (members.length) {
         const size = (await stat(u.dataPath)).size;
         await truncate(u.dataPath, 0);

@@ -165,6 +165,8 @@ export class PersistedChunkMap {
       }
       const zeros = Buffer.alloc(this.#durable.length);
       await this.#fh.write(zeros, 0, zeros.length, CHUNK_MAP_HEADER_SIZE);
+      // Unlike set bits, a lost clear would point at discarded data: make it durable.
+      await this.#fh.datasync();
     });
     return this.#chain;
   }

@@ -168,11 +168,11 @@ export class FileCache implements BlobCache {
       if (e.trusted) for (let i = 0; i < e.trusted.length; i++) Atomics.store(e.trusted, i, 0);
       e.trustedKeys.clear();
     };
-    e.member.dropAll = () => {
-      if (e.map) void e.map.clearAll().catch((err: unknown) => log.warn(`cannot clear the chunk map of blob ${e.blob.blobId}: ${(err as Error).message}`));
-      else e.digested!.clear();
+    e.member.dropAll = async () => {
       e.member.distrust();
       e.unsynced = [];
+      if (e.map) await e.map.clearAll();
+      else e.digested!.clear();
     };
     if (!e.once) e.trustedKeys = NEVER_TRUSTED;
     await this.quota.register(e.blob.blobId, e.member);
@@ -518,7 +518,7 @@ export class FileCache implements BlobCache {
 
 function newState(): { state: Int32Array; member: QuotaMember } {
   const state = new Int32Array(new SharedArrayBuffer(4 * STATE_WORDS));
-  return { state, member: { state, dropAll: () => undefined, distrust: () => undefined } };
+  return { state, member: { state, dropAll: async () => undefined, distrust: () => undefined } };
 }
 
 /** trustedKeys of entries that verify every read: never holds anything. */
