@@ -102,5 +102,18 @@ describe('cache_size_limit through nydusd', { skip: fuseUsable() }, () => {
       clearInterval(timer);
       await killAndClean(d);
     }
+    // Restart over the same work_dir: the usage left behind counts, the limit still holds.
+    const d2 = await startNydusd({ dir, mnt, bootstrap: boot, config: cfg, apisock: true });
+    let peak2 = allocated(work);
+    const timer2 = setInterval(() => (peak2 = Math.max(peak2, allocated(work))), 5);
+    try {
+      const got = await hashFiles([...want.keys()].map((n) => join(d2.mnt, n)));
+      for (const [p, h] of got) assert.equal(h, want.get(p.split('/').pop()!), `${p} after restart`);
+    } finally {
+      clearInterval(timer2);
+      await killAndClean(d2);
+    }
+    t.diagnostic(`after restart: peak on disk ${peak2} B`);
+    assert.ok(peak2 <= limit + CHUNK, `after restart: peak ${peak2} > limit ${limit} + 1 chunk`);
   });
 });
