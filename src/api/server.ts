@@ -43,6 +43,11 @@ function mountRequest(b: unknown): MountRequest {
   return { source: o.source, fs_type: fsType, config: (o.config as string | undefined) ?? '', ...(o.prefetch_files ? { prefetch_files: o.prefetch_files as string[] } : {}) };
 }
 
+function cacheOp(c: DaemonControl, gc: boolean): Promise<unknown> {
+  if (!c.cache) throw new ControlError(501, 'UNSUPPORTED', 'this daemon has no blob cache control');
+  return c.cache(gc);
+}
+
 const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/v1/daemon': {
     GET: (c) => c.info(),
@@ -73,6 +78,10 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
     POST: async (c, q, body) => void (await c.mount(mountpointOf(q), mountRequest(await body()))),
     PUT: async (c, q, body) => void (await c.remount(mountpointOf(q), mountRequest(await body()))),
     DELETE: async (c, q) => void (await c.umount(mountpointOf(q))),
+  },
+  '/api/v1/cache': {
+    GET: (c) => cacheOp(c, false),
+    PUT: (c) => cacheOp(c, true),
   },
   '/api/v1/config': {
     GET: (c, q) => c.getConfig(q.get('id') ?? undefined),

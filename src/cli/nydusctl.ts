@@ -10,7 +10,9 @@ const USAGE = `usage: nydusctl --sock SOCK [--raw] COMMAND
   set log-level LEVEL
   metrics [fsstats|backend|cache|files|pattern|inflight] [-I SECONDS] [--id ID]
   mount -s SOURCE -c CONFIG_FILE -m MOUNTPOINT [-t rafs] [--remount]
-  umount -m MOUNTPOINT`;
+  umount -m MOUNTPOINT
+  cache [--gc]        blob cache usage per work_dir; --gc deletes caches of blobs no mount uses,
+                      then least recently used blobs until within cache_size_limit`;
 
 type Obj = Record<string, unknown>;
 
@@ -76,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
     type: { type: 'string', short: 't' },
     remount: { type: 'boolean' },
     count: { type: 'string' },
+    gc: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -124,6 +127,18 @@ async function main(argv: string[]): Promise<number> {
     case 'umount': {
       if (!values.mountpoint) throw new UsageError('usage: nydusctl umount -m MOUNTPOINT');
       await apiRequest(sock, 'DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(values.mountpoint)}`);
+      return 0;
+    }
+    case 'cache': {
+      const r = (await apiRequest(sock, values.gc ? 'PUT' : 'GET', '/api/v1/cache')) as { work_dirs: Obj[] };
+      out(r, () => {
+        for (const w of r.work_dirs) {
+          const blobs = (w.blobs ?? []) as Obj[];
+          console.log(table([['Work dir', w.work_dir], ['Usage', `${num(w, 'usage')} (${human(num(w, 'usage'))})`], ['Limit', num(w, 'cache_size_limit') || 'none']]));
+          if (w.removed) console.log(`removed ${(w.removed as string[]).length} blob(s), freed ${human(num(w, 'freed'))}`);
+          for (const b of blobs) console.log(`  ${b.blob_id}  ${human(num(b, 'size')).padStart(10)}  ${b.in_use ? 'in use' : 'unused'}`);
+        }
+      });
       return 0;
     }
     default:

@@ -25,7 +25,15 @@ export interface BackendConfig {
 export interface FsConfig {
   id: string;
   backend: BackendConfig;
-  cache: { type: 'blobcache' | 'dummycache' | 'fscache'; compressed: boolean; validate: boolean; workDir: string; prefetch: PrefetchConfig };
+  cache: {
+    type: 'blobcache' | 'dummycache' | 'fscache';
+    compressed: boolean;
+    validate: boolean;
+    workDir: string;
+    /** `cache_size_limit` (our extension): bytes of chunk data kept in work_dir, LRU blobs evicted; 0 = unlimited. */
+    sizeLimit: number;
+    prefetch: PrefetchConfig;
+  };
   rafs: {
     mode: 'direct' | 'cached';
     /** amplify_io / batch_size: user reads are amplified to this many bytes. */
@@ -70,7 +78,7 @@ const V1: Field = O({
     id: S,
     backend: O({ type: E('localfs', 'localdisk', 'oss', 's3', 'registry'), config: { t: 'any' } }),
     external_backends: { t: 'any' },
-    cache: O({ type: E(...CACHE_TYPES), compressed: B, validate: B, config: O({ work_dir: S, disable_indexed_map: B, enable_encryption: B, enable_convergent_encryption: B, encryption_key: S }), prefetch_config: FS_PREFETCH_V1 }),
+    cache: O({ type: E(...CACHE_TYPES), compressed: B, validate: B, config: O({ work_dir: S, cache_size_limit: I(0), disable_indexed_map: B, enable_encryption: B, enable_convergent_encryption: B, encryption_key: S }), prefetch_config: FS_PREFETCH_V1 }),
   }),
   mode: E('direct', 'cached'),
   digest_validate: B,
@@ -92,7 +100,7 @@ const V2: Field = O({
     compressed: B,
     validate: B,
     prefetch: PREFETCH_V2,
-    filecache: O({ work_dir: S, disable_indexed_map: B, enable_encryption: B, enable_convergent_encryption: B, encryption_key: S }),
+    filecache: O({ work_dir: S, cache_size_limit: I(0), disable_indexed_map: B, enable_encryption: B, enable_convergent_encryption: B, encryption_key: S }),
     fscache: O({ work_dir: S }),
   }),
   rafs: O({ mode: E('direct', 'cached'), batch_size: I(0, 0x10000000), validate: B, enable_xattr: B, iostats_files: B, access_pattern: B, latest_read_files: B, prefetch: PREFETCH_V2 }),
@@ -151,6 +159,7 @@ export function normaliseConfig(raw: unknown, source: string): FsConfig {
         compressed: cache.compressed === true,
         validate: cache.validate === true,
         workDir: String(obj(cache.filecache).work_dir ?? obj(cache.fscache).work_dir ?? '.'),
+        sizeLimit: Number(obj(cache.filecache).cache_size_limit ?? 0),
         prefetch: prefetchFrom(obj(cache.prefetch), false),
       },
       rafs: {
@@ -182,6 +191,7 @@ export function normaliseConfig(raw: unknown, source: string): FsConfig {
       compressed: cache.compressed === true,
       validate: cache.validate === true || validate,
       workDir: String(obj(cache.config).work_dir ?? '.'),
+      sizeLimit: Number(obj(cache.config).cache_size_limit ?? 0),
       prefetch,
     },
     rafs: {

@@ -51,6 +51,12 @@ export interface DaemonControl {
   metrics(kind: MetricsKind, id: string | undefined, opts: { latest?: boolean }): Promise<unknown>;
   getConfig(id: string | undefined): unknown;
   updateConfig(id: string | undefined, body: Record<string, unknown>): Promise<void>;
+  /**
+   * Blob cache usage per work_dir, and with `gc` a garbage collection first (our extension,
+   * GET/PUT /api/v1/cache): caches of blobs no mount uses are deleted, then LRU blobs until within
+   * `cache_size_limit`.
+   */
+  cache?(gc: boolean): Promise<unknown>;
   /** Prometheus text exposition of every counter (our extension, GET /metrics). */
   prometheus(): Promise<string>;
   exit(): void;

@@ -15,6 +15,7 @@ import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { prefetchPhases } from './prefetch-plan.js';
 import type { MountSpec } from './vfs.js';
+import { CacheQuota } from '../storage/cache/cache-quota.js';
 
 const log = logger('nydusd');
 export const NYDUSD_VERSION = '0.1.0';
@@ -215,6 +216,22 @@ export class NydusDaemon implements DaemonControl {
   }
 
   // ---- DaemonControl ----
+
+  async cache(gc: boolean): Promise<unknown> {
+    const work_dirs = [];
+    for (const q of CacheQuota.all()) {
+      const done = gc ? await q.gc() : undefined;
+      const r = await q.report();
+      work_dirs.push({
+        work_dir: r.workDir,
+        cache_size_limit: r.limit,
+        usage: r.usage,
+        blobs: r.blobs.map((b) => ({ blob_id: b.blobId, size: b.bytes, in_use: b.inUse, last_access: b.lastAccess })),
+        ...(done ? { removed: done.removed, freed: done.freed } : {}),
+      });
+    }
+    return { work_dirs };
+  }
 
   info(): DaemonInfo {
     const collection: DaemonInfo['backend_collection'] = {};

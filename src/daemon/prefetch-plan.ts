@@ -1,6 +1,6 @@
 // Which chunks a mount prefetches (upstream-features §2.11): the files named by --prefetch-files or
 // the API, else the bootstrap's prefetch table; everything when the list is "/" or prefetch_all.
-import type { ChunkInfo } from '../format/chunk-info.js';
+import { chunkKey, type ChunkInfo } from '../format/chunk-info.js';
 import type { RafsSuper } from '../rafs/types.js';
 
 function resolve(sb: RafsSuper, path: string): number | undefined {
@@ -37,7 +37,7 @@ export function prefetchPhases(sb: RafsSuper, files: string[] | undefined, all: 
         stack.push(...kids.reverse());
       } else if (t === 0o100000) {
         for (const c of sb.fileChunks(cur)) {
-          const k = `${c.blobIndex}:${c.index}`;
+          const k = `${c.blobIndex}:${chunkKey(sb.blobs[c.blobIndex] ?? { features: 0 }, c)}`;
           if (seen.has(k)) continue;
           seen.add(k);
           out.push(c);

@@ -8,6 +8,8 @@ import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
 import { entryNameProblem } from '../rafs/names.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
+import { verifyChunk } from '../storage/blob-io.js';
+import { STATE_ACCESS, nowSeconds, readStillValid, readToken } from '../storage/cache/cache-quota.js';
 import { FsError } from '../util/errors.js';
 import { FsStats } from './fs-stats.js';
 
@@ -43,14 +45,17 @@ export interface MountSpec {
   mountpoint: string;
   bootstrap: SharedArrayBuffer | Uint8Array;
   enableXattr: boolean;
-  /** Per blob index: ready bitmap (shared with the main thread) and the cache data file. */
-  cache?: Array<{ bitmap: Uint8Array; dataPath: string } | undefined>;
+  /** Per blob index: ready bitmap (shared with the main thread), the cache data file, verify-before-serve. */
+  cache?: Array<CacheEnt | undefined>;
   /** Shared counters (FsStats layout) for /api/v1/metrics. */
   stats: SharedArrayBuffer;
   /** Euid/egid reported when the image has no explicit uid/gid. */
   uid: number;
   gid: number;
 }
+
+/** A blob's cache as workers see it (storage's CacheView): ready bits, data file, verify, seqlock + access time. */
+type CacheEnt = { bitmap: Uint8Array; dataPath: string; verify?: boolean; state?: Int32Array; trusted?: Uint8Array };
 
 export interface DataClient {
   /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
@@ -71,7 +76,16 @@ interface Mount {
   chunkCache: Map<number, { size: number; chunks: ChunkInfo[] }>;
   /** Per inode: position (in the file's chunk list) of the last cold chunk a read missed. */
   lastMiss: Map<number, number>;
+  /**
+   * Chunks this worker read from the cache and verified, by blob index and place: the bytes match the
+   * record's digest, so serving them again is right whatever happens to the file. Spares re-hashing
+   * a whole chunk for each page-sized read of it.
+   */
+  verified: Map<string, { digest: Uint8Array; data: Buffer }>;
 }
+
+/** Verified chunks kept per worker and mount (a sequential reader needs the current one). */
+const VERIFIED_CHUNKS = 4;
 
 interface PseudoDir {
   ino: number;
@@ -100,7 +114,7 @@ export class Vfs {
   mount(spec: MountSpec): void {
     const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
     const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
-    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map() });
+    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map(), verified: new Map() });
     if (spec.mountpoint === '/') {
       this.#rootMount = spec.index;
       return;
@@ -330,31 +344,29 @@ export class Vfs {
     const parts: Array<Buffer | { miss: number; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
     let lastMissPos = -1;
+    // The chunks must cover [offset, end) without gaps: a crafted bootstrap with too few or empty
+    // chunks would otherwise make the read silently short.
+    let covered = offset;
     for (; k < chunks.length; k++) {
       const c = chunks[k]!;
       if (c.fileOffset >= end) break;
       const cEnd = c.fileOffset + c.uncompressedSize;
       if (cEnd <= offset) continue;
+      if (c.fileOffset > covered) break;
+      covered = Math.max(covered, Math.min(end, cEnd));
       const from = Math.max(offset, c.fileOffset) - c.fileOffset;
       const to = Math.min(end, cEnd) - c.fileOffset;
       const ent = m.spec.cache?.[c.blobIndex];
-      if (ent && isChunkReady(ent.bitmap, c.index)) {
-        const fd = this.#cacheFd(m, c.blobIndex)!;
-        const b = Buffer.allocUnsafe(to - from);
-        let got = 0;
-        while (got < b.length) {
-          const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + from + got);
-          if (n === 0) break;
-          got += n;
-        }
-        if (got !== b.length) throw new FsError(E.EIO, `short read from the blob cache of blob ${c.blobIndex}`);
-        parts.push(b);
+      const cachedPart = ent ? this.#readCachedPart(m, ent, c, from, to) : undefined;
+      if (cachedPart) {
+        parts.push(cachedPart);
       } else {
         parts.push({ miss: missing.length, from, to });
         missing.push(c);
         lastMissPos = k;
       }
     }
+    if (covered < end) throw new FsError(E.EIO, `file data [${covered}, ${end}) of inode ${local} is not covered by its chunk records`);
     m.stats.dataRead(end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
@@ -365,6 +377,56 @@ export class Vfs {
         return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
       }),
     );
+  }
+
+  /**
+   * Bytes [from, to) of a ready chunk from the cache file. With `verify` the whole chunk is read and
+   * its digest checked; a mismatch (or a short file) returns undefined, so the chunk goes to the main
+   * thread, which drops and re-fetches it.
+   */
+  #readCachedPart(m: Mount, ent: CacheEnt, c: ChunkInfo, from: number, to: number): Buffer | undefined {
+    // Seqlock against eviction (storage/cache/cache-quota.ts): odd or changed = evicted meanwhile.
+    const token = ent.state ? readToken(ent.state) : 0;
+    if (token === undefined || !isChunkReady(ent.bitmap, c.index)) return undefined;
+    // Verified once in this process (by any thread) and not overwritten since: no need to hash again.
+    const verify = (ent.verify ?? false) && !(ent.trusted && isChunkReady(ent.trusted, c.index));
+    const memoKey = `${c.blobIndex}:${c.uncompressedOffset}`;
+    if (verify) {
+      const hit = m.verified.get(memoKey);
+      if (hit && hit.data.length === c.uncompressedSize && Buffer.compare(hit.digest, c.digest) === 0) return hit.data.subarray(from, to);
+    }
+    const fd = this.#cacheFd(m, c.blobIndex)!;
+    const [start, len] = verify ? [0, c.uncompressedSize] : [from, to - from];
+    const b = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < b.length) {
+      const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== b.length) return undefined;
+    if (ent.state) {
+      if (!readStillValid(ent.state, token)) return undefined;
+      Atomics.store(ent.state, STATE_ACCESS, nowSeconds());
+    }
+    if (!verify) return b;
+    const blob = m.sb.blobs[c.blobIndex];
+    if (!blob) return undefined;
+    try {
+      verifyChunk(blob, c, b);
+    } catch {
+      return undefined;
+    }
+    if (ent.trusted && ent.state && c.index >>> 3 < ent.trusted.length) {
+      const bit = 0x80 >>> (c.index & 7);
+      Atomics.or(ent.trusted, c.index >>> 3, bit);
+      // Overwritten while we hashed: the bytes we checked may be gone, so take the mark back.
+      if (!readStillValid(ent.state, token)) Atomics.and(ent.trusted, c.index >>> 3, ~bit & 0xff);
+    }
+    m.verified.delete(memoKey);
+    m.verified.set(memoKey, { digest: c.digest, data: b });
+    if (m.verified.size > VERIFIED_CHUNKS) m.verified.delete(m.verified.keys().next().value!);
+    return b.subarray(from, to);
   }
 
   /**

@@ -1,7 +1,7 @@
 // Chunk info: 80-byte record shared by the v5 inode chunk list (§4.11) and the v6 chunk table (§5.12).
 // Upstream: rafs/src/metadata/layout/v5.rs RafsV5ChunkInfo.
-import { Reader, Writer } from '../util/bytes.js';
-import { BlobChunkFlags } from './constants.js';
+import { Reader, Writer, hex } from '../util/bytes.js';
+import { BlobChunkFlags, BlobFeatures } from './constants.js';
 
 export const RAFS_CHUNK_INFO_SIZE = 80;
 
@@ -54,4 +54,26 @@ export function encodeChunkInfo(c: ChunkInfo, out: Uint8Array = new Uint8Array(R
 
 export function isChunkCompressed(c: ChunkInfo): boolean {
   return (c.flags & BlobChunkFlags.COMPRESSED) !== 0;
+}
+
+/**
+ * What identifies a chunk in its blob's cache, in-flight map and dedup sets. Chunk records of v5
+ * images without the extended blob table (older builders) all carry index 0, so there the chunk is
+ * named by its digest and place (upstream switches to a digest-keyed chunk map for such blobs);
+ * every other blob numbers its chunks 0..n-1.
+ */
+export type ChunkKey = number | string;
+
+export function isDigestKeyed(blob: { features: number }): boolean {
+  return (blob.features & BlobFeatures._V5_NO_EXT_BLOB_TABLE) !== 0;
+}
+
+export function chunkKey(blob: { features: number }, c: ChunkInfo): ChunkKey {
+  if (!isDigestKeyed(blob)) return c.index;
+  return `${hex(c.digest)}@${c.compressedOffset}+${c.compressedSize}>${c.uncompressedOffset}+${c.uncompressedSize}`;
+}
+
+/** "chunk 3" or, where indexes mean nothing, "chunk at compressed offset N (digest abcd1234…)". */
+export function chunkName(blob: { features: number }, c: ChunkInfo): string {
+  return isDigestKeyed(blob) ? `chunk at compressed offset ${c.compressedOffset} (digest ${hex(c.digest).slice(0, 16)}…)` : `chunk ${c.index}`;
 }

@@ -5,6 +5,7 @@ import { walkRafs } from './walk.js';
 import { isReg } from '../builder/tree.js';
 import { BlobFeatures } from '../format/constants.js';
 import { FormatError } from '../util/errors.js';
+import { chunkKey } from '../format/chunk-info.js';
 
 const FEATURE_NAMES: Array<[number, string]> = [
   [BlobFeatures.ALIGNED, 'aligned'],
@@ -52,7 +53,7 @@ export function checkImage(sb: RafsSuper, src?: LocalBlobSource, verbose?: (line
       if (covered < inode.size) throw new FormatError('ERR_FORMAT_INVALID', 'inode', `/${Buffer.from(path).toString()}: chunks cover ${covered} of ${inode.size} bytes`);
       if (!blobs) return;
       for (const c of chunks) {
-        const key = `${c.blobIndex}:${c.index}`;
+        const key = `${c.blobIndex}:${chunkKey(sb.blobs[c.blobIndex] ?? { features: 0 }, c)}`;
         if (verified.has(key)) continue;
         blobs.readChunk(c, true);
         verified.add(key);

@@ -3,7 +3,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobInfo } from '../format/blob-info.js';
-import { isChunkCompressed, type ChunkInfo } from '../format/chunk-info.js';
+import { chunkName, isChunkCompressed, isDigestKeyed, type ChunkInfo } from '../format/chunk-info.js';
 import { decompress } from '../format/compress.js';
 import { digest } from '../format/digest.js';
 import { FormatError, NydusError } from '../util/errors.js';
@@ -43,8 +43,9 @@ export class LocalBlobs {
   readChunk(c: ChunkInfo, verify = false): Uint8Array {
     const blob = this.#blobs[c.blobIndex];
     const f = this.#open(c.blobIndex);
+    const name = blob ? chunkName(blob, c) : `chunk ${c.index}`;
     if (c.compressedOffset + c.compressedSize > f.size) {
-      throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId ?? c.blobIndex}`, `chunk ${c.index} (${c.compressedSize} bytes at ${c.compressedOffset}) lies beyond the end of ${f.path} (${f.size} bytes)`);
+      throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId ?? c.blobIndex}`, `${name} (${c.compressedSize} bytes at ${c.compressedOffset}) lies beyond the end of ${f.path} (${f.size} bytes)`);
     }
     const stored = Buffer.allocUnsafe(c.compressedSize);
     let got = 0;
@@ -53,16 +54,23 @@ export class LocalBlobs {
       if (n === 0) break;
       got += n;
     }
-    if (got !== stored.length) throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId}`, `short read of chunk ${c.index}`);
+    if (got !== stored.length) throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId}`, `short read of ${name}`);
     const compressor = blob?.compressor ?? 'none';
-    const data = isChunkCompressed(c) ? decompress(stored, compressor, c.uncompressedSize) : stored;
+    let data: Uint8Array = stored;
+    if (isChunkCompressed(c)) {
+      try {
+        data = decompress(stored, compressor, c.uncompressedSize);
+      } catch (e) {
+        throw new FormatError('ERR_COMPRESSION', `blob ${blob?.blobId}`, `${name} at compressed offset ${c.compressedOffset}: ${(e as Error).message}`, undefined, { cause: e });
+      }
+    }
     if (!isChunkCompressed(c) && data.length !== c.uncompressedSize) {
-      throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob?.blobId}`, `chunk ${c.index} is stored raw but its sizes differ (${c.compressedSize} vs ${c.uncompressedSize})`);
+      throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob?.blobId}`, `${name} is stored raw but its sizes differ (${c.compressedSize} vs ${c.uncompressedSize})`);
     }
     if (verify) {
       const d = digest(data, blob?.digester ?? 'blake3');
       if (Buffer.compare(Buffer.from(d), Buffer.from(c.digest)) !== 0) {
-        throw new FormatError('ERR_DIGEST_MISMATCH', `blob ${blob?.blobId}`, `chunk ${c.index} at compressed offset ${c.compressedOffset}: digest ${hex(d)} != recorded ${hex(c.digest)}`);
+        throw new FormatError('ERR_DIGEST_MISMATCH', `blob ${blob?.blobId}`, `${blob && isDigestKeyed(blob) ? name : `${name} at compressed offset ${c.compressedOffset}`}: digest ${hex(d)} != recorded ${hex(c.digest)}`);
       }
     }
     return data;

@@ -25,6 +25,8 @@ export interface BlobCacheManagerOptions {
   /** Normalised cache type; "fscache" is served by the file cache here. */
   cacheType: 'blobcache' | 'dummycache' | 'fscache';
   workDir: string;
+  /** `cache_size_limit` in bytes, 0 = unlimited. */
+  sizeLimit?: number;
   validate: boolean;
   /** User-read merge/amplification size (`amplify_io`, `rafs.batch_size`). */
   mergeSize: number;
@@ -52,7 +54,7 @@ export class BlobCacheManager {
     this.cache =
       o.cacheType === 'dummycache'
         ? new NoCache({ backend: o.backend, validate: o.validate, mergeSize: o.mergeSize, io: this.io })
-        : new FileCache({ workDir: o.workDir, backend: o.backend, validate: o.validate, mergeSize: o.mergeSize, useBlobMeta: o.useBlobMeta ?? true, io: this.io });
+        : new FileCache({ workDir: o.workDir, sizeLimit: o.sizeLimit ?? 0, backend: o.backend, validate: o.validate, mergeSize: o.mergeSize, useBlobMeta: o.useBlobMeta ?? true, io: this.io });
     this.#prefetchOpts = { ...o.prefetch, io: this.io };
   }
 
@@ -64,6 +66,7 @@ export class BlobCacheManager {
       backend,
       cacheType: cfg.cache.type,
       workDir: cfg.cache.workDir,
+      sizeLimit: cfg.cache.sizeLimit,
       validate: cfg.rafs.validate || cfg.cache.validate,
       mergeSize: cfg.rafs.batchSize,
       prefetch: { threads: p.threads, mergeSize: p.batchSize, bandwidthLimit: bw },

@@ -4,9 +4,9 @@
 // (BlobIoMergeState, read_chunks_from_backend, validate_chunk_data) and storage/src/meta/mod.rs.
 import type { BlobInfo } from '../format/blob-info.js';
 import { BLOB_CCT_HEADER_SIZE, blobMetaRange, decodeBlobMeta, type BlobMeta, type CiEntry } from '../format/blob/index.js';
-import { isChunkCompressed, type ChunkInfo } from '../format/chunk-info.js';
+import { chunkKey, chunkName, isChunkCompressed, type ChunkInfo, type ChunkKey } from '../format/chunk-info.js';
 import { decompress } from '../format/compress.js';
-import { BlobChunkFlags } from '../format/constants.js';
+import { BlobChunkFlags, RAFS_MAX_CHUNK_SIZE } from '../format/constants.js';
 import { crc32c, digest } from '../format/digest.js';
 import { FormatError, NydusError } from '../util/errors.js';
 import type { BlobBackend } from './backend/backend.js';
@@ -27,16 +27,18 @@ export interface MergedRead {
  * Groups chunks (of one blob) into backend reads: a chunk joins the current read when it starts
  * at most `maxGap` bytes after the read's end and the read stays within `mergeSize`; a chunk
  * larger than `mergeSize` gets a read of its own. Input need not be sorted; duplicates (same
- * chunk index) are dropped. Pure, so planning is unit-tested apart from I/O.
+ * chunk key, §chunkKey: the index, or digest and place for blobs whose indexes are all 0) are
+ * dropped. Pure, so planning is unit-tested apart from I/O.
  */
-export function planMergedReads(chunks: readonly ChunkInfo[], mergeSize: number = DEFAULT_MERGE_SIZE, maxGap = 0): MergedRead[] {
+export function planMergedReads(chunks: readonly ChunkInfo[], mergeSize: number = DEFAULT_MERGE_SIZE, maxGap = 0, blob: { features: number } = { features: 0 }): MergedRead[] {
   const sorted = [...chunks].sort((a, b) => a.compressedOffset - b.compressedOffset || a.index - b.index);
   const out: MergedRead[] = [];
-  const seen = new Set<number>();
+  const seen = new Set<ChunkKey>();
   let cur: MergedRead | undefined;
   for (const c of sorted) {
-    if (seen.has(c.index)) continue;
-    seen.add(c.index);
+    const key = chunkKey(blob, c);
+    if (seen.has(key)) continue;
+    seen.add(key);
     const end = c.compressedOffset + c.compressedSize;
     if (cur) {
       const curEnd = cur.offset + cur.length;
@@ -55,7 +57,25 @@ export function planMergedReads(chunks: readonly ChunkInfo[], mergeSize: number 
 }
 
 export function chunkLabel(blob: BlobInfo, chunk: ChunkInfo): string {
-  return `chunk ${chunk.index} of blob "${blob.blobId}"`;
+  return `${chunkName(blob, chunk)} of blob "${blob.blobId}"`;
+}
+
+/** Largest stored size accepted for one chunk: chunks are at most 16 MiB uncompressed (§3.1). */
+export const MAX_CHUNK_STORED_SIZE = 2 * RAFS_MAX_CHUNK_SIZE;
+
+/**
+ * Sanity of a chunk record before any I/O (a crafted bootstrap must give EIO, not a huge or
+ * overflowing read): sizes within the chunk limits, the range inside the blob when its size is known.
+ */
+export function checkChunkRecord(blob: BlobInfo, chunk: ChunkInfo): void {
+  const bad = (why: string): never => {
+    throw new FormatError('ERR_FORMAT_INVALID', chunkLabel(blob, chunk), why);
+  };
+  if (chunk.uncompressedSize === 0 || chunk.uncompressedSize > RAFS_MAX_CHUNK_SIZE) bad(`uncompressed size ${chunk.uncompressedSize} is outside 1..${RAFS_MAX_CHUNK_SIZE}`);
+  if (chunk.compressedSize === 0 || chunk.compressedSize > MAX_CHUNK_STORED_SIZE) bad(`compressed size ${chunk.compressedSize} is outside 1..${MAX_CHUNK_STORED_SIZE}`);
+  if (!Number.isSafeInteger(chunk.compressedOffset + chunk.compressedSize) || !Number.isSafeInteger(chunk.uncompressedOffset + chunk.uncompressedSize)) bad('offsets overflow');
+  if (blob.compressedSize > 0 && chunk.compressedOffset + chunk.compressedSize > blob.compressedSize) bad(`compressed range ${chunk.compressedOffset}+${chunk.compressedSize} ends beyond the blob (${blob.compressedSize} bytes)`);
+  if (blob.uncompressedSize > 0 && chunk.uncompressedOffset + chunk.uncompressedSize > blob.uncompressedSize) bad(`uncompressed range ${chunk.uncompressedOffset}+${chunk.uncompressedSize} ends beyond the blob (${blob.uncompressedSize} bytes)`);
 }
 
 /**
@@ -131,12 +151,13 @@ export async function fetchMergedRead(backend: BlobBackend, blob: BlobInfo, read
 
 /** Reads chunks straight from the backend (no cache): merged reads, results in input order. */
 export async function readChunksFromBackend(backend: BlobBackend, blob: BlobInfo, chunks: readonly ChunkInfo[], mergeSize: number, opts: FetchOptions = {}): Promise<Uint8Array[]> {
-  const byIndex = new Map<number, ChunkResult>();
-  const reads = planMergedReads(chunks, mergeSize);
+  for (const c of chunks) checkChunkRecord(blob, c);
+  const byKey = new Map<ChunkKey, ChunkResult>();
+  const reads = planMergedReads(chunks, mergeSize, 0, blob);
   const results = await Promise.all(reads.map((r) => fetchMergedRead(backend, blob, r, opts)));
-  for (const rs of results) for (const r of rs) byIndex.set(r.chunk.index, r);
+  for (const rs of results) for (const r of rs) byKey.set(chunkKey(blob, r.chunk), r);
   return chunks.map((c) => {
-    const r = byIndex.get(c.index)!;
+    const r = byKey.get(chunkKey(blob, c))!;
     if (r.error) throw r.error;
     return r.data;
   });

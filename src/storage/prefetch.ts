@@ -121,10 +121,10 @@ export class Prefetcher {
   add(tasks: readonly PrefetchTask[]): void {
     if (this.stopped) return;
     for (const t of tasks) {
-      const todo = t.chunks.filter((c) => !this.#cache.isReady(t.blob, c.index));
+      const todo = t.chunks.filter((c) => !this.#cache.isReady(t.blob, c));
       this.progress.skippedChunks += t.chunks.length - todo.length;
       this.progress.totalChunks += t.chunks.length;
-      for (const read of planMergedReads(todo, this.#mergeSize)) this.#queue.push({ blob: t.blob, read });
+      for (const read of planMergedReads(todo, this.#mergeSize, 0, t.blob)) this.#queue.push({ blob: t.blob, read });
     }
     this.#start();
   }
@@ -151,7 +151,7 @@ export class Prefetcher {
         await this.#bucket.take(item.read.length, signal);
         // Wait again: a user read may have started while we were throttled.
         await this.#io?.whenIdle(signal);
-        const chunks = item.read.chunks.filter((c) => !this.#cache.isReady(item!.blob, c.index));
+        const chunks = item.read.chunks.filter((c) => !this.#cache.isReady(item!.blob, c));
         this.progress.skippedChunks += item.read.chunks.length - chunks.length;
         if (chunks.length === 0) continue;
         this.progress.requests++;

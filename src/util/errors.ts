@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_BACKEND_TIMEOUT'
   | 'ERR_BACKEND_AUTH'
   | 'ERR_CACHE_CORRUPT'
+  | 'ERR_CACHE_CLOSED'
   | 'ERR_CONFIG_INVALID'
   | 'ERR_CLI_USAGE'
   | 'ERR_IO'

@@ -13,6 +13,8 @@ export type Fault =
   | { kind: 'stall-body'; after: number }
   /** Destroy the socket before any response. */
   | { kind: 'reset' }
+  /** Send headers, then one body byte every `everyMs` (an idle timer never fires). */
+  | { kind: 'trickle'; everyMs: number }
   /** Send headers and `after` bytes, then destroy the socket. */
   | { kind: 'drop'; after: number }
   /** 206 whose Content-Range starts `shift` bytes later than asked. */
@@ -101,6 +103,15 @@ export async function startFaultServer(blobs: Record<string, Buffer> = {}): Prom
     if (fault?.kind !== 'long') headers['content-length'] = body.length;
     res.writeHead(m ? 206 : 200, headers);
     if (req.method === 'HEAD') return void res.end();
+    if (fault?.kind === 'trickle') {
+      let i = 0;
+      const t = setInterval(() => {
+        if (i >= body.length || res.destroyed) return void (clearInterval(t), res.end());
+        send(res, body.subarray(i, ++i));
+      }, fault.everyMs);
+      res.on('close', () => clearInterval(t));
+      return;
+    }
     if (fault?.kind === 'drop' || fault?.kind === 'stall-body') {
       send(res, body.subarray(0, fault.after));
       // Let the partial body reach the client before the connection dies (or hangs).

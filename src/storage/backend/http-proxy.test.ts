@@ -12,6 +12,7 @@ import { BackendError } from '../../util/errors.js';
 import { startFaultServer, type FaultServer } from '../../../test/helpers/http-faults.js';
 import { until } from '../../../test/helpers/poll.js';
 import { createHttpProxyBackend, type HttpProxyBackend } from './http-proxy.js';
+import { wholeRequestDeadlineMs } from './http.js';
 
 const ID = 'a'.repeat(64);
 const DATA = randomBytes(256 * 1024);
@@ -68,6 +69,19 @@ test('a stalled server fails with a timeout error within the bound', () =>
     // A stall followed by a healthy answer is retried into the right bytes.
     s.faults.push({ kind: 'stall-body', after: 10 });
     assert.deepEqual(Buffer.from(await mk({ timeout: 0.2 }).read(ID, 10, 50_000)), DATA.subarray(10, 50_010));
+  }));
+
+test('a trickling server (1 byte per 50 ms) hits the whole-request deadline, then a healthy retry succeeds', { timeout: 30_000 }, () =>
+  withServer(async (s, mk) => {
+    // timeout 0.3 s never elapses between bytes; the deadline is 0.3 (connect) + 2 × 0.3 s for 4 KiB.
+    const b = mk({ retry_limit: 0, timeout: 0.3, connect_timeout: 0.3 });
+    assert.equal(wholeRequestDeadlineMs({ connectTimeoutMs: 300, timeoutMs: 300 }, 4096), 900);
+    s.faults.push({ kind: 'trickle', everyMs: 50 });
+    const t0 = performance.now();
+    await assert.rejects(b.read(ID, 0, 4096), (e: unknown) => e instanceof BackendError && e.code === 'ERR_BACKEND_TIMEOUT' && /whole-request deadline/.test(e.message));
+    assert.ok(performance.now() - t0 < 5000, `bounded (${Math.round(performance.now() - t0)} ms)`);
+    s.faults.push({ kind: 'trickle', everyMs: 50 });
+    assert.deepEqual(Buffer.from(await mk({ retry_limit: 1, timeout: 0.3, connect_timeout: 0.3 }).read(ID, 0, 4096)), DATA.subarray(0, 4096));
   }));
 
 test('resets and mid-body drops are retried into correct bytes, or fail; never wrong data', () =>

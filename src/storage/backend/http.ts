@@ -1,5 +1,6 @@
 // Shared HTTP layer of the remote backends (registry, s3, oss, http-proxy): node:http/https with
 // keep-alive agents, a connect timeout, an idle (read) timeout that restarts on every body chunk,
+// a whole-request deadline (wholeRequestDeadlineMs: a server trickling bytes cannot hold a read),
 // abort signals, forward-proxy and unix-socket transports, and exact-length ranged bodies.
 // Redirects are never followed here: the caller decides (upstream connection.rs does the same).
 // Upstream: nydus storage/src/backend/connection.rs.
@@ -43,6 +44,16 @@ export interface CommonHttpConfig {
 
 export function clientOptionsFrom(cfg: CommonHttpConfig, backend: string): HttpClientOptions {
   return { backend, timeoutMs: secondsToMs(cfg.timeout, 5), connectTimeoutMs: secondsToMs(cfg.connect_timeout, 5), skipVerify: cfg.skip_verify ?? false };
+}
+
+/**
+ * Whole-request deadline, from sending the request to the last body byte: `connect_timeout` plus
+ * `timeout` per started MiB of the expected body, plus one more `timeout` for the headers. So a
+ * transfer must average about 1 MiB per `timeout` (200 KiB/s with the default 5 s); upstream's
+ * reqwest `timeout` is a whole-request limit too, ours only grows it for large ranges.
+ */
+export function wholeRequestDeadlineMs(o: Pick<HttpClientOptions, 'connectTimeoutMs' | 'timeoutMs'>, expectedBytes: number): number {
+  return o.connectTimeoutMs + o.timeoutMs * (1 + Math.ceil(Math.max(0, expectedBytes) / (1 << 20)));
 }
 
 /** Converts backend config seconds (fractions allowed) into ms with the upstream 5 s default. */
@@ -158,6 +169,7 @@ export class HttpResponse {
 class RequestControl {
   failure: BackendError | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #deadline: NodeJS.Timeout | undefined;
   #ms = 0;
   #onTimeout: () => void = () => {};
   destroy: (err: BackendError) => void = () => {};
@@ -169,6 +181,11 @@ class RequestControl {
     this.#onTimeout = onTimeout;
     this.touch();
   }
+  /** Fails the request after `ms` whatever arrives meanwhile; cleared by done(). */
+  deadline(ms: number, onTimeout: () => void): void {
+    this.#deadline = setTimeout(onTimeout, ms);
+    this.#deadline.unref?.();
+  }
   touch(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#onTimeout(), this.#ms);
@@ -176,7 +193,9 @@ class RequestControl {
   }
   done(): void {
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#deadline) clearTimeout(this.#deadline);
     this.#timer = undefined;
+    this.#deadline = undefined;
     this.#onTimeout = () => {};
   }
   wrap(e: unknown, msg: string): BackendError {
@@ -235,6 +254,9 @@ export class HttpClient {
       ctl.arm(this.options.connectTimeoutMs, () =>
         ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: connect timed out after ${this.options.connectTimeoutMs} ms`, { retryable: true })),
       );
+      const range = /^bytes=(\d+)-(\d+)$/.exec(headers.range ?? '');
+      const limit = wholeRequestDeadlineMs(this.options, range ? Number(range[2]) - Number(range[1]) + 1 : 0);
+      ctl.deadline(limit, () => ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: not complete after ${limit} ms (whole-request deadline)`, { retryable: true })));
       creq.on('socket', (s) => {
         const connected = (): void => ctl.arm(this.options.timeoutMs, idle);
         if ((s as { connecting?: boolean }).connecting) s.once(tls && !req.via ? 'secureConnect' : 'connect', connected);

@@ -15,6 +15,21 @@ export interface CacheView {
   bitmap: Uint8Array;
   /** Absolute path of `<blob_id>.blob.data` (chunk i at its uncompressed offset). */
   dataPath: string;
+  /**
+   * Verify a chunk's digest before serving it from the cache (validation on, or a blob that does not
+   * vouch for chunk places); a mismatch is a miss, and the main thread drops and re-fetches it.
+   */
+  verify: boolean;
+  /**
+   * [seqlock, last access] (cache-quota.ts): readers load [0] before testing a bit and after reading
+   * the bytes; odd or changed means an eviction ran, so the read is a miss. Workers store [1].
+   */
+  state?: Int32Array;
+  /**
+   * Chunks already verified in this process (v5 without validation: verify once): a reader that
+   * verified one sets its bit; cleared when another bootstrap's cache writes the same file.
+   */
+  trusted?: Uint8Array;
 }
 
 export interface ReadChunksOptions {
@@ -31,7 +46,8 @@ export interface BlobCache {
   readChunks(blob: BlobInfo, chunks: readonly ChunkInfo[], opts?: ReadChunksOptions): Promise<Uint8Array[]>;
   /** Fetches the chunks that are not ready into the cache; no data returned. */
   prefetch(blob: BlobInfo, chunks: readonly ChunkInfo[], opts?: ReadChunksOptions): Promise<void>;
-  isReady(blob: BlobInfo, chunkIndex: number): boolean;
+  /** A number is a chunk index (blobs whose chunks are numbered). */
+  isReady(blob: BlobInfo, chunk: ChunkInfo | number): boolean;
   /** Undefined for caches without a data file (NoCache) or blobs not opened yet. */
   view(blob: BlobInfo): CacheView | undefined;
   readonly metrics: BlobCacheMetrics;
@@ -58,10 +74,12 @@ export interface BlobCacheMetrics {
   fetchErrors: number;
   /** Cache file writes that failed (data still served, chunk not marked ready). */
   cacheWriteErrors: number;
+  /** Ready chunks whose cached bytes were short or failed validation (dropped and fetched again). */
+  cacheRevalidationFailures: number;
 }
 
 export function newBlobCacheMetrics(): BlobCacheMetrics {
-  return { hits: 0, misses: 0, inflightJoins: 0, backendReads: 0, backendBytes: 0, prefetchChunks: 0, prefetchBytes: 0, digestFailures: 0, fetchErrors: 0, cacheWriteErrors: 0 };
+  return { hits: 0, misses: 0, inflightJoins: 0, backendReads: 0, backendBytes: 0, prefetchChunks: 0, prefetchBytes: 0, digestFailures: 0, fetchErrors: 0, cacheWriteErrors: 0, cacheRevalidationFailures: 0 };
 }
 
 /** Counts a failed chunk fetch (and a digest mismatch among them). */

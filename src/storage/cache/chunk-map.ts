@@ -108,7 +108,8 @@ export class PersistedChunkMap {
     let lo = Infinity;
     let hi = -1;
     for (const i of indexes) {
-      if (i >= this.chunkCount) continue;
+      // Dropped (evicted) since it was written: its data may be gone, never persist it.
+      if (i >= this.chunkCount || !this.isReady(i)) continue;
       const byte = i >>> 3;
       const mask = 0x80 >>> (i & 7);
       if ((this.#durable[byte]! & mask) === 0) this.#durableCount++;
@@ -123,6 +124,49 @@ export class PersistedChunkMap {
       const bytes = Buffer.from(this.#durable.slice(lo, hi + 1));
       await this.#fh.write(bytes, 0, bytes.length, CHUNK_MAP_HEADER_SIZE + lo);
       if (complete) await this.#writeAllReady();
+    });
+    return this.#chain;
+  }
+
+  /**
+   * Drops a chunk (its cached bytes failed re-validation): the in-memory bit at once, the persisted
+   * bit (and the all-ready mark) in order with other map writes.
+   */
+  clear(index: number): Promise<void> {
+    if (index >= this.chunkCount) return this.#chain;
+    const byte = index >>> 3;
+    const mask = 0x80 >>> (index & 7);
+    const old = Atomics.and(this.bitmap, byte, ~mask & 0xff);
+    if ((old & mask) !== 0) this.#readyCount--;
+    if ((this.#durable[byte]! & mask) === 0) return this.#chain;
+    this.#durable[byte]! &= ~mask & 0xff;
+    this.#durableCount--;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#allReadyWritten) {
+        this.#allReadyWritten = false;
+        await this.#fh.write(Buffer.alloc(4), 0, 4, 12);
+      }
+      const b = Buffer.from(this.#durable.slice(byte, byte + 1));
+      await this.#fh.write(b, 0, 1, CHUNK_MAP_HEADER_SIZE + byte);
+    });
+    return this.#chain;
+  }
+
+  /** Drops every chunk (the blob's data is being discarded): memory at once, then the file. */
+  clearAll(): Promise<void> {
+    for (let i = 0; i < this.bitmap.length; i++) Atomics.store(this.bitmap, i, 0);
+    this.#readyCount = 0;
+    this.#durable.fill(0);
+    this.#durableCount = 0;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#allReadyWritten) {
+        this.#allReadyWritten = false;
+        await this.#fh.write(Buffer.alloc(4), 0, 4, 12);
+      }
+      const zeros = Buffer.alloc(this.#durable.length);
+      await this.#fh.write(zeros, 0, zeros.length, CHUNK_MAP_HEADER_SIZE);
+      // Unlike set bits, a lost clear would point at discarded data: make it durable.
+      await this.#fh.datasync();
     });
     return this.#chain;
   }

@@ -49,7 +49,7 @@ export class NoCache implements BlobCache {
   /** Nothing to fill: prefetching without a cache would only waste bandwidth. */
   async prefetch(_blob: BlobInfo, _chunks: readonly ChunkInfo[]): Promise<void> {}
 
-  isReady(_blob: BlobInfo, _chunkIndex: number): boolean {
+  isReady(_blob: BlobInfo, _chunk: ChunkInfo | number): boolean {
     return false;
   }
 
