@@ -81,6 +81,9 @@ test('cache encryption is refused; compressed cache and Dragonfly SDK mode are w
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /device\.cache\.compressed: the cache keeps uncompressed data/);
   assert.match(warnings[1]!, /device\.backend\.config\.proxy\.dragonfly_scheduler_endpoint: Dragonfly SDK mode is not supported/);
+  warnings.length = 0;
+  parseConfigText('{"version":2,"backend":{"type":"localfs","localfs":{"dir":"d"}},"external_backends":[{"type":"x","patch":{},"config":{}}],"cache":{"type":"filecache","filecache":{"work_dir":"w","disable_indexed_map":true}}}', 'cfg', (m) => void warnings.push(m));
+  assert.deepEqual(warnings.map((w) => w.split(':')[1]!.trim()), ['cache.filecache.disable_indexed_map', 'external_backends']);
 });
 
 test('v2 config normalises and secrets are blanked for display', () => {

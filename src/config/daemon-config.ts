@@ -186,6 +186,15 @@ function cacheChecks(cache: Obj, filecache: Obj, cachePath: string, filecachePat
   if (cache.compressed === true && cacheTypeOf(cache.type) === 'blobcache') {
     notes.unsupported.push(`${cachePath}.compressed: the cache keeps uncompressed data (.blob.data); compressed caching is not supported, ignored`);
   }
+  if (filecache.disable_indexed_map === true) {
+    notes.unsupported.push(`${filecachePath}.disable_indexed_map: deprecated upstream; the chunk map is chosen per blob here, ignored`);
+  }
+}
+
+function externalBackendChecks(v: unknown, path: string, notes: Notes): void {
+  if (Array.isArray(v) ? v.length > 0 : v !== undefined && v !== null) {
+    notes.unsupported.push(`${path}: external backends are not supported; images with external blobs will fail to read them`);
+  }
 }
 
 /** Parses a config object (v1 or v2) into the normalised form; ignored keys go to `warn`. */
@@ -202,6 +211,7 @@ export function normaliseConfig(raw: unknown, source: string, warn: ConfigWarn =
     const cache = obj(r.cache);
     const rafs = obj(r.rafs);
     cacheChecks(cache, obj(cache.filecache), 'cache', 'cache.filecache', source, notes);
+    externalBackendChecks(r.external_backends, 'external_backends', notes);
     out = {
       id: String(r.id ?? ''),
       backend: normaliseBackend(type, backend[type], `backend.${type}`, source, notes),
@@ -231,6 +241,7 @@ export function normaliseConfig(raw: unknown, source: string, warn: ConfigWarn =
     if (!backend.type) throw new ConfigError(`${source}: device.backend.type is required`);
     const cache = obj(device.cache);
     cacheChecks(cache, obj(cache.config), 'device.cache', 'device.cache.config', source, notes);
+    externalBackendChecks(device.external_backends, 'device.external_backends', notes);
     const prefetch = prefetchFrom(obj(r.fs_prefetch), true, 'fs_prefetch', source, notes);
     const validate = r.digest_validate === true;
     out = {
