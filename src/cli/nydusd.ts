@@ -22,7 +22,8 @@ const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-
 
 async function main(argv: string[]): Promise<number> {
   const args = argv[0] === 'fuse' ? argv.slice(1) : argv;
-  if (argv[0] && ['virtiofs', 'singleton', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);
+  // `daemon` is the older name of `singleton`.
+  if (argv[0] && ['virtiofs', 'singleton', 'daemon', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);
   const { values } = parseFlags(args, {
     config: { type: 'string', short: 'C' },
     mountpoint: { type: 'string', short: 'M' },
@@ -32,17 +33,17 @@ async function main(argv: string[]): Promise<number> {
     'log-file': { type: 'string', short: 'L' },
     'log-rotation-size': { type: 'string' },
     version: { type: 'boolean', short: 'V' },
-    'thread-num': { type: 'string' },
+    'thread-num': { type: 'string', short: 'T' },
     'fuse-threads': { type: 'string' },
-    'prefetch-files': { type: 'string' },
+    'prefetch-files': { type: 'string', short: 'P' },
     'localfs-dir': { type: 'string', short: 'D' },
     'virtual-mountpoint': { type: 'string', short: 'm' },
-    id: { type: 'string' },
-    supervisor: { type: 'string' },
-    upgrade: { type: 'boolean' },
-    writable: { type: 'boolean' },
-    'rlimit-nofile': { type: 'string' },
-    'failover-policy': { type: 'string' },
+    id: { type: 'string', short: 'I' },
+    supervisor: { type: 'string', short: 'S' },
+    upgrade: { type: 'boolean', short: 'U' },
+    writable: { type: 'boolean', short: 'W' },
+    'rlimit-nofile': { type: 'string', short: 'R' },
+    'failover-policy': { type: 'string', short: 'F' },
     help: { type: 'boolean', short: 'h' },
     debug: { type: 'boolean' },
   }, false);
