@@ -11,6 +11,7 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startForwardProxy, type ForwardProxy } from '../../../test/helpers/forward-proxy.js';
 import { HttpClient, clientOptionsFrom, envProxyFor, type CommonHttpConfig } from './http.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'http-tls-'));
@@ -45,38 +46,19 @@ describe('backend HTTPS and proxies', () => {
   let tlsPort = 0;
   let mtlsPort = 0;
   let plainPort = 0;
-  let proxyPort = 0;
-  const proxied: string[] = [];
+  let proxy: ForwardProxy;
   const servers: net.Server[] = [];
 
   before(async () => {
     const tlsServer = https.createServer({ cert: readFileSync(server.cert), key: readFileSync(server.key) }, (_q, s) => s.end('tls'));
     const mtlsServer = https.createServer({ cert: readFileSync(server.cert), key: readFileSync(server.key), requestCert: true, rejectUnauthorized: true, ca: readFileSync(client.cert) }, (_q, s) => s.end('mtls'));
     const plain = http.createServer((q, s) => s.end(`plain ${q.url}`));
-    // Forward proxy: absolute-form requests are relayed, CONNECT is tunnelled; every use is recorded.
-    const proxy = http.createServer((q, s) => {
-      proxied.push(`${q.method} ${q.url}`);
-      const u = new URL(q.url!);
-      http.get({ host: u.hostname, port: u.port, path: u.pathname + u.search }, (r) => {
-        s.writeHead(r.statusCode!, r.headers);
-        r.pipe(s);
-      });
-    });
-    proxy.on('connect', (q, sock) => {
-      proxied.push(`CONNECT ${q.url}`);
-      const [h, p] = q.url!.split(':');
-      const up = net.connect(Number(p), h, () => {
-        sock.write('HTTP/1.1 200 Connection established\r\n\r\n');
-        up.pipe(sock);
-        sock.pipe(up);
-      });
-      up.on('error', () => sock.destroy());
-      sock.on('error', () => up.destroy());
-    });
-    servers.push(tlsServer, mtlsServer, plain, proxy);
-    [tlsPort, mtlsPort, plainPort, proxyPort] = await Promise.all([listen(tlsServer), listen(mtlsServer), listen(plain), listen(proxy)]);
+    proxy = await startForwardProxy();
+    servers.push(tlsServer, mtlsServer, plain);
+    [tlsPort, mtlsPort, plainPort] = await Promise.all([listen(tlsServer), listen(mtlsServer), listen(plain)]);
   });
   after(() => {
+    proxy.close();
     for (const s of servers) {
       (s as http.Server).closeAllConnections?.();
       s.close();
@@ -95,8 +77,9 @@ describe('backend HTTPS and proxies', () => {
   });
 
   it('HTTP_PROXY carries plain requests, HTTPS_PROXY tunnels https, NO_PROXY bypasses', async () => {
+    const proxied = proxy.seen;
     proxied.length = 0;
-    const env = { HTTP_PROXY: `http://127.0.0.1:${proxyPort}`, https_proxy: `127.0.0.1:${proxyPort}` };
+    const env = { HTTP_PROXY: proxy.url, https_proxy: proxy.url.replace('http://', '') };
     assert.equal(await get({}, `http://127.0.0.1:${plainPort}/v2/x`, env), '200 plain /v2/x');
     assert.deepEqual(proxied, [`GET http://127.0.0.1:${plainPort}/v2/x`]);
     assert.equal(await get({ ca_cert_files: [server.cert] }, `https://127.0.0.1:${tlsPort}/`, env), '200 tls');
