@@ -7,7 +7,7 @@
 const argv = process.argv.slice(2);
 let threads = 4;
 for (let i = 0; i < argv.length; i++) {
-  const m = /^--(?:thread-num|fuse-threads)(?:=(\d+))?$/.exec(argv[i]);
+  const m = /^(?:--thread-num|--fuse-threads|-T)(?:=(\d+))?$/.exec(argv[i]);
   if (m) threads = Number(m[1] ?? argv[i + 1]) || threads;
 }
 if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, Math.max(16, threads * 2 + 8)));

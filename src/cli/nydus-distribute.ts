@@ -5,6 +5,7 @@ import { serverClean, serverStart } from '../distribute/server.js';
 import { supervise } from '../distribute/supervisor.js';
 import { UsageError } from '../util/errors.js';
 import { parseFlags, runMain } from './main.js';
+import { packageVersion } from '../util/version.js';
 
 const USAGE = `usage:
   nydus-distribute server start -i IP -d DIR1[,DIR2...] [--work-dir W] [--port P] [--bundle]
@@ -105,6 +106,10 @@ await runMain('nydus-distribute', async (argv) => {
   const [group, sub, ...rest] = argv;
   if (!group || group === '--help' || group === '-h' || group === 'help') {
     console.log(USAGE);
+    return 0;
+  }
+  if (group === '-V' || group === '--version') {
+    console.log(`nydus-distribute ${packageVersion()} (nydus-ts)`);
     return 0;
   }
   // Internal: the process-mode service supervisor (see distribute/service.ts).

@@ -1,11 +1,11 @@
 // nydus-image: dispatches to one module per subcommand (src/cli/nydus-image/<name>.ts exporting
 // `run(args): Promise<number>` and `usage`). Adding a subcommand = adding a file and a SUBCOMMANDS line.
 import { UsageError } from '../util/errors.js';
-import { appendFileSync } from 'node:fs';
-import { isLogLevel, setLogLevel, setLogSink } from '../util/log.js';
+import { isLogLevel, logToFile, setLogLevel } from '../util/log.js';
+import { packageVersion } from '../util/version.js';
 import { runMain } from './main.js';
 
-export const NYDUS_IMAGE_VERSION = '0.1.0';
+export const NYDUS_IMAGE_VERSION = packageVersion();
 
 interface Subcommand {
   run(args: string[]): Promise<number | void>;
@@ -22,11 +22,6 @@ export const SUBCOMMANDS: Record<string, string> = {
   unpack: 'Unpack a RAFS filesystem to a tar file',
   export: 'Export a RAFS v6 image as a raw EROFS block image',
 };
-
-/** -L/--log-file: log lines go to a file instead of stderr. */
-export function logToFile(path: string): void {
-  setLogSink((line) => appendFileSync(path, line + '\n'));
-}
 
 async function loadSubcommand(name: string): Promise<Subcommand | undefined> {
   if (!Object.hasOwn(SUBCOMMANDS, name)) return undefined;
@@ -71,7 +66,12 @@ export async function main(argv: string[]): Promise<number> {
     if (lf) {
       const v = lf[1] ?? argv[++i];
       if (!v) throw new UsageError('missing value for --log-file');
-      logToFile(v);
+      // Appended, ".log" added without an extension (upstream's setup_logging), never rotated.
+      try {
+        logToFile(v);
+      } catch (e) {
+        throw new UsageError(`--log-file ${v}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
       continue;
     }
     break;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { apiRequest } from '../api/client.js';
 import { UsageError } from '../util/errors.js';
+import { packageVersion } from '../util/version.js';
 import { parseFlags, runMain } from './main.js';
 
 const USAGE = `usage: nydusctl --sock SOCK [--raw] COMMAND
@@ -80,9 +81,14 @@ async function main(argv: string[]): Promise<number> {
     count: { type: 'string' },
     gc: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'V' },
   });
   if (values.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    console.log(`nydusctl ${packageVersion()} (nydus-ts)`);
     return 0;
   }
   const sock = values.sock;

@@ -1,24 +1,29 @@
 // nydusd: mount a RAFS image through FUSE and serve it lazily; upstream flags.
 //   nydusd [fuse] --config C --mountpoint M [--bootstrap B] [--apisock S] [--log-level L]
-//          [--thread-num N] [--prefetch-files F] [--localfs-dir D] [--id ID]
+//          [--log-file F [--log-rotation-size MiB]] [--thread-num N] [--prefetch-files F]
+//          [--localfs-dir D] [--id ID --supervisor SOCK [--upgrade]] | -V
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { loadConfigFile, localfsDirConfig, type FsConfig } from '../config/daemon-config.js';
 import { NydusDaemon } from '../daemon/daemon.js';
 import { createMountStorage } from '../daemon/storage-factory.js';
 import { describeError, UsageError } from '../util/errors.js';
-import { isLogLevel, logger, setLogLevel } from '../util/log.js';
+import { isLogLevel, logger, logToFile, setLogLevel } from '../util/log.js';
+import { packageVersion } from '../util/version.js';
 import { parseFlags, runMain } from './main.js';
 
 const log = logger('nydusd');
 
 const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE]
               [--apisock SOCK] [--log-level trace|debug|info|warn|error] [--thread-num N]
-              [--prefetch-files FILE] [--id ID]`;
+              [--log-file FILE [--log-rotation-size MIB]] [--prefetch-files FILE]
+              [--id ID] [--supervisor SOCK] [--upgrade]
+       nydusd -V|--version`;
 
 async function main(argv: string[]): Promise<number> {
   const args = argv[0] === 'fuse' ? argv.slice(1) : argv;
-  if (argv[0] && ['virtiofs', 'singleton', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);
+  // `daemon` is the older name of `singleton`.
+  if (argv[0] && ['virtiofs', 'singleton', 'daemon', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);
   const { values } = parseFlags(args, {
     config: { type: 'string', short: 'C' },
     mountpoint: { type: 'string', short: 'M' },
@@ -26,17 +31,19 @@ async function main(argv: string[]): Promise<number> {
     apisock: { type: 'string', short: 'A' },
     'log-level': { type: 'string', short: 'l' },
     'log-file': { type: 'string', short: 'L' },
-    'thread-num': { type: 'string' },
+    'log-rotation-size': { type: 'string' },
+    version: { type: 'boolean', short: 'V' },
+    'thread-num': { type: 'string', short: 'T' },
     'fuse-threads': { type: 'string' },
-    'prefetch-files': { type: 'string' },
+    'prefetch-files': { type: 'string', short: 'P' },
     'localfs-dir': { type: 'string', short: 'D' },
     'virtual-mountpoint': { type: 'string', short: 'm' },
-    id: { type: 'string' },
-    supervisor: { type: 'string' },
-    upgrade: { type: 'boolean' },
-    writable: { type: 'boolean' },
-    'rlimit-nofile': { type: 'string' },
-    'failover-policy': { type: 'string' },
+    id: { type: 'string', short: 'I' },
+    supervisor: { type: 'string', short: 'S' },
+    upgrade: { type: 'boolean', short: 'U' },
+    writable: { type: 'boolean', short: 'W' },
+    'rlimit-nofile': { type: 'string', short: 'R' },
+    'failover-policy': { type: 'string', short: 'F' },
     help: { type: 'boolean', short: 'h' },
     debug: { type: 'boolean' },
   }, false);
@@ -44,11 +51,28 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (values.version) {
+    console.log(`nydusd ${packageVersion()} (nydus-ts)`);
+    return 0;
+  }
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`invalid value '${level}' for --log-level: expected trace, debug, info, warn or error`);
   setLogLevel(level);
+  const rotationText = values['log-rotation-size'] ?? '0';
+  const rotation = Number(rotationText);
+  if (!/^\d+$/.test(rotationText) || !Number.isSafeInteger(rotation)) throw new UsageError(`invalid value '${rotationText}' for --log-rotation-size: expected a size in MiB`);
+  if (values['log-rotation-size'] !== undefined && !values['log-file']) throw new UsageError('--log-rotation-size needs --log-file');
+  if (values['log-file']) {
+    try {
+      logToFile(values['log-file'], rotation);
+    } catch (e) {
+      throw new UsageError(`--log-file ${values['log-file']}: ${describeError(e)}`);
+    }
+  }
   if (values.writable) throw new UsageError('--writable is not supported: nydus-ts mounts are read-only (use an overlay on top)');
   if (values.upgrade) throw new UsageError('--upgrade (failover takeover) is not supported');
+  // nydus-snapshotter always passes --supervisor/--id; accepted so it can start us, but said out loud.
+  if (values.supervisor) log.warn(`--supervisor ${values.supervisor}: saving state to the supervisor for failover is not supported; running without it`);
   const mountpoint = values.mountpoint;
   if (!mountpoint) throw new UsageError('missing --mountpoint');
   if (!existsSync(mountpoint) || !statSync(mountpoint).isDirectory()) throw new UsageError(`--mountpoint ${mountpoint}: not a directory`);

@@ -1,5 +1,6 @@
-// A tiny strict validator: every key must be known, every value of the right type; errors name the
-// full key path (e.g. "device.cache.config.work_dir: expected a string"). No silently ignored config.
+// A tiny validator: every value of a known key must have the right type; errors name the full key
+// path (e.g. "device.cache.config.work_dir: expected a string"). Unknown keys are not errors (upstream's
+// serde ignores them) but are collected by path so the caller warns about each one.
 import { ConfigError } from '../util/errors.js';
 
 export type Field =
@@ -10,6 +11,7 @@ export type Field =
   | { t: 'enum'; values: readonly string[] }
   | { t: 'strings' }
   | { t: 'object'; fields: Record<string, Field>; open?: boolean }
+  | { t: 'array'; of: Field }
   | { t: 'any' }
   | { t: 'oneOf'; options: Field[] };
 
@@ -24,7 +26,8 @@ function kind(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
-export function check(v: unknown, f: Field, path: string, source: string): void {
+/** Checks `v` against `f`; the path of every unknown key (not inside an `open` object) is pushed to `unknown`. */
+export function check(v: unknown, f: Field, path: string, source: string, unknown: string[] = []): void {
   const fail = (what: string): never => {
     throw new ConfigError(`${source}: ${path || '(top level)'}: ${what}`);
   };
@@ -52,11 +55,17 @@ export function check(v: unknown, f: Field, path: string, source: string): void 
       return;
     case 'any':
       return;
+    case 'array':
+      if (!Array.isArray(v)) fail(`expected an array, got ${kind(v)}`);
+      (v as unknown[]).forEach((x, i) => check(x, f.of, `${path}[${i}]`, source, unknown));
+      return;
     case 'oneOf': {
       const errs: string[] = [];
       for (const o of f.options) {
+        const found: string[] = [];
         try {
-          check(v, o, path, source);
+          check(v, o, path, source, found);
+          unknown.push(...found);
           return;
         } catch (e) {
           errs.push((e as Error).message);
@@ -72,10 +81,10 @@ export function check(v: unknown, f: Field, path: string, source: string): void 
         const sub = f.fields[k];
         const p = path ? `${path}.${k}` : k;
         if (!sub) {
-          if (f.open) continue;
-          throw new ConfigError(`${source}: unknown key "${p}"`);
+          if (!f.open) unknown.push(p);
+          continue;
         }
-        check(val, sub, p, source);
+        check(val, sub, p, source, unknown);
       }
     }
   }

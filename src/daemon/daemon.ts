@@ -9,6 +9,7 @@ import { openBootstrap } from '../rafs/index.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { describeError, NydusError } from '../util/errors.js';
 import { logger, setLogLevel, isLogLevel } from '../util/log.js';
+import { packageVersion } from '../util/version.js';
 import { ControlError, type DaemonControl, type DaemonInfo, type DaemonState, type MetricsKind, type MountRequest } from './control.js';
 import { FsStats, newFsStatsBuffer } from './fs-stats.js';
 import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
@@ -18,7 +19,7 @@ import type { MountSpec } from './vfs.js';
 import { CacheQuota } from '../storage/cache/cache-quota.js';
 
 const log = logger('nydusd');
-export const NYDUSD_VERSION = '0.1.0';
+export const NYDUSD_VERSION = packageVersion();
 /** Upstream rafs/src/fs.rs: RAFS is immutable, so the kernel may cache attrs and entries for 2^32 s. */
 export const RAFS_DEFAULT_ATTR_TIMEOUT = 2 ** 32;
 export const RAFS_DEFAULT_ENTRY_TIMEOUT = RAFS_DEFAULT_ATTR_TIMEOUT;

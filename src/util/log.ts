@@ -1,4 +1,9 @@
-// Minimal leveled logger to stderr. Secrets must never be passed in; redact() strips the usual suspects.
+// Minimal leveled logger to stderr (or a rotated log file, nydusd --log-file). Secrets must never be
+// passed in; redact() strips the usual suspects.
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'off';
 const ORDER: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, off: 5 };
 
@@ -51,4 +56,68 @@ export function logger(area: string): Logger {
     error: (m) => emit('error', area, m),
     enabled: (l) => ORDER[l] >= ORDER[current],
   };
+}
+
+/** Compressed rotated files kept next to the log (upstream: flexi_logger Cleanup::KeepCompressedFiles(10)). */
+export const LOG_ROTATED_KEEP = 10;
+
+/** `<dir>/<stem>_r<YYYY-MM-DD_HH-MM-SS>[.restart-NNNN]<ext>`, as flexi_logger's Naming::Timestamps. */
+function rotatedName(dir: string, stem: string, ext: string, now: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  const ts = `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}_${p(now.getHours())}-${p(now.getMinutes())}-${p(now.getSeconds())}`;
+  const taken = new Set(readdirSync(dir));
+  for (let i = 0; ; i++) {
+    const name = `${stem}_r${ts}${i ? `.restart-${String(i).padStart(4, '0')}` : ''}${ext}`;
+    if (!taken.has(name) && !taken.has(`${name}.gz`) && !taken.has(`${name}.gz.tmp`)) return join(dir, name);
+  }
+}
+
+/**
+ * Sends log lines to `path` (appended; ".log" added when it has no extension, as upstream), rotating
+ * it once it would pass `rotationMiB` MiB (0 = never): the full file is renamed to
+ * `<stem>_r<timestamp><ext>` beside it, then gzip-compressed in the background to `<that>.gz`, and the
+ * oldest compressed files beyond LOG_ROTATED_KEEP are removed. Returns the path written to. Line
+ * writes are synchronous so the last lines before an exit are kept.
+ */
+export function logToFile(path: string, rotationMiB = 0): string {
+  const file = resolve(extname(path) ? path : `${path}.log`);
+  const dir = dirname(file);
+  const ext = extname(file);
+  const stem = basename(file, ext);
+  const limit = rotationMiB > 0 ? Math.max(1, Math.floor(rotationMiB * 1024 * 1024)) : 0;
+  let fd = openSync(file, 'a', 0o644);
+  let size = fstatSync(fd).size;
+  const fail = (what: string, e: unknown): void => void process.stderr.write(`log file ${file}: ${what}: ${(e as Error).message}\n`);
+  const compress = (rotated: string): void => {
+    const tmp = `${rotated}.gz.tmp`;
+    pipeline(createReadStream(rotated), createGzip(), createWriteStream(tmp, { mode: 0o644 }))
+      .then(() => {
+        renameSync(tmp, `${rotated}.gz`);
+        unlinkSync(rotated);
+        const old = readdirSync(dir).filter((n) => n.startsWith(`${stem}_r`) && n.endsWith(`${ext}.gz`)).sort();
+        for (const n of old.slice(0, Math.max(0, old.length - LOG_ROTATED_KEEP))) unlinkSync(join(dir, n));
+      })
+      .catch((e: unknown) => fail(`compressing ${rotated}`, e));
+  };
+  const rotate = (): void => {
+    closeSync(fd);
+    const rotated = rotatedName(dir, stem, ext, new Date());
+    renameSync(file, rotated);
+    fd = openSync(file, 'a', 0o644);
+    size = 0;
+    compress(rotated);
+  };
+  sink = (line) => {
+    const buf = Buffer.from(line + '\n');
+    try {
+      if (limit && size > 0 && size + buf.length > limit) rotate();
+      writeSync(fd, buf);
+      size += buf.length;
+    } catch (e) {
+      // A full or vanished disk must not take the daemon down; fall back to stderr.
+      fail('write failed', e);
+      process.stderr.write(line + '\n');
+    }
+  };
+  return file;
 }

@@ -74,7 +74,8 @@ function makeCases(w: Workspace, r: () => number): Case[] {
     return f;
   });
   const good = JSON.stringify({ source: boot, fs_type: 'rafs', config: w.configText });
-  const unknownKeys = JSON.stringify({ ...JSON.parse(w.configText), surprise: { nested: true }, mode: 'direct' });
+  // Unknown keys alone are accepted (with a warning, as upstream ignores them); a wrong type is not.
+  const unknownKeys = JSON.stringify({ ...JSON.parse(w.configText), surprise: { nested: true }, mode: 'direct', enable_xattr: 'yes' });
   const mp = (): string => `/fz${Math.floor(r() * 1e6)}`;
   const randBytes = (n: number): string => {
     const b = Buffer.alloc(n);
@@ -118,7 +119,7 @@ function makeCases(w: Workspace, r: () => number): Case[] {
     () => ({ what: 'non-existent bootstrap', method: pick(['POST', 'PUT']), path: `/api/v1/mount?mountpoint=${pick([mp(), '/sub'])}`, data: JSON.stringify({ source: join(w.root, `missing-${Math.floor(r() * 1e6)}`), fs_type: 'rafs', config: w.configText }) }),
     () => ({ what: 'garbage bootstrap', method: 'POST', path: `/api/v1/mount?mountpoint=${mp()}`, data: JSON.stringify({ source: pick([garbageBoot, truncBoot, w.blobs, '/dev/null', '/proc/self/status', w.configPath]), fs_type: 'rafs', config: w.configText }) }),
     () => ({ what: 'garbage bootstrap remount', method: 'PUT', path: '/api/v1/mount?mountpoint=/sub', data: JSON.stringify({ source: pick([garbageBoot, truncBoot]), fs_type: 'rafs', config: w.configText }) }),
-    () => ({ what: 'config with unknown keys', method: pick(['POST', 'PUT']), path: `/api/v1/mount?mountpoint=${pick([mp(), '/sub'])}`, data: JSON.stringify({ source: boot, fs_type: 'rafs', config: unknownKeys }) }),
+    () => ({ what: 'config with unknown keys and a wrong type', method: pick(['POST', 'PUT']), path: `/api/v1/mount?mountpoint=${pick([mp(), '/sub'])}`, data: JSON.stringify({ source: boot, fs_type: 'rafs', config: unknownKeys }) }),
     () => ({ what: 'bad mountpoint', method: pick(['POST', 'PUT', 'DELETE']), path: `/api/v1/mount${pick(['', '?mountpoint=', '?mountpoint=sub', '?mountpoint=/a/../sub', '?mountpoint=/./sub', '?mountpoint=%00', '?mountpoint=/sub%00x', '?mountpoint=../../etc', '?mountpoint=/..', '?mount=/sub', '?mountpoint=/' + 'y'.repeat(300) + '/..'])}`, data: good }),
     () => ({ what: 'nested mountpoint', method: 'POST', path: `/api/v1/mount?mountpoint=${pick(['/sub/inner', '/sub/dir/x'])}`, data: good }),
     () => ({ what: 'remount/umount of an absent mountpoint', method: pick(['PUT', 'DELETE']), path: `/api/v1/mount?mountpoint=${mp()}`, data: good }),

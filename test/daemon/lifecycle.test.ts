@@ -100,7 +100,7 @@ function t_ignore(f: () => unknown): void {
 
 describe('nydusd config errors', { skip: fuseUsable() }, () => {
   const cases: Array<{ name: string; config: string | undefined; expect: RegExp }> = [
-    { name: 'unknown key', config: JSON.stringify({ device: { backend: { type: 'localfs', config: { dir: FIXTURE_V5_BLOB_DIR, bogus_key: 1 } } } }), expect: /device\.backend\.config\.bogus_key/ },
+    { name: 'invalid value', config: JSON.stringify({ ...localfsConfig(FIXTURE_V5_BLOB_DIR, '/tmp'), fs_prefetch: { enable: true, threads_count: 0 } }), expect: /fs_prefetch\.threads_count/ },
     { name: 'wrong type', config: JSON.stringify({ ...localfsConfig(FIXTURE_V5_BLOB_DIR, '/tmp'), digest_validate: 'yes' }), expect: /digest_validate/ },
     { name: 'invalid JSON', config: '{"device": {', expect: /nydusd\.json/ },
     { name: 'missing config file', config: undefined, expect: /nydusd\.json/ },

@@ -4,9 +4,13 @@
 // abort signals, forward-proxy and unix-socket transports, and exact-length ranged bodies.
 // Redirects are never followed here: the caller decides (upstream connection.rs does the same).
 // Upstream: nydus storage/src/backend/connection.rs.
+import { readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { BackendError } from '../../util/errors.js';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { BackendError, ConfigError } from '../../util/errors.js';
 import { redact } from '../../util/log.js';
 
 export interface HttpClientOptions {
@@ -20,6 +24,13 @@ export interface HttpClientOptions {
   /** Connect every request to this unix socket instead of the URL's host (http-proxy backend). */
   socketPath?: string;
   maxSockets?: number;
+  /** Trusted CAs for https (system roots plus `ca_cert_files`); unset = node's defaults. */
+  ca?: Array<string | Buffer>;
+  /** Client certificate and key (PEM) for mutual TLS (`client_cert_file`, `client_key_file`). */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Environment for HTTP(S)_PROXY / NO_PROXY (tests pass their own). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface HttpRequest {
@@ -40,10 +51,94 @@ export interface CommonHttpConfig {
   retry_limit?: number;
   skip_verify?: boolean;
   proxy?: unknown;
+  /** Extra PEM CA bundles trusted besides the system roots. */
+  ca_cert_files?: string[];
+  client_cert_file?: string;
+  client_key_file?: string;
+}
+
+function readPem(path: string, key: string, backend: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ConfigError(`backend ${backend}: ${key} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }
 
 export function clientOptionsFrom(cfg: CommonHttpConfig, backend: string): HttpClientOptions {
-  return { backend, timeoutMs: secondsToMs(cfg.timeout, 5), connectTimeoutMs: secondsToMs(cfg.connect_timeout, 5), skipVerify: cfg.skip_verify ?? false };
+  const o: HttpClientOptions = { backend, timeoutMs: secondsToMs(cfg.timeout, 5), connectTimeoutMs: secondsToMs(cfg.connect_timeout, 5), skipVerify: cfg.skip_verify ?? false };
+  const files = cfg.ca_cert_files ?? [];
+  // `ca` replaces node's trust store, so the system roots go first.
+  if (files.length) o.ca = [...tls.rootCertificates, ...files.map((f, i) => readPem(f, `ca_cert_files[${i}]`, backend))];
+  if (cfg.client_cert_file && cfg.client_key_file) {
+    o.cert = readPem(cfg.client_cert_file, 'client_cert_file', backend);
+    o.key = readPem(cfg.client_key_file, 'client_key_file', backend);
+  }
+  return o;
+}
+
+/**
+ * The forward proxy the environment names for `url` (curl's and upstream's HTTP client's convention):
+ * http_proxy/HTTP_PROXY for http, https_proxy/HTTPS_PROXY for https, else all_proxy/ALL_PROXY; none when
+ * no_proxy/NO_PROXY has `*` or a matching host, domain suffix (`.example.com` or `example.com`), or host:port.
+ */
+export function envProxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
+  const get = (n: string): string | undefined => env[n.toLowerCase()] || env[n.toUpperCase()] || undefined;
+  const raw = (url.protocol === 'https:' ? get('https_proxy') : get('http_proxy')) ?? get('all_proxy');
+  if (!raw) return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  for (let entry of (get('no_proxy') ?? '').split(/[\s,]+/)) {
+    entry = entry.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === '*') return undefined;
+    let eport: string | undefined;
+    const m = /^(.*):(\d+)$/.exec(entry);
+    if (m && !entry.includes(']') && (m[1]!.match(/:/g) ?? []).length === 0) [entry, eport] = [m[1]!, m[2]];
+    entry = entry.replace(/^\[|\]$/g, '').replace(/^\*?\./, '.');
+    if (eport && eport !== port) continue;
+    if (host === entry.replace(/^\./, '') || (entry.startsWith('.') ? host.endsWith(entry) : host.endsWith(`.${entry}`))) return undefined;
+  }
+  try {
+    return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
+  } catch {
+    throw new ConfigError(`proxy environment variable for ${url.protocol.slice(0, -1)}: not a URL`);
+  }
+}
+
+function proxyAuthorization(proxy: URL): Record<string, string> {
+  if (!proxy.username) return {};
+  const cred = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  return { 'proxy-authorization': `Basic ${Buffer.from(cred).toString('base64')}` };
+}
+
+/** https through an HTTP forward proxy: each pooled connection is a CONNECT tunnel, then TLS inside it. */
+class TunnelAgent extends https.Agent {
+  constructor(readonly proxy: URL, options: https.AgentOptions) {
+    super(options);
+  }
+
+  override createConnection(opts: http.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): undefined {
+    // Node's Agent passes a callback and accepts the socket later through it.
+    const options = opts as tls.ConnectionOptions & { host?: string; port?: number };
+    const cb = (err: Error | null, s?: Socket): void => callback?.(err, s as Duplex);
+    const target = `${options.host}:${options.port}`;
+    const creq = http.request({ host: this.proxy.hostname.replace(/^\[|\]$/g, ''), port: this.proxy.port || 80, method: 'CONNECT', path: target, agent: false, headers: { host: target, ...proxyAuthorization(this.proxy) } });
+    creq.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        cb(new Error(`proxy ${this.proxy.host} answered CONNECT with HTTP ${res.statusCode}`));
+        return;
+      }
+      const servername = options.servername ?? (options.host && !/^[\d.]+$|:/.test(options.host) ? options.host : undefined);
+      const t = tls.connect({ ...options, socket, ...(servername ? { servername } : {}) });
+      t.once('secureConnect', () => cb(null, t));
+      t.once('error', (e) => cb(e));
+    });
+    creq.once('error', (e) => cb(e));
+    creq.end();
+    return undefined;
+  }
 }
 
 /**
@@ -210,18 +305,31 @@ export class HttpClient {
   readonly options: HttpClientOptions;
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
+  readonly #httpsOptions: https.AgentOptions;
+  #tunnels = new Map<string, TunnelAgent>();
 
   constructor(options: HttpClientOptions) {
     this.options = options;
     const maxSockets = options.maxSockets ?? 32;
     this.#httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-    this.#httpsAgent = new https.Agent({ keepAlive: true, maxSockets, rejectUnauthorized: !options.skipVerify });
+    this.#httpsOptions = { keepAlive: true, maxSockets, rejectUnauthorized: !options.skipVerify, ...(options.ca ? { ca: options.ca } : {}), ...(options.cert ? { cert: options.cert, key: options.key } : {}) };
+    this.#httpsAgent = new https.Agent(this.#httpsOptions);
+  }
+
+  #tunnel(proxy: URL): TunnelAgent {
+    let a = this.#tunnels.get(proxy.href);
+    if (!a) this.#tunnels.set(proxy.href, (a = new TunnelAgent(proxy, this.#httpsOptions)));
+    return a;
   }
 
   /** Sends a request; resolves once the status line and headers have arrived. */
   request(req: HttpRequest): Promise<HttpResponse> {
     const { backend } = this.options;
-    const target = req.via ?? req.url;
+    // HTTP(S)_PROXY from the environment applies to direct requests (not via a configured P2P proxy).
+    const envProxy = req.via || this.options.socketPath ? undefined : envProxyFor(req.url, this.options.env);
+    const tunnel = envProxy && req.url.protocol === 'https:' ? this.#tunnel(envProxy) : undefined;
+    const via = req.via ?? (tunnel ? undefined : envProxy);
+    const target = via ?? req.url;
     const tls = target.protocol === 'https:';
     // Only the path appears in errors: query strings carry presigned credentials.
     const what = `${req.method} ${req.url.host}${req.url.pathname}`;
@@ -230,15 +338,16 @@ export class HttpClient {
       if (req.signal?.aborted) return reject(req.signal.reason);
       const headers: Record<string, string> = { ...(req.headers ?? {}) };
       if (req.body) headers['content-length'] = String(req.body.length);
-      const opts: http.RequestOptions = { method: req.method, headers, agent: tls ? this.#httpsAgent : this.#httpAgent };
+      const opts: http.RequestOptions = { method: req.method, headers, agent: tunnel ?? (tls ? this.#httpsAgent : this.#httpAgent) };
       if (this.options.socketPath) {
         opts.socketPath = this.options.socketPath;
         opts.path = req.url.pathname + req.url.search;
       } else {
         opts.hostname = target.hostname.replace(/^\[|\]$/g, '');
         opts.port = target.port || (tls ? 443 : 80);
-        opts.path = req.via ? req.url.href : req.url.pathname + req.url.search;
-        if (req.via) headers.host = req.url.host;
+        opts.path = via ? req.url.href : req.url.pathname + req.url.search;
+        if (via) headers.host = req.url.host;
+        if (via && via === envProxy) Object.assign(headers, proxyAuthorization(envProxy));
       }
       const creq = (tls ? https : http).request(opts);
       let answered = false;
@@ -259,7 +368,7 @@ export class HttpClient {
       ctl.deadline(limit, () => ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: not complete after ${limit} ms (whole-request deadline)`, { retryable: true })));
       creq.on('socket', (s) => {
         const connected = (): void => ctl.arm(this.options.timeoutMs, idle);
-        if ((s as { connecting?: boolean }).connecting) s.once(tls && !req.via ? 'secureConnect' : 'connect', connected);
+        if ((s as { connecting?: boolean }).connecting) s.once(tls && !via ? 'secureConnect' : 'connect', connected);
         else connected();
       });
       const onAbort = (): void => ctl.destroy(new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: aborted`, { cause: req.signal?.reason }));
@@ -281,6 +390,7 @@ export class HttpClient {
   close(): void {
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
+    for (const a of this.#tunnels.values()) a.destroy();
   }
 }
 
