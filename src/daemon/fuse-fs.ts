@@ -87,21 +87,23 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   }
 
   function counted<T>(op: number, ino: number, fn: () => T | Promise<T>): T | Promise<T> {
+    const t0 = performance.now();
+    const us = (): number => Math.round((performance.now() - t0) * 1000);
     try {
       const r = fresh(fn);
       if (r instanceof Promise) {
         return r.then(
-          (v) => (vfs.count(op, ino, true), v),
+          (v) => (vfs.count(op, ino, true, us()), v),
           (e: unknown) => {
-            vfs.count(op, ino, false);
+            vfs.count(op, ino, false, us());
             throw e;
           },
         );
       }
-      vfs.count(op, ino, true);
+      vfs.count(op, ino, true, us());
       return r;
     } catch (e) {
-      vfs.count(op, ino, false);
+      vfs.count(op, ino, false, us());
       throw e;
     }
   }

@@ -36,6 +36,9 @@ export async function createMountStorage(blobs: readonly BlobInfo[], config: FsC
           read_errors: b.readErrors,
           read_amount_total: b.readBytes,
           read_cumulative_latency_millis_total: Math.round(b.readLatencyMsTotal),
+          read_cumulative_latency_millis_dist: [...b.latencyMsBySize],
+          read_count_block_size_dist: [...b.countBySize],
+          read_latency_sizes_dist: b.latencyBySize.map((r) => [...r]),
         },
         blobcache: {
           underlying_files: m.cache.kind === 'filecache' ? blobs.map((x) => `${x.blobId}.${BLOB_DATA_FILE_SUFFIX}`) : [],

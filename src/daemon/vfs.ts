@@ -8,7 +8,7 @@ import type { ChunkInfo } from '../format/chunk-info.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { FsError } from '../util/errors.js';
-import { FsStats } from './fs-stats.js';
+import { FileStats, FsStats, type FileStatsFlags } from './fs-stats.js';
 
 const E = osConstants.errno;
 /** Inode numbers of mount k live in [k*2^40, (k+1)*2^40); k = 0 is the pseudo filesystem. */
@@ -46,6 +46,8 @@ export interface MountSpec {
   cache?: Array<{ bitmap: Uint8Array; dataPath: string } | undefined>;
   /** Shared counters (FsStats layout) for /api/v1/metrics. */
   stats: SharedArrayBuffer;
+  /** Per-file records (FileStats layout), when iostats_files / access_pattern / latest_read_files is on. */
+  files?: { buf: SharedArrayBuffer; flags: FileStatsFlags } | undefined;
   /** Euid/egid reported when the image has no explicit uid/gid. */
   uid: number;
   gid: number;
@@ -65,6 +67,7 @@ interface Mount {
   spec: MountSpec;
   sb: RafsSuper;
   stats: FsStats;
+  files: FileStats | undefined;
   fds: Map<number, number>;
   /** Per regular file read: its size and chunks (RAFS is immutable, so a read needs no inode decode). */
   chunkCache: Map<number, { size: number; chunks: ChunkInfo[] }>;
@@ -99,7 +102,7 @@ export class Vfs {
   mount(spec: MountSpec): void {
     const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
     const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
-    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map() });
+    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), files: spec.files ? new FileStats(spec.files.buf, spec.files.flags) : undefined, fds: new Map(), chunkCache: new Map(), lastMiss: new Map() });
     if (spec.mountpoint === '/') {
       this.#rootMount = spec.index;
       return;
@@ -183,9 +186,9 @@ export class Vfs {
     return { ino: d.ino, size: 4096, blocks: 8, mode: 0o040755, nlink: 2 + d.children.size, uid: 0, gid: 0, rdev: 0, mtime: 0, mtimeNsec: 0, blksize: 4096 };
   }
 
-  #stats(ino: number): FsStats | undefined {
+  #owner(ino: number): { m: Mount; local: number } | undefined {
     try {
-      return this.#split(ino)?.m.stats;
+      return this.#split(ino);
     } catch {
       return undefined;
     }
@@ -200,9 +203,12 @@ export class Vfs {
     }
   }
 
-  /** Counts a finished operation in the owning mount's stats. */
-  count(op: number, ino: number, ok: boolean): void {
-    this.#stats(ino)?.fop(op, ok);
+  /** Counts a finished operation (and its latency) in the owning mount's stats. */
+  count(op: number, ino: number, ok: boolean, latencyUs?: number): void {
+    const s = this.#owner(ino);
+    if (!s) return;
+    s.m.stats.fop(op, ok, latencyUs);
+    s.m.files?.fop(s.local, op, ok);
   }
 
   getattr(ino: number): VfsAttr {
@@ -350,6 +356,7 @@ export class Vfs {
       }
     }
     m.stats.dataRead(end - offset);
+    m.files?.read(local, end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
     return this.#data.fetchChunks(m.spec.index, missing).then((datas) =>

@@ -28,6 +28,29 @@ export function redact(s: string): string {
     .replace(/([?&](?:X-Amz-Signature|X-Amz-Credential|Signature|token)=)[^&\s]+/gi, '$1<redacted>');
 }
 
+/** Keys whose values are credentials wherever they appear (backend configs, mirrors, proxies, caches). */
+const SECRET_KEY = /^(?:auth|registry_token|access_key_secret|secret_access_key|access_key_id|session_token|password|passwd|token|bearer|encryption_key|authorization|proxy-authorization|cookie|x-[\w-]*token)$/i;
+export const REDACTED = '<redacted>';
+
+/**
+ * A deep copy of a JSON-like value with every credential replaced: values under secret keys (any
+ * depth, header names included) and, in every other string, URL userinfo, Authorization headers and
+ * signed-URL query tokens (redact()). The one helper for API answers; log lines go through redact().
+ */
+export function redactSecrets<T>(v: T): T {
+  const walk = (x: unknown, depth: number): unknown => {
+    if (typeof x === 'string') return redact(x);
+    if (!x || typeof x !== 'object' || depth > 64) return x;
+    if (Array.isArray(x)) return x.map((e) => walk(e, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, e] of Object.entries(x as Record<string, unknown>)) {
+      out[k] = SECRET_KEY.test(k) && e !== '' && e !== null && e !== undefined ? REDACTED : walk(e, depth + 1);
+    }
+    return out;
+  };
+  return walk(v, 0) as T;
+}
+
 function emit(level: LogLevel, area: string, msg: string): void {
   if (ORDER[level] < ORDER[current]) return;
   sink(`[${new Date().toISOString()}] ${level.toUpperCase()} ${area}: ${redact(msg)}`);

@@ -127,7 +127,8 @@ function makeCases(w: Workspace, r: () => number): Case[] {
     () => ({ what: 'fuzzed query', method: 'GET', path: `/api/v1/${pick(['metrics', 'metrics/backend', 'metrics/blobcache', 'metrics/files', 'metrics/pattern', 'config'])}?${pick(['id=/nope', 'id=%00', 'id=../../x', 'id=' + 'q'.repeat(5000), 'id=/sub%00'])}` }),
     () => ({ what: 'fuzzed query', method: 'GET', path: `/api/v1/daemon/backend${pick(['', '?mountpoint=/nope', '?mountpoint=relative', '?mountpoint=%00', '?id=/sub', '?mountpoint=/../sub'])}` }),
     // Per-file metrics and access patterns are off in this config: upstream answers 404.
-    () => ({ what: 'disabled metrics', method: 'GET', path: pick(['/api/v1/metrics/files?id=/sub', '/api/v1/metrics/pattern?id=/sub', '/api/v1/metrics/files?id=/sub&latest=true']) }),
+    // Disabled per-file metrics answer 200 with an empty body, as upstream; an unknown id is 404.
+    () => ({ what: 'metrics of an unknown id', method: 'GET', path: pick(['/api/v1/metrics/files?id=/nosuch', '/api/v1/metrics/pattern?id=/nosuch', '/api/v1/metrics/files?id=/nosuch&latest=true']) }),
     () => ({ what: 'wrong method', method: pick(['DELETE', 'POST', 'PATCH', 'OPTIONS']), path: pick(['/api/v1/daemon', '/api/v1/metrics', '/api/v1/metrics/backend', '/api/v1/daemon/events', '/api/v1/daemon/exit', '/api/v1/config', '/metrics', '/api/v2/daemon']), data: '{}' }),
     () => ({ what: 'wrong method on /mount', method: pick(['GET', 'PATCH']), path: '/api/v1/mount?mountpoint=/sub' }),
     () => ({
