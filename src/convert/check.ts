@@ -65,8 +65,8 @@ async function download(img: ResolvedImage, digest: string, path: string): Promi
 export async function checkImage(o: CheckOptions): Promise<CheckReport> {
   await mkdir(o.workDir, { recursive: true });
   const platform = o.platform ? { platform: o.platform } : {};
-  const target = await openImage(o.target, { insecure: o.targetInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.targetCreds, ...platform });
-  const source = o.source ? await openImage(o.source, { insecure: o.sourceInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.sourceCreds, ...platform }) : undefined;
+  const target = await openImage(o.target, { insecure: o.targetInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.targetCreds, ...platform, nydus: true });
+  const source = o.source ? await openImage(o.source, { insecure: o.sourceInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.sourceCreds, ...platform, nydus: false }) : undefined;
   await writeFile(join(o.workDir, 'nydus_manifest.json'), target.manifestBytes);
   await writeFile(join(o.workDir, 'nydus_config.json'), JSON.stringify(target.config, null, 2));
   if (source) {
