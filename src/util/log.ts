@@ -19,18 +19,21 @@ export function setLogSink(fn: (line: string) => void): void {
   sink = fn;
 }
 
+/** Keys whose values are credentials wherever they appear (backend configs, mirrors, proxies, caches). */
+const SECRET_KEYS = 'auth|registry_token|access_key_secret|secret_access_key|access_key_id|session_token|password|passwd|token|bearer|encryption_key|authorization|proxy-authorization|cookie|x-[\\w-]*token';
+const SECRET_KEY = new RegExp(`^(?:${SECRET_KEYS})$`, 'i');
+const SECRET_JSON = new RegExp(`("(?:${SECRET_KEYS})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'gi');
+export const REDACTED = '<redacted>';
+
 /** Removes credentials from text that may quote a URL, header or config. */
 export function redact(s: string): string {
   return s
-    .replace(/(authorization:\s*)(\S+\s+)?\S+/gi, '$1<redacted>')
-    .replace(/("(?:auth|registry_token|access_key_secret|secret_access_key|access_key_id|password|token)"\s*:\s*)"[^"]*"/gi, '$1"<redacted>"')
-    .replace(/(\/\/)[^/@\s:]+:[^/@\s]+@/g, '$1<redacted>@')
-    .replace(/([?&](?:X-Amz-Signature|X-Amz-Credential|Signature|token)=)[^&\s]+/gi, '$1<redacted>');
+    .replace(/((?:proxy-)?authorization:\s*)(\S+\s+)?\S+/gi, `$1${REDACTED}`)
+    .replace(SECRET_JSON, `$1"${REDACTED}"`)
+    // URL userinfo: "user:password@" and a bare token as user ("//ghp_xxx@host").
+    .replace(/(\/\/)[^/@\s:"]+(?::[^/@\s"]*)?@/g, `$1${REDACTED}@`)
+    .replace(/([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|token|access_token)=)[^&\s"]+/gi, `$1${REDACTED}`);
 }
-
-/** Keys whose values are credentials wherever they appear (backend configs, mirrors, proxies, caches). */
-const SECRET_KEY = /^(?:auth|registry_token|access_key_secret|secret_access_key|access_key_id|session_token|password|passwd|token|bearer|encryption_key|authorization|proxy-authorization|cookie|x-[\w-]*token)$/i;
-export const REDACTED = '<redacted>';
 
 /**
  * A deep copy of a JSON-like value with every credential replaced: values under secret keys (any
