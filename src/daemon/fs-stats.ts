@@ -189,13 +189,24 @@ export class FileStats {
     return out;
   }
 
-  /** GET /api/v1/metrics/files?latest=true: inodes read since the last call (then cleared). */
-  latestRead(): number[] {
-    const out: number[] = [];
+  /**
+   * GET /api/v1/metrics/files?latest=true: inodes read since the last call (then cleared), as
+   * upstream's InodeBitmap array: [start, end] for a run of consecutive inodes, [ino] for one.
+   */
+  latestRead(): number[][] {
+    const inos: number[] = [];
     this.#each((b, ino) => {
-      if (Atomics.exchange(this.#a, b + F_RECENT, 0n) !== 0n) out.push(ino);
+      if (Atomics.exchange(this.#a, b + F_RECENT, 0n) !== 0n) inos.push(ino);
     });
-    return out.sort((x, y) => x - y);
+    inos.sort((x, y) => x - y);
+    const out: number[][] = [];
+    for (let i = 0; i < inos.length; ) {
+      let j = i;
+      while (j + 1 < inos.length && inos[j + 1] === inos[j]! + 1) j++;
+      out.push(j > i ? [inos[i]!, inos[j]!] : [inos[i]!]);
+      i = j + 1;
+    }
+    return out;
   }
 
   /** GET /api/v1/metrics/pattern: upstream AccessPattern records of files read at least once. */
