@@ -60,12 +60,22 @@ const configureDaemon: Handler = async (c, _q, body) => {
   return undefined;
 };
 
+/** A domain or blob id from a query or body: printable, bounded. */
+function objectId(v: string | null | undefined, name: string): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (v.length > 1024 || /[\u0000-\u001f\u007f]/.test(v)) bad(`"${name}" must be printable and at most 1024 characters`);
+  return v;
+}
+
 function blobEntry(b: unknown): BlobCacheEntry {
   if (!b || typeof b !== 'object' || Array.isArray(b)) bad('request body must be a JSON object (a blob cache entry)');
   const o = b as Record<string, unknown>;
   if (typeof o.type !== 'string') bad('"type" (bootstrap or datablob) is required');
   if (typeof o.id !== 'string') bad('"id" (blob id) is required');
   if (o.domain_id !== undefined && typeof o.domain_id !== 'string') bad('"domain_id" must be a string');
+  objectId(o.id, 'id');
+  objectId(o.domain_id as string | undefined, 'domain_id');
   for (const k of ['config', 'config_v2']) if (o[k] !== undefined && (!o[k] || typeof o[k] !== 'object' || Array.isArray(o[k]))) bad(`"${k}" must be an object`);
   return { type: o.type, id: o.id, domain_id: (o.domain_id as string | undefined) ?? '', ...(o.config !== undefined ? { config: o.config } : {}), ...(o.config_v2 !== undefined ? { config_v2: o.config_v2 } : {}) };
 }
@@ -81,14 +91,14 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   },
   '/api/v2/blobs': {
     GET: (c, q) => {
-      const domain = q.get('domain_id');
-      if (domain === null) bad('missing query parameter "domain_id"');
-      return c.getBlobObjects({ domain_id: domain, blob_id: q.get('blob_id') ?? undefined });
+      const domain = objectId(q.get('domain_id'), 'domain_id');
+      if (domain === undefined) bad('missing query parameter "domain_id"');
+      return c.getBlobObjects({ domain_id: domain, blob_id: objectId(q.get('blob_id'), 'blob_id') });
     },
     PUT: async (c, _q, body) => void c.createBlobObject(blobEntry(await body())),
     DELETE: async (c, q) => {
-      const domain = q.get('domain_id') ?? undefined;
-      const blob = q.get('blob_id') ?? undefined;
+      const domain = objectId(q.get('domain_id'), 'domain_id');
+      const blob = objectId(q.get('blob_id'), 'blob_id');
       if (domain === undefined && blob === undefined) bad('expected query parameter "domain_id" or "blob_id"');
       await c.deleteBlobObject({ domain_id: domain, blob_id: blob });
       return undefined;

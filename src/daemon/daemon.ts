@@ -102,6 +102,8 @@ export function configV2Of(c: FsConfig): Record<string, unknown> {
 }
 
 const BLOB_TYPES = ['bootstrap', 'datablob'];
+/** Bounds the registry's memory against a client that keeps adding entries. */
+const MAX_BLOB_ENTRIES = 65536;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
@@ -420,6 +422,8 @@ export class NydusDaemon implements DaemonControl {
     if (!BLOB_TYPES.includes(e.type)) throw new ControlError(400, 'INVALID_ARGUMENT', `"type" must be one of ${BLOB_TYPES.join(', ')}`);
     if (!e.id || e.id.includes('/') || e.id.includes('\0')) throw new ControlError(400, 'INVALID_ARGUMENT', '"id" must be a non-empty blob id without "/"');
     if (e.config === undefined && e.config_v2 === undefined) throw new ControlError(400, 'INVALID_ARGUMENT', 'one of "config" or "config_v2" is required');
+    const total = [...this.#blobEntries.values()].reduce((n, d) => n + d.size, 0);
+    if (total >= MAX_BLOB_ENTRIES && !this.#blobEntries.get(e.domain_id)?.has(e.id)) throw new ControlError(400, 'RESOURCE_EXHAUSTED', `${MAX_BLOB_ENTRIES} blob objects are registered already`);
     let dom = this.#blobEntries.get(e.domain_id);
     if (!dom) this.#blobEntries.set(e.domain_id, (dom = new Map()));
     const old = dom.get(e.id);
