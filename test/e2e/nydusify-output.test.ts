@@ -38,11 +38,11 @@ function oneFileTar(name: string, data: Buffer): Buffer {
 }
 
 /** Pushes a one-layer OCI image; returns the manifest digest and the layer's gzip bytes. */
-async function pushImage(c: RegistryClient, repo: string, tag: string, content: string): Promise<{ digest: string; size: number; layer: Buffer; manifest: Manifest }> {
+async function pushImage(c: RegistryClient, repo: string, tag: string, content: string, arch = 'amd64'): Promise<{ digest: string; size: number; layer: Buffer; manifest: Manifest }> {
   const tar = oneFileTar('hello.txt', Buffer.from(content));
   const layer = gzipSync(tar);
   await c.uploadBlob(repo, sha256Digest(layer), layer);
-  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256Digest(tar)] }, history: [{ created_by: 'test' }] }));
+  const cfg = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256Digest(tar)] }, history: [{ created_by: 'test' }] }));
   await c.uploadBlob(repo, sha256Digest(cfg), cfg);
   const manifest: Manifest = { schemaVersion: 2, mediaType: MT_OCI_MANIFEST, config: { mediaType: MT_OCI_CONFIG, digest: sha256Digest(cfg), size: cfg.length }, layers: [{ mediaType: MT_OCI_LAYER_GZIP, digest: sha256Digest(layer), size: layer.length }] };
   const bytes = Buffer.from(JSON.stringify(manifest));
@@ -146,6 +146,29 @@ describe('nydusify convert output and hostile manifests', { skip, timeout: 240_0
     // nydusify check picks the nydus manifest of the merged index as the target.
     const chk = await nydusify(['check', '--source', `${reg.host}/test/src:v1`, '--target', `${reg.host}/test/merged:v1`, '--platform', 'linux/amd64', ...flags, '--work-dir', join(work, 'chk2')]);
     assert.equal(chk.code, 0, chk.stderr + chk.stdout);
+  });
+
+  test('--merge-platform on a 2-platform index: every OCI manifest next to its nydus one', async () => {
+    const amd = await pushImage(client, 'test/multi', 'amd', 'amd64 content\n', 'amd64');
+    const arm = await pushImage(client, 'test/multi', 'arm', 'arm64 content\n', 'arm64');
+    const index: Index = { schemaVersion: 2, mediaType: MT_OCI_INDEX, manifests: [
+      { mediaType: MT_OCI_MANIFEST, digest: amd.digest, size: amd.size, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: MT_OCI_MANIFEST, digest: arm.digest, size: arm.size, platform: { os: 'linux', architecture: 'arm64' } },
+    ] };
+    await client.putManifest('test/multi', 'v1', MT_OCI_INDEX, Buffer.from(JSON.stringify(index)));
+    const r = await nydusify(['convert', '--source', `${reg.host}/test/multi:v1`, '--target', `${reg.host}/test/multi:merged`, '--merge-platform', '--all-platforms', ...flags, '--work-dir', join(work, 'w4')]);
+    assert.equal(r.code, 0, r.stderr);
+    const idx = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/test/multi:merged`], { encoding: 'utf8' })) as Index;
+    assert.deepEqual(idx.manifests.map((d) => [d.platform?.architecture, d.platform?.['os.features'] ?? []]), [['amd64', []], ['arm64', []], ['amd64', ['nydus.remoteimage.v1']], ['arm64', ['nydus.remoteimage.v1']]]);
+    assert.deepEqual(idx.manifests.slice(0, 2).map((d) => d.digest), [amd.digest, arm.digest]);
+    for (const d of idx.manifests.slice(2)) {
+      const m = (await client.getManifest('test/multi', d.digest)).json as unknown as Manifest;
+      const want = d.platform!.architecture === 'amd64' ? amd.digest : arm.digest;
+      assert.equal(m.annotations?.['containerd.io/snapshot/nydus-source-digest'], want, 'each nydus manifest names its own source manifest');
+    }
+    // A re-conversion of the merged index converts only the OCI entries.
+    const again = await nydusify(['convert', '--source', `${reg.host}/test/multi:merged`, '--target', `${reg.host}/test/multi:again`, '--all-platforms', ...flags, '--work-dir', join(work, 'w4b')]);
+    assert.equal(again.code, 0, again.stderr);
   });
 
   test('--platform not matching a single-manifest source: converted with a warning', async () => {
