@@ -63,7 +63,6 @@ const configureDaemon: Handler = async (c, _q, body) => {
 /** A domain or blob id from a query or body: printable, bounded. */
 function objectId(v: string | null | undefined, name: string): string | undefined {
   if (v === null || v === undefined) return undefined;
-  // eslint-disable-next-line no-control-regex
   if (v.length > 1024 || /[\u0000-\u001f\u007f]/.test(v)) bad(`"${name}" must be printable and at most 1024 characters`);
   return v;
 }

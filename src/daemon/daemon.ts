@@ -2,6 +2,8 @@
 // pseudo mounts added over the API), storage per mount, prefetch, metrics, and the state machine
 // upstream reports (INIT → READY → RUNNING).
 import { readFileSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { getegid, geteuid } from 'node:process';
 import { type FsConfig, loadConfigFile, parseConfigText, type PrefetchConfig } from '../config/daemon-config.js';
 import { FuseSession, withTransfer } from '../fuse/index.js';
@@ -15,8 +17,6 @@ import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { prefetchPhases } from './prefetch-plan.js';
 import type { MountSpec } from './vfs.js';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 
 const log = logger('nydusd');
 export const NYDUSD_VERSION = '0.1.0';
@@ -310,7 +310,7 @@ export class NydusDaemon implements DaemonControl {
   }
 
   async mount(mountpoint: string, req: MountRequest): Promise<void> {
-    // "/" would cover the pseudo root and so hide every other mount (upstream refuses it too).
+    // "/" would cover the pseudo root and so hide every other mount.
     if (mountpoint === '/') throw new ControlError(400, 'INVALID_ARGUMENT', 'cannot mount at "/" over the API: it would hide every other mount; use a sub-path like /<id> (or start nydusd with --bootstrap)');
     if (this.#mounts.has(mountpoint)) throw new ControlError(409, 'ALREADY_EXISTS', `${mountpoint} is already mounted`);
     if (this.#mounts.has('/') ) throw new ControlError(400, 'INVALID_ARGUMENT', 'the daemon serves an image at "/": pseudo mounts need a daemon started without --bootstrap');
