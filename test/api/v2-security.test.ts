@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { curl, makeWorkspace, skipReason, startDaemon, stopDaemon, type Daemon, type Workspace } from './harness.js';
+import { curl, makeWorkspace, skipReason, startDaemon, stopDaemon, until, type Daemon, type Workspace } from './harness.js';
 
 const skip = skipReason();
 
@@ -76,6 +76,22 @@ describe('API v2, per-file metrics and secrets', { skip }, () => {
         assert.equal(lat.flat().reduce((a, b) => a + b, 0), count);
         const fs = (await curl(sock, 'GET', '/api/v1/metrics?id=/m')).json as { read_latency_dist: number[] };
         assert.ok(fs.read_latency_dist.reduce((a, b) => a + b, 0) > 0);
+      });
+
+      await t.test('blobcache metrics carry the prefetch span (upstream prefetch_begin/end_time_*)', async () => {
+        const pfCfg = JSON.stringify({ ...JSON.parse(ws.configText), device: { ...JSON.parse(ws.configText).device, cache: { type: 'blobcache', config: { work_dir: join(ws.root, 'pfcache') } } }, fs_prefetch: { enable: true, prefetch_all: true, threads_count: 2 } });
+        assert.equal((await mount('/pf', { source: img.bootstrap, fs_type: 'rafs', config: pfCfg })).status, 204);
+        type Bc = { prefetch_begin_time_secs: number; prefetch_begin_time_millis: number; prefetch_end_time_secs: number; prefetch_end_time_millis: number; prefetch_data_amount: number };
+        const bc = await until('prefetch to finish', async () => {
+          const b = (await curl(sock, 'GET', '/api/v1/metrics/blobcache?id=/pf')).json as Bc;
+          return b.prefetch_end_time_secs > 0 ? b : undefined;
+        }, 60_000);
+        const begin = bc.prefetch_begin_time_secs * 1000 + bc.prefetch_begin_time_millis;
+        const end = bc.prefetch_end_time_secs * 1000 + bc.prefetch_end_time_millis;
+        assert.ok(begin > 0 && begin <= end, `${begin} .. ${end}`);
+        assert.ok(Math.abs(end - Date.now()) < 600_000);
+        assert.ok(bc.prefetch_data_amount > 0);
+        assert.equal((await curl(sock, 'DELETE', '/api/v1/mount?mountpoint=/pf')).status, 204);
       });
 
       await t.test('v2 daemon: GET without backends, PUT log level', async () => {
