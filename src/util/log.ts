@@ -24,6 +24,7 @@ const SECRET_KEYS = 'auth|registry_token|access_key_secret|secret_access_key|acc
 const SECRET_KEY = new RegExp(`^(?:${SECRET_KEYS})$`, 'i');
 const SECRET_JSON = new RegExp(`("(?:${SECRET_KEYS})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'gi');
 export const REDACTED = '<redacted>';
+const ADDRESS_KEY = /^(?:host|url|endpoint|addr|proxy|proxy_url|ping_url)$/i;
 
 /** Removes credentials from text that may quote a URL, header or config. */
 export function redact(s: string): string {
@@ -47,7 +48,10 @@ export function redactSecrets<T>(v: T): T {
     if (Array.isArray(x)) return x.map((e) => walk(e, depth + 1));
     const out: Record<string, unknown> = {};
     for (const [k, e] of Object.entries(x as Record<string, unknown>)) {
-      out[k] = SECRET_KEY.test(k) && e !== '' && e !== null && e !== undefined ? REDACTED : walk(e, depth + 1);
+      if (SECRET_KEY.test(k) && e !== '' && e !== null && e !== undefined) out[k] = REDACTED;
+      // A scheme-less "user:password@host" (old registry configs) has no "//" for redact() to see.
+      else if (typeof e === 'string' && ADDRESS_KEY.test(k)) out[k] = redact(e.replace(/^[^/@\s]+@/, `${REDACTED}@`));
+      else out[k] = walk(e, depth + 1);
     }
     return out;
   };

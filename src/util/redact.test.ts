@@ -11,6 +11,7 @@ test('redactSecrets blanks credential fields at any depth and keeps the rest', (
       type: 'registry',
       registry: {
         host: 'r.example.com',
+        legacy: { host: 'alice:ppass@old.example.com:5000' },
         auth: 'QUxJQ0U6c2VjcmV0',
         registry_token: 'tok-1',
         proxy: { url: 'http://puser:ppass@proxy:8080', fallback: true },
@@ -26,6 +27,7 @@ test('redactSecrets blanks credential fields at any depth and keeps the rest', (
   for (const s of SECRETS) assert.ok(!text.includes(s), `${s} leaked: ${text}`);
   assert.equal(out.backend.registry.auth, REDACTED);
   assert.equal(out.backend.registry.host, 'r.example.com');
+  assert.equal(out.backend.registry.legacy.host, `${REDACTED}@old.example.com:5000`);
   assert.equal(out.backend.registry.proxy.url, `http://${REDACTED}@proxy:8080`);
   assert.equal(out.backend.registry.mirrors[0]!.headers['X-Other'], 'kept');
   assert.equal(out.backend.s3.region, 'r1');
