@@ -51,6 +51,8 @@ interface MountState {
 }
 
 const MAX_EVENTS = 500;
+/** FUSE_READ opcode, as upstream's inflight records carry it. */
+const FUSE_READ = 15;
 
 /**
  * Upstream's API carries the config file CONTENTS in "config", but its docs (and seed 001) pass a
@@ -132,6 +134,9 @@ export class NydusDaemon implements DaemonControl {
   readonly #blobEntries = new Map<string, Map<string, BlobCacheEntry>>();
   readonly #events: string[] = [];
   #totalErrors = 0;
+  /** Reads waiting on storage, for /api/v1/metrics/inflight (upstream's FuseInflight shape). */
+  readonly #inflight = new Map<number, { inode: number; opcode: number; unique: number; timestamp_secs: number }>();
+  #nextInflight = 1;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -176,6 +181,9 @@ export class NydusDaemon implements DaemonControl {
     if (req.t === 'fetch') {
       const m = this.#byIndex.get(req.mount) ?? this.#retired.find((r) => r.index === req.mount);
       if (!m) throw new NydusError('ERR_FS', `mount ${req.mount} is gone`);
+      // Cold reads wait here (on the backend): what /api/v1/metrics/inflight shows to spot a hang.
+      const id = this.#nextInflight++;
+      this.#inflight.set(id, { inode: req.ino ?? 0, opcode: FUSE_READ, unique: id, timestamp_secs: Math.floor(Date.now() / 1000) });
       try {
         if (log.enabled('trace')) log.trace(`fetch ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')} for ${m.mountpoint}`);
         const datas = await m.storage.readChunks(req.chunks);
@@ -189,6 +197,8 @@ export class NydusDaemon implements DaemonControl {
         this.#event(`read of ${req.chunks.length} chunk(s) for ${m.mountpoint} failed: ${describeError(e)}`);
         log.warn(`read failed on ${m.mountpoint}: ${describeError(e)}`);
         throw e;
+      } finally {
+        this.#inflight.delete(id);
       }
     }
     throw new NydusError('ERR_INTERNAL', 'unknown worker request');
@@ -370,7 +380,7 @@ export class NydusDaemon implements DaemonControl {
   }
 
   async metrics(kind: MetricsKind, id: string | undefined, opts: { latest?: boolean }): Promise<unknown> {
-    if (kind === 'inflight') return [];
+    if (kind === 'inflight') return [...this.#inflight.values()];
     const m = this.#select(id);
     switch (kind) {
       case 'fs':

@@ -19,7 +19,7 @@ export interface FuseFsInit {
 /** Worker → main requests. */
 export type DaemonRequest =
   | { t: 'table' }
-  | { t: 'fetch'; mount: number; chunks: ChunkInfo[] }
+  | { t: 'fetch'; mount: number; chunks: ChunkInfo[]; ino?: number }
   | { t: 'readahead'; mount: number; chunks: ChunkInfo[] };
 
 function ownDigest(c: ChunkInfo): ChunkInfo {
@@ -43,7 +43,7 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   const version = new Int32Array(init.tableVersion);
   const vfs = new Vfs({
     // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
-    fetchChunks: (mount, chunks) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
+    fetchChunks: (mount, chunks, ino) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest), ino } satisfies DaemonRequest),
     readahead: (mount, chunks) => ctx.postToMain({ t: 'readahead', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
   });
   let seen = -1;

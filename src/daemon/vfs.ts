@@ -54,8 +54,11 @@ export interface MountSpec {
 }
 
 export interface DataClient {
-  /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
-  fetchChunks(mountIndex: number, chunks: ChunkInfo[]): Promise<Uint8Array[]>;
+  /**
+   * Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread).
+   * `ino` is the FUSE inode the read is for (shown by /api/v1/metrics/inflight while it waits).
+   */
+  fetchChunks(mountIndex: number, chunks: ChunkInfo[], ino: number): Promise<Uint8Array[]>;
   /** Asks for chunks to be brought into the cache in the background (no reply). */
   readahead(mountIndex: number, chunks: ChunkInfo[]): void;
 }
@@ -359,7 +362,7 @@ export class Vfs {
     m.files?.read(local, end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
-    return this.#data.fetchChunks(m.spec.index, missing).then((datas) =>
+    return this.#data.fetchChunks(m.spec.index, missing, ino).then((datas) =>
       parts.map((p) => {
         if (Buffer.isBuffer(p)) return p;
         const d = datas[p.miss]!;
