@@ -42,6 +42,8 @@ export interface ConvertOptions {
   oci?: boolean;
   /** "os/arch[/variant]" list, or 'all'. */
   platforms: string[] | 'all';
+  /** The platforms were asked for (--platform), not the host default: a mismatch is worth a warning. */
+  platformsExplicit?: boolean;
   backend?: ExternalBackend | undefined;
   workDir: string;
   /** 0 = monolithic uploads. */
@@ -332,7 +334,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
     const { desc, manifest, config } = await convertManifest(st, top.json as unknown as Manifest, 'default', srcDesc);
     const plat = configPlatform(config);
     // A plain manifest has one platform: converting it "for" another is most likely a mistake.
-    if (opts.platforms !== 'all' && !platformMatches(plat, opts.platforms)) {
+    if (opts.platformsExplicit && opts.platforms !== 'all' && !platformMatches(plat, opts.platforms)) {
       log.warn(`--platform ${opts.platforms.join(',')} does not match the platform of ${formatRef(srcRef)} (${platformString(plat)}, a single-platform image): converting it anyway`);
     }
     if (merge) {

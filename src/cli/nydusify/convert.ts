@@ -74,6 +74,7 @@ export async function run(args: string[]): Promise<number> {
       prefetchPatterns,
       oci: v.oci ?? false,
       platforms,
+      platformsExplicit: v.platform !== undefined,
       mergePlatform: v['merge-platform'] ?? false,
       withReferrer: v['with-referrer'] ?? false,
       backend,
