@@ -144,8 +144,16 @@ describe('nydusify convert output and hostile manifests', { skip, timeout: 240_0
       assert.equal(one.schemaVersion, 2);
     }
     // nydusify check picks the nydus manifest of the merged index as the target.
-    const chk = await nydusify(['check', '--source', `${reg.host}/test/src:v1`, '--target', `${reg.host}/test/merged:v1`, '--platform', 'linux/amd64', ...flags, '--work-dir', join(work, 'chk2')]);
+    const chk = await nydusify(['check', '--source', `${reg.host}/test/src:v1`, '--target', `${reg.host}/test/merged:v1`, '--platform', 'linux/amd64', '--multi-platform', ...flags, '--work-dir', join(work, 'chk2')]);
     assert.equal(chk.code, 0, chk.stderr + chk.stdout);
+    // --multi-platform on a plain nydus manifest: refused, naming the rule.
+    const single = await nydusify(['check', '--target', `${reg.host}/test/src:nydus`, '--multi-platform', ...flags, '--work-dir', join(work, 'chk2b')]);
+    assert.notEqual(single.code, 0);
+    assert.match(single.stderr, /--multi-platform: the target is a single manifest/);
+    // Upstream's alias and environment variable for --merge-platform.
+    const alias = await nydusify(['convert', '--source', `${reg.host}/test/src:v1`, '--target', `${reg.host}/test/merged:alias`, '--multi-platform', ...flags, '--work-dir', join(work, 'w2b')]);
+    assert.equal(alias.code, 0, alias.stderr);
+    assert.equal((JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/test/merged:alias`], { encoding: 'utf8' })) as Index).manifests.length, 2);
   });
 
   test('--merge-platform on a 2-platform index: every OCI manifest next to its nydus one', async () => {
