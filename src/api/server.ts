@@ -2,12 +2,14 @@
 // A bad request never reaches the daemon as an exception: every handler error becomes a JSON body.
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ControlError, type DaemonControl, type MetricsKind, type MountRequest } from '../daemon/control.js';
+import { type BlobCacheEntry, ControlError, type DaemonControl, type MetricsKind, type MountRequest } from '../daemon/control.js';
 import { describeError, NydusError } from '../util/errors.js';
-import { isLogLevel, logger } from '../util/log.js';
+import { isLogLevel, logger, redact, redactSecrets } from '../util/log.js';
 
 const log = logger('api');
 const MAX_BODY = 1 << 20;
+/** Linux NAME_MAX: the longest directory entry name a lookup can carry. */
+const NAME_MAX = 255;
 
 type Handler = (ctl: DaemonControl, q: URLSearchParams, body: () => Promise<unknown>) => Promise<unknown> | unknown;
 
@@ -28,8 +30,12 @@ function mountpointOf(q: URLSearchParams): string {
   const m = q.get('mountpoint');
   if (!m) bad('missing query parameter "mountpoint"');
   if (!m.startsWith('/') || m.includes('\0') || m.split('/').some((p) => p === '..' || p === '.')) bad(`invalid mountpoint "${m}": expected an absolute path like /sub`);
+  const parts = m.split('/').filter(Boolean);
+  // A longer name can never be looked up (the kernel refuses names over NAME_MAX with ENAMETOOLONG).
+  const long = parts.find((p) => Buffer.byteLength(p) > NAME_MAX);
+  if (long !== undefined) bad(`invalid mountpoint: component "${long.slice(0, 32)}…" is ${Buffer.byteLength(long)} bytes, more than ${NAME_MAX}`);
   // One spelling per mountpoint: "/sub/" and "//sub" are "/sub" (the mount table is keyed by it).
-  return '/' + m.split('/').filter(Boolean).join('/');
+  return '/' + parts.join('/');
 }
 
 function mountRequest(b: unknown): MountRequest {
@@ -48,21 +54,58 @@ function cacheOp(c: DaemonControl, gc: boolean): Promise<unknown> {
   return c.cache(gc);
 }
 
+/** PUT /api/v1/daemon and /api/v2/daemon: upstream's DaemonConf. */
+const configureDaemon: Handler = async (c, _q, body) => {
+  const b = (await body()) as Record<string, unknown> | null;
+  const level = b && typeof b === 'object' ? b.log_level : undefined;
+  // Upstream parses a log::LevelFilter: case-insensitive.
+  const l = typeof level === 'string' ? level.toLowerCase() : undefined;
+  if (l === undefined || !isLogLevel(l)) bad('expected {"log_level": "off|error|warn|info|debug|trace"}');
+  c.setLogLevel(l);
+  return undefined;
+};
+
+/** A domain or blob id from a query or body: printable, bounded. */
+function objectId(v: string | null | undefined, name: string): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (v.length > 1024 || /[\u0000-\u001f\u007f]/.test(v)) bad(`"${name}" must be printable and at most 1024 characters`);
+  return v;
+}
+
+function blobEntry(b: unknown): BlobCacheEntry {
+  if (!b || typeof b !== 'object' || Array.isArray(b)) bad('request body must be a JSON object (a blob cache entry)');
+  const o = b as Record<string, unknown>;
+  if (typeof o.type !== 'string') bad('"type" (bootstrap or datablob) is required');
+  if (typeof o.id !== 'string') bad('"id" (blob id) is required');
+  if (o.domain_id !== undefined && typeof o.domain_id !== 'string') bad('"domain_id" must be a string');
+  objectId(o.id, 'id');
+  objectId(o.domain_id as string | undefined, 'domain_id');
+  for (const k of ['config', 'config_v2']) if (o[k] !== undefined && (!o[k] || typeof o[k] !== 'object' || Array.isArray(o[k]))) bad(`"${k}" must be an object`);
+  return { type: o.type, id: o.id, domain_id: (o.domain_id as string | undefined) ?? '', ...(o.config !== undefined ? { config: o.config } : {}), ...(o.config_v2 !== undefined ? { config_v2: o.config_v2 } : {}) };
+}
+
 const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
-  '/api/v1/daemon': {
-    GET: (c) => c.info(),
-    PUT: async (c, _q, body) => {
-      const b = (await body()) as Record<string, unknown> | null;
-      const level = b && typeof b === 'object' ? b.log_level : undefined;
-      if (typeof level !== 'string' || !isLogLevel(level)) bad('expected {"log_level": "trace|debug|info|warn|error"}');
-      c.setLogLevel(level);
-      return undefined;
-    },
-  },
+  '/api/v1/daemon': { GET: (c) => c.info(), PUT: configureDaemon },
   '/api/v2/daemon': {
     GET: (c) => {
       const { backend_collection: _omit, ...rest } = c.info();
       return rest;
+    },
+    PUT: configureDaemon,
+  },
+  '/api/v2/blobs': {
+    GET: (c, q) => {
+      const domain = objectId(q.get('domain_id'), 'domain_id');
+      if (domain === undefined) bad('missing query parameter "domain_id"');
+      return c.getBlobObjects({ domain_id: domain, blob_id: objectId(q.get('blob_id'), 'blob_id') });
+    },
+    PUT: async (c, _q, body) => void c.createBlobObject(blobEntry(await body())),
+    DELETE: async (c, q) => {
+      const domain = objectId(q.get('domain_id'), 'domain_id');
+      const blob = objectId(q.get('blob_id'), 'blob_id');
+      if (domain === undefined && blob === undefined) bad('expected query parameter "domain_id" or "blob_id"');
+      await c.deleteBlobObject({ domain_id: domain, blob_id: blob });
+      return undefined;
     },
   },
   '/api/v1/daemon/events': { GET: (c) => c.events() },
@@ -119,8 +162,9 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+/** Every JSON answer (results and errors) passes the one redaction helper: no credential leaves. */
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
-  const text = body === undefined ? '' : typeof body === 'string' && type !== 'application/json' ? body : JSON.stringify(body);
+  const text = body === undefined ? '' : typeof body === 'string' && type !== 'application/json' ? redact(body) : JSON.stringify(redactSecrets(body));
   res.writeHead(status, { Server: 'Nydus API', 'Content-Type': type, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -133,7 +177,7 @@ export async function handle(ctl: DaemonControl, req: IncomingMessage, res: Serv
     const kind = METRICS[url.pathname];
     let result: unknown;
     if (kind) {
-      if (method !== 'GET') throw new ControlError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+      if (method !== 'GET') throw new ControlError(400, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
       const latest = url.searchParams.get('latest');
       result = await ctl.metrics(kind, url.searchParams.get('id') ?? undefined, latest === null ? {} : { latest: latest === 'true' });
       if (kind === 'inflight' && Array.isArray(result) && result.length === 0) return send(res, 204, undefined);
@@ -141,7 +185,8 @@ export async function handle(ctl: DaemonControl, req: IncomingMessage, res: Serv
       const route = ROUTES[url.pathname];
       if (!route) throw new ControlError(404, 'NOT_FOUND', `no such endpoint: ${url.pathname}`);
       const h = route[method];
-      if (!h) throw new ControlError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+      // Upstream answers a method an endpoint does not take with 400 (HttpError::BadRequest).
+      if (!h) throw new ControlError(400, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
       result = await h(ctl, url.searchParams, () => readBody(req));
     }
     if (result === undefined) send(res, 204, undefined);

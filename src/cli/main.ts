@@ -2,6 +2,7 @@
 // a UsageError exits 2 with a hint; stacks only with --debug or NYDUS_DEBUG=1.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { NydusError, UsageError, describeError } from '../util/errors.js';
+import { redact } from '../util/log.js';
 
 export async function runMain(prog: string, fn: (argv: string[]) => Promise<number | void>): Promise<void> {
   const argv = process.argv.slice(2);
@@ -11,7 +12,8 @@ export async function runMain(prog: string, fn: (argv: string[]) => Promise<numb
     process.exitCode = code ?? 0;
   } catch (err) {
     if (debug && err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
-    const msg = describeError(err);
+    // Errors may quote URLs or configs: same redaction as log lines.
+    const msg = redact(describeError(err));
     if (err instanceof UsageError) {
       process.stderr.write(`${prog}: ${msg}\nTry '${prog} --help'.\n`);
       process.exitCode = 2;

@@ -9,6 +9,9 @@ import { logger } from '../util/log.js';
 
 const log = logger('builder');
 
+/** The in-process builder's version, for the nydus-builder-version annotation (as nydus-image -V). */
+export const BUILDER_VERSION = 'v0.1.0';
+
 export interface BuildParams {
   fsVersion: 5 | 6;
   compressor: string;

@@ -12,8 +12,18 @@ import type { Credentials } from './docker-config.js';
 import { applyOciLayer, compareTrees, nydusTree, type FsTree } from './fs-tree.js';
 import { decompressor, sha256File } from './layer.js';
 import { extractBootstrap } from './manifest.js';
-import { ANNO_NYDUS_BLOB, ANNO_NYDUS_BOOTSTRAP, layerCompression, MT_NYDUS_BLOB } from './media-types.js';
-import { openImage, type ResolvedImage } from './resolve.js';
+import { ANNO_NYDUS_BLOB, ANNO_NYDUS_BOOTSTRAP, isIndexType, layerCompression, MT_NYDUS_BLOB, type Index } from './media-types.js';
+import { hostPlatform, isNydusEntry, openImage, platformMatches, type ResolvedImage } from './resolve.js';
+
+/** --multi-platform: one OCI and one nydus manifest for the platform in the target index. */
+function mergedIndexRules(target: ResolvedImage, platform: string): string[] {
+  if (!isIndexType(target.top.mediaType)) return ['--multi-platform: the target is a single manifest, not an index with OCI and nydus manifests'];
+  const entries = (target.top.json as unknown as Index).manifests.filter((d) => platformMatches(d.platform, [platform]));
+  const errs: string[] = [];
+  if (!entries.some(isNydusEntry)) errs.push(`--multi-platform: no nydus manifest (os.features nydus.remoteimage.v1) for ${platform} in the index`);
+  if (!entries.some((d) => !isNydusEntry(d))) errs.push(`--multi-platform: no OCI manifest for ${platform} in the index`);
+  return errs;
+}
 
 const log = logger('check');
 
@@ -26,6 +36,8 @@ export interface CheckOptions {
   sourceCreds?: Credentials;
   targetCreds?: Credentials;
   platform?: string | undefined;
+  /** Upstream --multi-platform: the target must be an index holding the OCI and the nydus manifest. */
+  multiPlatform?: boolean;
   workDir: string;
 }
 
@@ -65,15 +77,15 @@ async function download(img: ResolvedImage, digest: string, path: string): Promi
 export async function checkImage(o: CheckOptions): Promise<CheckReport> {
   await mkdir(o.workDir, { recursive: true });
   const platform = o.platform ? { platform: o.platform } : {};
-  const target = await openImage(o.target, { insecure: o.targetInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.targetCreds, ...platform });
-  const source = o.source ? await openImage(o.source, { insecure: o.sourceInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.sourceCreds, ...platform }) : undefined;
+  const target = await openImage(o.target, { insecure: o.targetInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.targetCreds, ...platform, nydus: true });
+  const source = o.source ? await openImage(o.source, { insecure: o.sourceInsecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.sourceCreds, ...platform, nydus: false }) : undefined;
   await writeFile(join(o.workDir, 'nydus_manifest.json'), target.manifestBytes);
   await writeFile(join(o.workDir, 'nydus_config.json'), JSON.stringify(target.config, null, 2));
   if (source) {
     await writeFile(join(o.workDir, 'oci_manifest.json'), source.manifestBytes);
     await writeFile(join(o.workDir, 'oci_config.json'), JSON.stringify(source.config, null, 2));
   }
-  const report: CheckReport = { manifest: manifestRules(target, source), bootstrap: [], filesystem: [], files: 0 };
+  const report: CheckReport = { manifest: [...(o.multiPlatform ? mergedIndexRules(target, o.platform ?? hostPlatform()) : []), ...manifestRules(target, source)], bootstrap: [], filesystem: [], files: 0 };
   const bootLayer = target.manifest.layers.at(-1);
   if (!bootLayer || report.manifest.length) return report;
 

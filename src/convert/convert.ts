@@ -2,19 +2,23 @@
 // (upstream-features §4.3/§4.6/§4.7). Per platform: convert layers (cached by source digest within
 // the run), merge their bootstraps, push blobs that the target lacks, the bootstrap layer, config
 // and manifest; then an index when the source was a multi-platform index.
-import { copyFile, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
-import type { BuildParams } from './builder-cli.js';
+import { BUILDER_VERSION, type BuildParams } from './builder-cli.js';
 import { dockerCredentials, type Credentials } from './docker-config.js';
 import { convertLayer, type LayerResult } from './layer.js';
 import { blobDescriptor, bootstrapDescriptor, configDescriptor, makeBootstrapLayer, nydusConfig, nydusIndex, nydusIndexEntry, nydusManifest, toJsonBytes } from './manifest.js';
-import { ANNO_NYDUS_BOOTSTRAP, isIndexType, layerCompression, MT_OCI_INDEX, MT_OCI_MANIFEST, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from './media-types.js';
+import { ANNO_NYDUS_BOOTSTRAP, ANNO_NYDUS_BUILDER_VERSION, ANNO_NYDUS_FS_VERSION, ANNO_NYDUS_SOURCE_DIGEST, ANNO_NYDUS_SOURCE_REFERENCE, isIndexType, layerCompression, MT_OCI_INDEX, MT_OCI_MANIFEST, NYDUS_MANIFEST_ARTIFACT_TYPE, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from './media-types.js';
 import { mergeLayerBootstraps } from './merge-bootstrap.js';
-import { formatRef, parseImageRef, refReference, type ImageRef } from './reference.js';
+import { checkDigest, formatRef, parseImageRef, refReference, type ImageRef } from './reference.js';
 import { RegistryClient, sha256Digest } from './registry.js';
-import { platformMatches } from './resolve.js';
+import { isNydusEntry, platformMatches } from './resolve.js';
 
 export { hostPlatform } from './resolve.js';
 
@@ -38,12 +42,20 @@ export interface ConvertOptions {
   oci?: boolean;
   /** "os/arch[/variant]" list, or 'all'. */
   platforms: string[] | 'all';
+  /** The platforms were asked for (--platform), not the host default: a mismatch is worth a warning. */
+  platformsExplicit?: boolean;
   backend?: ExternalBackend | undefined;
   workDir: string;
   /** 0 = monolithic uploads. */
   pushChunkSize?: number;
   concurrency?: number;
   progress?: (line: string) => void;
+  /** Written as the nydus-builder-version annotation (upstream: `nydus-image --version`). */
+  builderVersion?: string;
+  /** One index holding the source (OCI) manifests and the nydus ones (upstream --merge-platform). */
+  mergePlatform?: boolean;
+  /** Nydus manifests name their source manifest as `subject` (upstream --with-referrer). */
+  withReferrer?: boolean;
 }
 
 export interface LayerMetric {
@@ -127,8 +139,23 @@ async function pushToExternal(b: ExternalBackend, blobPath: string, blobId: stri
   await copyFile(blobPath, join(dir, blobId));
 }
 
-async function convertManifest(st: RunState, m: Manifest, platform: string): Promise<{ desc: Descriptor; manifest: Manifest }> {
+/** Source manifest descriptor (what the nydus manifest was converted from). */
+interface SourceManifest {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+/** Every digest of a source manifest, validated before any of them reaches a URL or a file name. */
+function checkManifestDigests(m: Manifest, what: string): void {
+  if (!m || typeof m !== 'object' || !m.config || !Array.isArray(m.layers)) throw new NydusError('ERR_FORMAT_INVALID', `${what}: not an image manifest (no config or layers)`);
+  checkDigest(m.config.digest, `${what} config`);
+  m.layers.forEach((l, i) => checkDigest(l?.digest, `${what} layer ${i + 1}`));
+}
+
+async function convertManifest(st: RunState, m: Manifest, platform: string, srcDesc: SourceManifest): Promise<{ desc: Descriptor; manifest: Manifest; config: ImageConfig }> {
   const { opts, src, srcRef } = st;
+  checkManifestDigests(m, `source ${formatRef(srcRef)} (${platform})`);
   if (m.layers.at(-1)?.annotations?.[ANNO_NYDUS_BOOTSTRAP] === 'true') throw new NydusError('ERR_FORMAT_UNSUPPORTED', `source ${formatRef(srcRef)} (${platform}) is already a nydus image`);
   const config = JSON.parse((await src.getBlobBytes(srcRef.repo, m.config.digest, 16 << 20)).toString('utf8')) as ImageConfig;
   const diffIds = config.rootfs?.diff_ids ?? [];
@@ -185,10 +212,63 @@ async function convertManifest(st: RunState, m: Manifest, platform: string): Pro
   const cfgBytes = toJsonBytes(cfg);
   const cfgDesc = configDescriptor(oci, cfgBytes);
   await pushBlob(st, cfgDesc.digest, cfgBytes);
-  const manifest = nydusManifest(oci, cfgDesc, [...blobLayers, bootstrapDescriptor(boot, merged.fsVersion, oci)]);
+  // Upstream's converter annotates each converted manifest with where it came from and what built it.
+  const annotations: Record<string, string> = {
+    // An external --nydus-image builder's version is not probed: the annotation is omitted then.
+    ...(opts.build.nydusImage.length === 0 ? { [ANNO_NYDUS_BUILDER_VERSION]: opts.builderVersion ?? BUILDER_VERSION } : opts.builderVersion ? { [ANNO_NYDUS_BUILDER_VERSION]: opts.builderVersion } : {}),
+    [ANNO_NYDUS_FS_VERSION]: String(merged.fsVersion),
+    [ANNO_NYDUS_SOURCE_DIGEST]: srcDesc.digest,
+    [ANNO_NYDUS_SOURCE_REFERENCE]: formatRef(srcRef),
+  };
+  const manifest = nydusManifest(oci, cfgDesc, [...blobLayers, bootstrapDescriptor(boot, merged.fsVersion, oci)], annotations);
+  // OCI-only fields: a docker schema2 manifest has neither.
+  if (oci && opts.mergePlatform) manifest.artifactType = NYDUS_MANIFEST_ARTIFACT_TYPE;
+  if (oci && opts.withReferrer) manifest.subject = { mediaType: srcDesc.mediaType, digest: srcDesc.digest, size: srcDesc.size };
   const bytes = toJsonBytes(manifest);
   st.metrics.TargetImageSize += blobLayers.reduce((a, d) => a + d.size, 0) + boot.gz.length;
-  return { desc: { mediaType: manifest.mediaType!, digest: '', size: bytes.length }, manifest };
+  return { desc: { mediaType: manifest.mediaType!, digest: '', size: bytes.length, ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}) }, manifest, config };
+}
+
+/**
+ * --merge-platform: the source manifest must live in the target repository too. Copies its config
+ * and layers (a cross-repository mount on the same registry, else download and upload) and the
+ * manifest bytes under their digest.
+ */
+async function copySourceManifest(st: RunState, m: Manifest, bytes: Buffer, desc: SourceManifest): Promise<void> {
+  const { src, dst, srcRef, dstRef } = st;
+  const sameRegistry = srcRef.host === dstRef.host;
+  for (const d of [m.config, ...m.layers]) {
+    checkDigest(d.digest, `source manifest ${desc.digest} blob`);
+    if ((await dst.headBlob(dstRef.repo, d.digest)) !== undefined) continue;
+    if (sameRegistry && srcRef.repo !== dstRef.repo && (await dst.mountBlob(dstRef.repo, d.digest, srcRef.repo))) continue;
+    const { hex } = checkDigest(d.digest, 'source blob');
+    const path = join(st.opts.workDir, `copy-${hex}`);
+    await mkdir(st.opts.workDir, { recursive: true });
+    const size = await downloadTo(await src.getBlob(srcRef.repo, d.digest), path, d.digest);
+    await dst.uploadBlob(dstRef.repo, d.digest, { path, size }, st.opts.pushChunkSize ?? 0);
+    await rm(path, { force: true });
+  }
+  await dst.putManifest(dstRef.repo, desc.digest, desc.mediaType, bytes);
+}
+
+async function downloadTo(stream: NodeJS.ReadableStream, path: string, digest: string): Promise<number> {
+  const h = createHash(checkDigest(digest, 'source blob').algorithm);
+  let size = 0;
+  const tap = new Transform({
+    transform(c: Buffer, _e, cb) {
+      h.update(c);
+      size += c.length;
+      cb(null, c);
+    },
+  });
+  await pipeline(stream, tap, createWriteStream(path));
+  const got = `${checkDigest(digest, 'source blob').algorithm}:${h.digest('hex')}`;
+  if (got !== digest) throw new NydusError('ERR_DIGEST_MISMATCH', `source blob ${digest}: downloaded content has digest ${got}`);
+  return size;
+}
+
+function configPlatform(c: ImageConfig): Platform {
+  return { os: c.os ?? 'unknown', architecture: c.architecture ?? 'unknown', ...(c.variant ? { variant: c.variant } : {}) };
 }
 
 export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics> {
@@ -215,33 +295,54 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
     st.pushMs += Date.now() - t;
     return d;
   };
+  const merge = opts.mergePlatform === true;
   if (isIndexType(top.mediaType)) {
     const idx = top.json as unknown as Index;
-    const chosen = idx.manifests.filter((d) => platformMatches(d.platform, opts.platforms));
+    if (!Array.isArray(idx.manifests)) throw new NydusError('ERR_FORMAT_INVALID', `${formatRef(srcRef)}: index without "manifests"`);
+    idx.manifests.forEach((d, i) => checkDigest(d?.digest, `${formatRef(srcRef)} index entry ${i + 1}`));
+    // Entries a previous --merge-platform added are outputs, not sources.
+    const chosen = idx.manifests.filter((d) => !isNydusEntry(d) && platformMatches(d.platform, opts.platforms));
     if (!chosen.length) throw new NydusError('ERR_REGISTRY', `no manifest in ${formatRef(srcRef)} matches platform ${opts.platforms === 'all' ? 'any' : opts.platforms.join(',')}`);
     const converted: Descriptor[] = [];
+    const sources: Descriptor[] = [];
     for (const d of chosen) {
       const pm = await src.getManifest(srcRef.repo, d.digest);
       if (isIndexType(pm.mediaType)) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `nested index ${d.digest} in ${formatRef(srcRef)}`);
       const plat = platformString(d.platform);
       st.metrics.Platforms.push(plat);
-      const { desc, manifest } = await convertManifest(st, pm.json as unknown as Manifest, plat);
-      // A single platform collapses to a plain manifest under the tag (§4.6).
-      if (chosen.length === 1) {
+      const srcDesc = { mediaType: pm.mediaType, digest: pm.digest, size: pm.bytes.length };
+      const { desc, manifest } = await convertManifest(st, pm.json as unknown as Manifest, plat, srcDesc);
+      // A single platform collapses to a plain manifest under the tag (§4.6), unless merging.
+      if (chosen.length === 1 && !merge) {
         st.metrics.TargetDigest = await pushManifest(manifest, tag);
         break;
       }
       const digest = await pushManifest(manifest, sha256Digest(toJsonBytes(manifest)));
       converted.push(nydusIndexEntry({ ...desc, digest }, d.platform!));
+      if (merge) {
+        await copySourceManifest(st, pm.json as unknown as Manifest, pm.bytes, srcDesc);
+        sources.push({ ...srcDesc, platform: d.platform! });
+      }
     }
     if (converted.length) {
-      const out = nydusIndex(idx.mediaType ?? top.mediaType ?? MT_OCI_INDEX, converted);
+      const out = merge ? nydusIndex(MT_OCI_INDEX, [...sources, ...converted]) : nydusIndex(idx.mediaType ?? top.mediaType ?? MT_OCI_INDEX, converted);
       st.metrics.TargetDigest = await pushManifest(out, tag);
     }
   } else {
     st.metrics.Platforms.push('default');
-    const { manifest } = await convertManifest(st, top.json as unknown as Manifest, 'default');
-    st.metrics.TargetDigest = await pushManifest(manifest, tag);
+    const srcDesc = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
+    const { desc, manifest, config } = await convertManifest(st, top.json as unknown as Manifest, 'default', srcDesc);
+    const plat = configPlatform(config);
+    // A plain manifest has one platform: converting it "for" another is most likely a mistake.
+    if (opts.platformsExplicit && opts.platforms !== 'all' && !platformMatches(plat, opts.platforms)) {
+      log.warn(`--platform ${opts.platforms.join(',')} does not match the platform of ${formatRef(srcRef)} (${platformString(plat)}, a single-platform image): converting it anyway`);
+    }
+    if (merge) {
+      const digest = await pushManifest(manifest, sha256Digest(toJsonBytes(manifest)));
+      await copySourceManifest(st, top.json as unknown as Manifest, top.bytes, srcDesc);
+      const out = nydusIndex(MT_OCI_INDEX, [{ ...srcDesc, platform: plat }, nydusIndexEntry({ ...desc, digest }, plat)]);
+      st.metrics.TargetDigest = await pushManifest(out, tag);
+    } else st.metrics.TargetDigest = await pushManifest(manifest, tag);
   }
   st.metrics.SourcePullElapsed = ms2ns(st.pullMs);
   st.metrics.TargetPushElapsed = ms2ns(st.pushMs);

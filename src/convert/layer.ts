@@ -14,6 +14,7 @@ import type { ImageModel } from '../builder/tree.js';
 import { packLayer, type BuildParams } from './builder-cli.js';
 import { readInlineBootstrap } from './blob-tail.js';
 import type { LayerCompression } from './media-types.js';
+import { checkDigest, type DigestAlgorithm } from './reference.js';
 import { LayerPathGuard, TarParser } from './tar-reader.js';
 
 const require = createRequire(import.meta.url);
@@ -36,11 +37,15 @@ export interface LayerResult {
 
 /** Counts and hashes bytes flowing through; `onEnd` sees the totals. */
 class HashTap extends Transform {
-  readonly #hash = createHash('sha256');
+  readonly #algorithm: DigestAlgorithm;
+  readonly #hash;
+  #digest: string | undefined;
   bytes = 0;
   readonly #inspect: ((c: Buffer) => void) | undefined;
-  constructor(inspect?: (c: Buffer) => void) {
+  constructor(algorithm: DigestAlgorithm, inspect?: (c: Buffer) => void) {
     super({ highWaterMark: 1 << 20 });
+    this.#algorithm = algorithm;
+    this.#hash = createHash(algorithm);
     this.#inspect = inspect;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -53,8 +58,10 @@ class HashTap extends Transform {
     this.#hash.update(chunk);
     cb(null, chunk);
   }
+  /** Final digest; may be asked more than once (a node Hash may not). */
   digest(): string {
-    return `sha256:${this.#hash.digest('hex')}`;
+    this.#digest ??= `${this.#algorithm}:${this.#hash.digest('hex')}`;
+    return this.#digest;
   }
 }
 
@@ -94,7 +101,7 @@ interface TarPipeline {
 async function openTar(input: LayerInput, what: string): Promise<TarPipeline> {
   const src = await input.open();
   let pullEnd = 0;
-  const compressedTap = new HashTap();
+  const compressedTap = new HashTap(checkDigest(input.digest, what).algorithm);
   compressedTap.on('end', () => (pullEnd = Date.now()));
   const guard = new LayerPathGuard();
   const explicitDirs = new Set<string>();
@@ -104,7 +111,7 @@ async function openTar(input: LayerInput, what: string): Promise<TarPipeline> {
       if (h.type === 'dir') explicitDirs.add(p);
     },
   });
-  const tarTap = new HashTap((c) => parser.write(c));
+  const tarTap = new HashTap(input.diffId ? checkDigest(input.diffId, `${what} diff_id`).algorithm : 'sha256', (c) => parser.write(c));
   const dec = decompressor(input.compression);
   const stages: Array<Readable | Transform> = [src, compressedTap, ...(dec ? [dec] : []), tarTap];
   for (let i = 0; i + 1 < stages.length; i++) {
@@ -136,8 +143,10 @@ function buildInProcess(tar: HashTap, params: BuildParams, out: { blob: string }
 
 export async function convertLayer(input: LayerInput, workDir: string, params: BuildParams): Promise<LayerResult> {
   const t0 = Date.now();
+  // Only a validated digest goes into messages, and only its hex into the temp name.
+  const { hex } = checkDigest(input.digest, `layer ${input.index + 1}`);
   const what = `layer ${input.index + 1} (${input.digest})`;
-  const tmp = join(workDir, `layer-${input.digest.slice(7, 19)}-${process.pid}-${input.index}.blob`);
+  const tmp = join(workDir, `layer-${hex.slice(0, 12)}-${process.pid}-${input.index}.blob`);
   const p = await openTar(input, what);
   try {
     let model: ImageModel | undefined;
@@ -154,8 +163,10 @@ export async function convertLayer(input: LayerInput, workDir: string, params: B
     } else await packLayer(p.tarTap, tmp, params, what);
     p.parser.end();
     const { compressedTap, tarTap } = p;
-    if (compressedTap.digest() !== input.digest) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: downloaded content has digest ${compressedTap.digest()}`);
-    if (input.diffId && tarTap.digest() !== input.diffId) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: uncompressed digest ${tarTap.digest()} differs from config diff_id ${input.diffId}`);
+    const got = compressedTap.digest();
+    if (got !== input.digest) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: downloaded content has digest ${got}`);
+    const diff = tarTap.digest();
+    if (input.diffId && diff !== input.diffId) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: uncompressed digest ${diff} differs from config diff_id ${input.diffId}`);
     let blob: LayerResult['blob'];
     if (hasBlob) {
       const hex = await sha256File(tmp);

@@ -17,6 +17,12 @@ export const ANNO_NYDUS_BOOTSTRAP = 'containerd.io/snapshot/nydus-bootstrap';
 export const ANNO_NYDUS_FS_VERSION = 'containerd.io/snapshot/nydus-fs-version';
 export const ANNO_NYDUS_REF_BLOB_IDS = 'containerd.io/snapshot/nydus-reference-blob-ids';
 export const NYDUS_OS_FEATURE = 'nydus.remoteimage.v1';
+/** nydus-snapshotter's ManifestArtifactTypeNydus: marks the nydus manifest next to OCI ones. */
+export const NYDUS_MANIFEST_ARTIFACT_TYPE = 'application/vnd.nydus.image.manifest.v1+json';
+// Manifest annotations upstream's converter (acceleration-service nydus driver) writes.
+export const ANNO_NYDUS_SOURCE_DIGEST = 'containerd.io/snapshot/nydus-source-digest';
+export const ANNO_NYDUS_SOURCE_REFERENCE = 'containerd.io/snapshot/nydus-source-reference';
+export const ANNO_NYDUS_BUILDER_VERSION = 'containerd.io/snapshot/nydus-builder-version';
 
 export const MANIFEST_ACCEPT = [MT_OCI_INDEX, MT_DOCKER_LIST, MT_OCI_MANIFEST, MT_DOCKER_MANIFEST];
 
@@ -41,6 +47,7 @@ export interface Platform {
 export interface Manifest {
   schemaVersion: 2;
   mediaType?: string;
+  artifactType?: string;
   config: Descriptor;
   layers: Descriptor[];
   annotations?: Record<string, string>;

@@ -74,7 +74,7 @@ function daemonState(sock: string): Promise<string | undefined> {
 }
 
 export async function mountImage(o: MountOptions): Promise<number> {
-  const img = await openImage(o.target, { insecure: o.insecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.creds, ...(o.platform ? { platform: o.platform } : {}) });
+  const img = await openImage(o.target, { insecure: o.insecure ?? false, plainHttp: o.plainHttp ?? false, creds: o.creds, ...(o.platform ? { platform: o.platform } : {}), nydus: true });
   const last = img.manifest.layers.at(-1);
   if (!last || last.annotations?.[ANNO_NYDUS_BOOTSTRAP] !== 'true') throw new NydusError('ERR_FORMAT_INVALID', `${o.target} is not a nydus image (last layer has no nydus-bootstrap annotation)`);
   const workDir = resolve(o.workDir);

@@ -9,7 +9,7 @@ import { logger, redact } from '../util/log.js';
 import type { Credentials } from './docker-config.js';
 import { drain, isTlsMismatch, rawRequest, readAll, type Body, type RawResponse } from './http.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
-import { apiHost } from './reference.js';
+import { apiHost, checkDigest } from './reference.js';
 import { TokenAuth } from './registry-auth.js';
 
 const log = logger('registry');
@@ -140,6 +140,7 @@ export class RegistryClient {
   }
 
   async getManifest(repo: string, reference: string, accept: string[] = MANIFEST_ACCEPT): Promise<FetchedManifest> {
+    if (reference.includes(':')) checkDigest(reference, `manifest of ${this.host}/${repo}`);
     const what = `manifest ${this.host}/${repo}:${reference}`;
     const res = await this.request({ method: 'GET', path: `/v2/${repo}/manifests/${reference}`, headers: { accept: accept.join(', ') }, scopes: [pullScope(repo)], what });
     if (res.status === 404) {
@@ -172,6 +173,8 @@ export class RegistryClient {
 
   /** Size of a blob, or undefined when the repository does not have it. */
   async headBlob(repo: string, digest: string, scopes = [pullScope(repo)]): Promise<number | undefined> {
+    // Digests come from manifests: never let one shape a URL path.
+    checkDigest(digest, `blob of ${this.host}/${repo}`);
     const what = `blob ${this.host}/${repo}@${digest}`;
     const res = await this.request({ method: 'HEAD', path: `/v2/${repo}/blobs/${digest}`, scopes, what });
     drain(res);
@@ -182,6 +185,8 @@ export class RegistryClient {
 
   /** Streams a blob (following storage redirects without our credentials). */
   async getBlob(repo: string, digest: string): Promise<Readable> {
+    // Digests come from manifests: never let one shape a URL path.
+    checkDigest(digest, `blob of ${this.host}/${repo}`);
     const what = `blob ${this.host}/${repo}@${digest}`;
     let res = await this.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}`, scopes: [pullScope(repo)], what });
     for (let hops = 0; res.status >= 300 && res.status < 400 && res.headers.location; hops++) {
@@ -217,6 +222,8 @@ export class RegistryClient {
 
   /** Cross-repository mount; true when the registry linked the blob (201). */
   async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
+    // Digests come from manifests: never let one shape a URL path.
+    checkDigest(digest, `blob of ${this.host}/${repo}`);
     const what = `mount ${digest} from ${from} into ${this.host}/${repo}`;
     const q = new URLSearchParams({ mount: digest, from });
     const res = await this.request({ method: 'POST', path: `/v2/${repo}/blobs/uploads/?${q}`, body: Buffer.alloc(0), scopes: [pushScope(repo), pullScope(from)], what });
@@ -246,6 +253,8 @@ export class RegistryClient {
    * otherwise PATCH chunks of that size with Content-Range, then PUT ?digest= to commit.
    */
   async uploadBlob(repo: string, digest: string, src: { path: string; size: number } | Buffer, chunkSize = 0): Promise<void> {
+    // Digests come from manifests: never let one shape a URL path.
+    checkDigest(digest, `blob of ${this.host}/${repo}`);
     const what = `push blob ${this.host}/${repo}@${digest}`;
     const size = Buffer.isBuffer(src) ? src.length : src.size;
     const part = (start: number, end: number): Body =>

@@ -1,7 +1,7 @@
 // Resolves an image reference to one platform's manifest and config (index → matching entry).
 import { NydusError } from '../util/errors.js';
 import { dockerCredentials, type Credentials } from './docker-config.js';
-import { isIndexType, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from './media-types.js';
+import { isIndexType, NYDUS_OS_FEATURE, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from './media-types.js';
 import { formatRef, parseImageRef, refReference, type ImageRef } from './reference.js';
 import { RegistryClient } from './registry.js';
 
@@ -29,7 +29,14 @@ export interface ResolvedImage {
   config: ImageConfig;
 }
 
-export async function openImage(refStr: string, opts: { insecure?: boolean; plainHttp?: boolean; creds?: Credentials | undefined; platform?: string }): Promise<ResolvedImage> {
+/** True for an index entry marked as a nydus manifest (os.features nydus.remoteimage.v1). */
+export const isNydusEntry = (d: Descriptor): boolean => d.platform?.['os.features']?.includes(NYDUS_OS_FEATURE) === true;
+
+/**
+ * `nydus` picks between the OCI and the nydus manifest of one platform in a merged index
+ * (`convert --merge-platform`): true prefers the nydus one, false the other.
+ */
+export async function openImage(refStr: string, opts: { insecure?: boolean; plainHttp?: boolean; creds?: Credentials | undefined; platform?: string; nydus?: boolean }): Promise<ResolvedImage> {
   const ref = parseImageRef(refStr);
   const client = new RegistryClient(ref.host, { insecure: opts.insecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.creds ?? dockerCredentials(ref.host) });
   const top = await client.getManifest(ref.repo, refReference(ref));
@@ -37,7 +44,8 @@ export async function openImage(refStr: string, opts: { insecure?: boolean; plai
   let indexEntry: Descriptor | undefined;
   if (isIndexType(top.mediaType)) {
     const want = opts.platform ?? hostPlatform();
-    indexEntry = (top.json as unknown as Index).manifests.find((d) => platformMatches(d.platform, [want]));
+    const matches = (top.json as unknown as Index).manifests.filter((d) => platformMatches(d.platform, [want]));
+    indexEntry = (opts.nydus === undefined ? undefined : matches.find((d) => isNydusEntry(d) === opts.nydus)) ?? matches[0];
     if (!indexEntry) throw new NydusError('ERR_REGISTRY', `no manifest for platform ${want} in ${formatRef(ref)}`);
     m = await client.getManifest(ref.repo, indexEntry.digest);
   }

@@ -25,6 +25,21 @@ export interface DaemonInfo {
   backend_collection: Record<string, BackendInstance>;
 }
 
+/** PUT /api/v2/blobs body (upstream BlobCacheEntry). */
+export interface BlobCacheEntry {
+  type: string;
+  id: string;
+  domain_id: string;
+  config?: unknown;
+  config_v2?: unknown;
+}
+
+/** Query of GET/DELETE /api/v2/blobs (upstream BlobCacheObjectId). */
+export interface BlobObjectId {
+  domain_id?: string | undefined;
+  blob_id?: string | undefined;
+}
+
 export type MetricsKind = 'fs' | 'files' | 'pattern' | 'backend' | 'blobcache' | 'inflight';
 
 /** An error the API turns into an HTTP status with an upstream-shaped body. */
@@ -57,6 +72,10 @@ export interface DaemonControl {
    * `cache_size_limit`.
    */
   cache?(gc: boolean): Promise<unknown>;
+  getBlobObjects(q: BlobObjectId & { domain_id: string }): BlobCacheEntry[];
+  createBlobObject(e: BlobCacheEntry): void;
+  /** With a domain: drop registered entries; without: delete an unused blob's cache files. */
+  deleteBlobObject(q: BlobObjectId): Promise<void>;
   /** Prometheus text exposition of every counter (our extension, GET /metrics). */
   prometheus(): Promise<string>;
   exit(): void;

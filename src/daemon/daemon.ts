@@ -2,16 +2,18 @@
 // pseudo mounts added over the API), storage per mount, prefetch, metrics, and the state machine
 // upstream reports (INIT → READY → RUNNING).
 import { readFileSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { getegid, geteuid } from 'node:process';
-import { type FsConfig, loadConfigFile, parseConfigText, withoutSecrets } from '../config/daemon-config.js';
+import { type FsConfig, loadConfigFile, parseConfigText, type PrefetchConfig } from '../config/daemon-config.js';
 import { FuseSession, withTransfer } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { describeError, NydusError } from '../util/errors.js';
-import { logger, setLogLevel, isLogLevel } from '../util/log.js';
+import { logger, setLogLevel, isLogLevel, redactSecrets } from '../util/log.js';
 import { packageVersion } from '../util/version.js';
-import { ControlError, type DaemonControl, type DaemonInfo, type DaemonState, type MetricsKind, type MountRequest } from './control.js';
-import { FsStats, newFsStatsBuffer } from './fs-stats.js';
+import { type BlobCacheEntry, type BlobObjectId, ControlError, type DaemonControl, type DaemonInfo, type DaemonState, type MetricsKind, type MountRequest } from './control.js';
+import { FileStats, FsStats, newFileStatsBuffer, newFsStatsBuffer } from './fs-stats.js';
 import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { prefetchPhases } from './prefetch-plan.js';
@@ -47,9 +49,12 @@ interface MountState {
   spec: MountSpec;
   mountedTime: Date;
   stats: FsStats;
+  files: FileStats | undefined;
 }
 
 const MAX_EVENTS = 500;
+/** FUSE_READ opcode, as upstream's inflight records carry it. */
+const FUSE_READ = 15;
 
 /**
  * Upstream's API carries the config file CONTENTS in "config", but its docs (and seed 001) pass a
@@ -72,6 +77,52 @@ function configPathOf(config: string): string | undefined {
   }
 }
 
+/** Drops quoted excerpts ("…", '…') from a parser message, keeping positions and key paths. */
+export function withoutQuotedText(msg: string): string {
+  return msg.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '<…>').replace(/<…>(?:\s*<…>)+/g, '<…>');
+}
+
+const prefetchV2 = (p: PrefetchConfig): Record<string, unknown> => ({ enable: p.enable, threads: p.threads, batch_size: p.batchSize, bandwidth_limit: p.bandwidthLimit, prefetch_all: p.prefetchAll });
+
+/** A mount's config in upstream's ConfigV2 JSON shape (what upstream's backend_collection shows). */
+export function configV2Of(c: FsConfig): Record<string, unknown> {
+  const cacheDir = c.cache.type === 'dummycache' ? {} : { [c.cache.type === 'fscache' ? 'fscache' : 'filecache']: { work_dir: c.cache.workDir } };
+  return {
+    version: 2,
+    id: c.id,
+    backend: { type: c.backend.type, [c.backend.type]: c.backend.config },
+    cache: { type: c.cache.type, compressed: c.cache.compressed, validate: c.cache.validate, prefetch: prefetchV2(c.cache.prefetch), ...cacheDir },
+    rafs: {
+      mode: c.rafs.mode,
+      batch_size: c.rafs.batchSize,
+      validate: c.rafs.validate,
+      enable_xattr: c.rafs.enableXattr,
+      iostats_files: c.rafs.iostatsFiles,
+      access_pattern: c.rafs.accessPattern,
+      latest_read_files: c.rafs.latestReadFiles,
+      prefetch: prefetchV2(c.rafs.prefetch),
+    },
+  };
+}
+
+const BLOB_TYPES = ['bootstrap', 'datablob'];
+/** Bounds the registry's memory against a client that keeps adding entries. */
+const MAX_BLOB_ENTRIES = 65536;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The error for a config file named over the API. The JSON parser quotes the text it choked on
+ * (unescaped, so no quote-stripping is safe): keep only the position. Our schema errors quote
+ * values JSON-escaped: drop those.
+ */
+function namedConfigError(path: string, msg: string): string {
+  if (/invalid JSON/.test(msg)) {
+    const at = /at position \d+(?: \(line \d+ column \d+\))?/.exec(msg)?.[0];
+    return `config ${path}: invalid JSON${at ? ` ${at}` : ''}`;
+  }
+  return withoutQuotedText(msg);
+}
+
 export class NydusDaemon implements DaemonControl {
   readonly opts: DaemonOptions;
   state: DaemonState = 'INIT';
@@ -81,8 +132,13 @@ export class NydusDaemon implements DaemonControl {
   readonly #retired: MountState[] = [];
   readonly #version = new SharedArrayBuffer(4);
   #nextIndex = 1;
+  /** PUT /api/v2/blobs entries, by domain then blob id (upstream's BlobCacheMgr registry). */
+  readonly #blobEntries = new Map<string, Map<string, BlobCacheEntry>>();
   readonly #events: string[] = [];
   #totalErrors = 0;
+  /** Reads waiting on storage, for /api/v1/metrics/inflight (upstream's FuseInflight shape). */
+  readonly #inflight = new Map<number, { inode: number; opcode: number; unique: number; timestamp_secs: number }>();
+  #nextInflight = 1;
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -127,6 +183,9 @@ export class NydusDaemon implements DaemonControl {
     if (req.t === 'fetch') {
       const m = this.#byIndex.get(req.mount) ?? this.#retired.find((r) => r.index === req.mount);
       if (!m) throw new NydusError('ERR_FS', `mount ${req.mount} is gone`);
+      // Cold reads wait here (on the backend): what /api/v1/metrics/inflight shows to spot a hang.
+      const id = this.#nextInflight++;
+      this.#inflight.set(id, { inode: req.ino ?? 0, opcode: FUSE_READ, unique: id, timestamp_secs: Math.floor(Date.now() / 1000) });
       try {
         if (log.enabled('trace')) log.trace(`fetch ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')} for ${m.mountpoint}`);
         const datas = await m.storage.readChunks(req.chunks);
@@ -140,6 +199,8 @@ export class NydusDaemon implements DaemonControl {
         this.#event(`read of ${req.chunks.length} chunk(s) for ${m.mountpoint} failed: ${describeError(e)}`);
         log.warn(`read failed on ${m.mountpoint}: ${describeError(e)}`);
         throw e;
+      } finally {
+        this.#inflight.delete(id);
       }
     }
     throw new NydusError('ERR_INTERNAL', 'unknown worker request');
@@ -178,6 +239,8 @@ export class NydusDaemon implements DaemonControl {
     const storage = await this.opts.storageFactory(sb.blobs, config);
     const index = this.#nextIndex++;
     const statsBuf = newFsStatsBuffer();
+    const fileFlags = { files: config.rafs.iostatsFiles, pattern: config.rafs.accessPattern, latest: config.rafs.latestReadFiles };
+    const files = fileFlags.files || fileFlags.pattern || fileFlags.latest ? { buf: newFileStatsBuffer(), flags: fileFlags } : undefined;
     const spec: MountSpec = {
       index,
       mountpoint,
@@ -185,10 +248,11 @@ export class NydusDaemon implements DaemonControl {
       enableXattr: config.rafs.enableXattr,
       cache: storage.cacheViews(),
       stats: statsBuf,
+      files,
       uid: geteuid?.() ?? 0,
       gid: getegid?.() ?? 0,
     };
-    const m: MountState = { index, mountpoint, source, config, sb, storage, spec, mountedTime: new Date(), stats: new FsStats(statsBuf) };
+    const m: MountState = { index, mountpoint, source, config, sb, storage, spec, mountedTime: new Date(), stats: new FsStats(statsBuf), files: files ? new FileStats(files.buf, files.flags) : undefined };
     const old = this.#mounts.get(mountpoint);
     if (old) {
       // Remount: old inodes stay readable until workers drop them; keep the old storage alive.
@@ -237,7 +301,7 @@ export class NydusDaemon implements DaemonControl {
   info(): DaemonInfo {
     const collection: DaemonInfo['backend_collection'] = {};
     for (const m of this.#mounts.values()) {
-      collection[m.mountpoint] = { backend_type: 'Rafs', mountpoint: m.mountpoint, mounted_time: m.mountedTime.toISOString(), config: withoutSecrets(m.config) };
+      collection[m.mountpoint] = { backend_type: 'Rafs', mountpoint: m.mountpoint, mounted_time: m.mountedTime.toISOString(), config: redactSecrets(configV2Of(m.config)) };
     }
     return {
       version: { package_ver: NYDUSD_VERSION, git_commit: 'nydus-ts', build_time: '', profile: 'release', rustc: `node ${process.version}` },
@@ -261,15 +325,21 @@ export class NydusDaemon implements DaemonControl {
   #parseMountConfig(req: MountRequest): FsConfig {
     if (req.fs_type !== 'rafs') throw new ControlError(400, 'INVALID_ARGUMENT', `fs_type "${req.fs_type}" is not supported (only "rafs")`);
     if (!req.config) throw new ControlError(400, 'INVALID_ARGUMENT', '"config" is required');
+    let path: string | undefined;
     try {
-      const path = configPathOf(req.config);
+      path = configPathOf(req.config);
       return path === undefined ? parseConfigText(req.config, 'mount config') : loadConfigFile(path);
     } catch (e) {
-      throw new ControlError(400, 'INVALID_ARGUMENT', describeError(e));
+      if (e instanceof ControlError) throw e;
+      // Never echo what a named file holds (a caller could name /etc/shadow): no quoted excerpts.
+      const msg = path === undefined ? describeError(e) : namedConfigError(path, describeError(e));
+      throw new ControlError(400, 'INVALID_ARGUMENT', msg);
     }
   }
 
   async mount(mountpoint: string, req: MountRequest): Promise<void> {
+    // "/" would cover the pseudo root and so hide every other mount.
+    if (mountpoint === '/') throw new ControlError(400, 'INVALID_ARGUMENT', 'cannot mount at "/" over the API: it would hide every other mount; use a sub-path like /<id> (or start nydusd with --bootstrap)');
     if (this.#mounts.has(mountpoint)) throw new ControlError(409, 'ALREADY_EXISTS', `${mountpoint} is already mounted`);
     if (this.#mounts.has('/') ) throw new ControlError(400, 'INVALID_ARGUMENT', 'the daemon serves an image at "/": pseudo mounts need a daemon started without --bootstrap');
     // The pseudo root holds mounts as leaves: /a/b under a mounted /a would replace /a's entry with a
@@ -328,7 +398,7 @@ export class NydusDaemon implements DaemonControl {
   }
 
   async metrics(kind: MetricsKind, id: string | undefined, opts: { latest?: boolean }): Promise<unknown> {
-    if (kind === 'inflight') return [];
+    if (kind === 'inflight') return [...this.#inflight.values()];
     const m = this.#select(id);
     switch (kind) {
       case 'fs':
@@ -337,17 +407,19 @@ export class NydusDaemon implements DaemonControl {
         return m.storage.metrics().backend;
       case 'blobcache':
         return m.storage.metrics().blobcache;
+      // As upstream: empty answers when the recording is off ("iostats_files", "access_pattern",
+      // "latest_read_files" in the mount's config).
       case 'files':
+        if (opts.latest) return m.files?.latestRead() ?? [];
+        return m.files?.files() ?? {};
       case 'pattern':
-        if (kind === 'files' && !m.config.rafs.iostatsFiles) throw new ControlError(404, 'NOT_FOUND', 'per-file metrics need "iostats_files": true');
-        if (kind === 'pattern' && !m.config.rafs.accessPattern) throw new ControlError(404, 'NOT_FOUND', 'access patterns need "access_pattern": true');
-        return opts.latest ? [] : {};
+        return m.files?.patterns() ?? [];
     }
   }
 
   getConfig(id: string | undefined): unknown {
     const m = this.#select(id);
-    return withoutSecrets(m.config);
+    return redactSecrets(m.config);
   }
 
   async updateConfig(id: string | undefined, body: Record<string, unknown>): Promise<void> {
@@ -363,6 +435,47 @@ export class NydusDaemon implements DaemonControl {
         ...(typeof body.registry_auth === 'string' ? { registryAuth: body.registry_auth } : {}),
         ...(typeof body.proxy_url === 'string' ? { proxyUrl: body.proxy_url } : {}),
       });
+    }
+  }
+
+  // ---- /api/v2/blobs ----
+
+  getBlobObjects(q: BlobObjectId & { domain_id: string }): BlobCacheEntry[] {
+    const dom = this.#blobEntries.get(q.domain_id);
+    const list = dom ? [...dom.values()].filter((e) => !q.blob_id || e.id === q.blob_id) : [];
+    return redactSecrets(list);
+  }
+
+  createBlobObject(e: BlobCacheEntry): void {
+    if (!BLOB_TYPES.includes(e.type)) throw new ControlError(400, 'INVALID_ARGUMENT', `"type" must be one of ${BLOB_TYPES.join(', ')}`);
+    if (!e.id || e.id.includes('/') || e.id.includes('\0')) throw new ControlError(400, 'INVALID_ARGUMENT', '"id" must be a non-empty blob id without "/"');
+    if (e.config === undefined && e.config_v2 === undefined) throw new ControlError(400, 'INVALID_ARGUMENT', 'one of "config" or "config_v2" is required');
+    const total = [...this.#blobEntries.values()].reduce((n, d) => n + d.size, 0);
+    if (total >= MAX_BLOB_ENTRIES && !this.#blobEntries.get(e.domain_id)?.has(e.id)) throw new ControlError(400, 'RESOURCE_EXHAUSTED', `${MAX_BLOB_ENTRIES} blob objects are registered already`);
+    let dom = this.#blobEntries.get(e.domain_id);
+    if (!dom) this.#blobEntries.set(e.domain_id, (dom = new Map()));
+    const old = dom.get(e.id);
+    // Re-adding the same entry is fine; a different one under the same id is a conflict.
+    if (old && JSON.stringify(old) !== JSON.stringify(e)) throw new ControlError(409, 'ALREADY_EXISTS', `blob ${e.id} is already registered in domain "${e.domain_id}" with another config`);
+    dom.set(e.id, e);
+  }
+
+  async deleteBlobObject(q: BlobObjectId): Promise<void> {
+    if (q.domain_id !== undefined) {
+      const dom = this.#blobEntries.get(q.domain_id);
+      if (!dom || (q.blob_id && !dom.has(q.blob_id))) throw new ControlError(404, 'NOT_FOUND', `no blob object ${q.blob_id || '(any)'} in domain "${q.domain_id}"`);
+      if (q.blob_id) dom.delete(q.blob_id);
+      if (!q.blob_id || dom.size === 0) this.#blobEntries.delete(q.domain_id);
+      return;
+    }
+    // No domain: delete the blob's cache files (upstream's DeleteBlobFile), unless a mount uses it.
+    const id = q.blob_id ?? '';
+    if (!HEX64.test(id)) throw new ControlError(400, 'INVALID_ARGUMENT', '"blob_id" must be 64 lowercase hex digits');
+    const users = [...this.#mounts.values(), ...this.#retired].filter((m) => m.sb.blobs.some((b) => b.blobId === id));
+    if (users.length) throw new ControlError(409, 'BUSY', `blob ${id} is in use by ${users.map((m) => m.mountpoint).join(', ')}`);
+    const dirs = new Set([...this.#mounts.values()].filter((m) => m.config.cache.type !== 'dummycache' && m.config.cache.workDir).map((m) => m.config.cache.workDir));
+    for (const d of dirs) {
+      for (const suffix of ['blob.data', 'blob.data.chunk_map', 'blob.meta']) await rm(join(d, `${id}.${suffix}`), { force: true });
     }
   }
 

@@ -19,7 +19,7 @@ export interface FuseFsInit {
 /** Worker → main requests. */
 export type DaemonRequest =
   | { t: 'table' }
-  | { t: 'fetch'; mount: number; chunks: ChunkInfo[] }
+  | { t: 'fetch'; mount: number; chunks: ChunkInfo[]; ino?: number }
   | { t: 'readahead'; mount: number; chunks: ChunkInfo[] };
 
 function ownDigest(c: ChunkInfo): ChunkInfo {
@@ -43,7 +43,7 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   const version = new Int32Array(init.tableVersion);
   const vfs = new Vfs({
     // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
-    fetchChunks: (mount, chunks) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
+    fetchChunks: (mount, chunks, ino) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest), ino } satisfies DaemonRequest),
     readahead: (mount, chunks) => ctx.postToMain({ t: 'readahead', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
   });
   let seen = -1;
@@ -96,21 +96,23 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   }
 
   function counted<T>(op: number, ino: number, fn: () => T | Promise<T>): T | Promise<T> {
+    const t0 = performance.now();
+    const us = (): number => Math.round((performance.now() - t0) * 1000);
     try {
       const r = fresh(fn);
       if (r instanceof Promise) {
         return r.then(
-          (v) => (vfs.count(op, ino, true), v),
+          (v) => (vfs.count(op, ino, true, us()), v),
           (e: unknown) => {
-            vfs.count(op, ino, false);
+            vfs.count(op, ino, false, us());
             throw e;
           },
         );
       }
-      vfs.count(op, ino, true);
+      vfs.count(op, ino, true, us());
       return r;
     } catch (e) {
-      vfs.count(op, ino, false);
+      vfs.count(op, ino, false, us());
       throw e;
     }
   }

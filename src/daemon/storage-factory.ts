@@ -14,11 +14,19 @@ interface HotUpdatable {
 
 export async function createMountStorage(blobs: readonly BlobInfo[], config: FsConfig): Promise<MountStorage> {
   const m: BlobCacheManager = await openMountStorage(blobs, config);
-  const started = Date.now();
+  // Wall-clock span of prefetch (upstream's prefetch_begin/end_time_* fields); 0 = not yet.
+  let pfBegin = 0;
+  let pfEnd = 0;
+  const secsMillis = (t: number): [number, number] => [Math.floor(t / 1000), t % 1000];
   return {
     readChunks: (chunks) => m.readChunks(chunks),
     cacheViews: () => m.cacheViews(),
-    prefetch: (chunks) => m.prefetch(chunks),
+    prefetch: (chunks) => {
+      if (!pfBegin) pfBegin = Date.now();
+      pfEnd = 0;
+      m.prefetch(chunks);
+      void m.prefetcher?.whenDone().then(() => (pfEnd ||= Date.now()), () => undefined);
+    },
     prefetchDone: async () => {
       const p = m.prefetcher;
       if (!p) return undefined;
@@ -36,6 +44,9 @@ export async function createMountStorage(blobs: readonly BlobInfo[], config: FsC
           read_errors: b.readErrors,
           read_amount_total: b.readBytes,
           read_cumulative_latency_millis_total: Math.round(b.readLatencyMsTotal),
+          read_cumulative_latency_millis_dist: [...b.latencyMsBySize],
+          read_count_block_size_dist: [...b.countBySize],
+          read_latency_sizes_dist: b.latencyBySize.map((r) => [...r]),
         },
         blobcache: {
           underlying_files: m.cache.kind === 'filecache' ? blobs.map((x) => `${x.blobId}.${BLOB_DATA_FILE_SUFFIX}`) : [],
@@ -48,7 +59,11 @@ export async function createMountStorage(blobs: readonly BlobInfo[], config: FsC
           prefetch_requests_count: p?.requests ?? 0,
           prefetch_workers: config.rafs.prefetch.enable ? config.rafs.prefetch.threads : config.cache.prefetch.threads,
           prefetch_unmerged_chunks: p?.totalChunks ?? 0,
-          prefetch_cumulative_time_millis: Date.now() - started,
+          prefetch_cumulative_time_millis: pfBegin ? (pfEnd || Date.now()) - pfBegin : 0,
+          prefetch_begin_time_secs: secsMillis(pfBegin)[0],
+          prefetch_begin_time_millis: secsMillis(pfBegin)[1],
+          prefetch_end_time_secs: secsMillis(pfEnd)[0],
+          prefetch_end_time_millis: secsMillis(pfEnd)[1],
           buffered_backend_size: c.backendBytes,
           data_all_ready: c.totalChunks > 0 && c.readyChunks >= c.totalChunks,
           // Our extension: exact progress and error counters.

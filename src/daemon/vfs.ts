@@ -11,7 +11,7 @@ import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { verifyChunk } from '../storage/blob-io.js';
 import { STATE_ACCESS, nowSeconds, readStillValid, readToken } from '../storage/cache/cache-quota.js';
 import { FsError } from '../util/errors.js';
-import { FsStats } from './fs-stats.js';
+import { FileStats, FsStats, type FileStatsFlags } from './fs-stats.js';
 
 const E = osConstants.errno;
 /** Inode numbers of mount k live in [k*2^40, (k+1)*2^40); k = 0 is the pseudo filesystem. */
@@ -49,6 +49,8 @@ export interface MountSpec {
   cache?: Array<CacheEnt | undefined>;
   /** Shared counters (FsStats layout) for /api/v1/metrics. */
   stats: SharedArrayBuffer;
+  /** Per-file records (FileStats layout), when iostats_files / access_pattern / latest_read_files is on. */
+  files?: { buf: SharedArrayBuffer; flags: FileStatsFlags } | undefined;
   /** Euid/egid reported when the image has no explicit uid/gid. */
   uid: number;
   gid: number;
@@ -58,8 +60,11 @@ export interface MountSpec {
 type CacheEnt = { bitmap: Uint8Array; dataPath: string; verify?: boolean; state?: Int32Array; trusted?: Uint8Array };
 
 export interface DataClient {
-  /** Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread). */
-  fetchChunks(mountIndex: number, chunks: ChunkInfo[]): Promise<Uint8Array[]>;
+  /**
+   * Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread).
+   * `ino` is the FUSE inode the read is for (shown by /api/v1/metrics/inflight while it waits).
+   */
+  fetchChunks(mountIndex: number, chunks: ChunkInfo[], ino: number): Promise<Uint8Array[]>;
   /** Asks for chunks to be brought into the cache in the background (no reply). */
   readahead(mountIndex: number, chunks: ChunkInfo[]): void;
 }
@@ -71,6 +76,7 @@ interface Mount {
   spec: MountSpec;
   sb: RafsSuper;
   stats: FsStats;
+  files: FileStats | undefined;
   fds: Map<number, number>;
   /** Per regular file read: its size and chunks (RAFS is immutable, so a read needs no inode decode). */
   chunkCache: Map<number, { size: number; chunks: ChunkInfo[] }>;
@@ -114,7 +120,7 @@ export class Vfs {
   mount(spec: MountSpec): void {
     const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
     const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
-    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), fds: new Map(), chunkCache: new Map(), lastMiss: new Map(), verified: new Map() });
+    this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), files: spec.files ? new FileStats(spec.files.buf, spec.files.flags) : undefined, fds: new Map(), chunkCache: new Map(), lastMiss: new Map(), verified: new Map() });
     if (spec.mountpoint === '/') {
       this.#rootMount = spec.index;
       return;
@@ -198,9 +204,9 @@ export class Vfs {
     return { ino: d.ino, size: 4096, blocks: 8, mode: 0o040755, nlink: 2 + d.children.size, uid: 0, gid: 0, rdev: 0, mtime: 0, mtimeNsec: 0, blksize: 4096 };
   }
 
-  #stats(ino: number): FsStats | undefined {
+  #owner(ino: number): { m: Mount; local: number } | undefined {
     try {
-      return this.#split(ino)?.m.stats;
+      return this.#split(ino);
     } catch {
       return undefined;
     }
@@ -215,9 +221,12 @@ export class Vfs {
     }
   }
 
-  /** Counts a finished operation in the owning mount's stats. */
-  count(op: number, ino: number, ok: boolean): void {
-    this.#stats(ino)?.fop(op, ok);
+  /** Counts a finished operation (and its latency) in the owning mount's stats. */
+  count(op: number, ino: number, ok: boolean, latencyUs?: number): void {
+    const s = this.#owner(ino);
+    if (!s) return;
+    s.m.stats.fop(op, ok, latencyUs);
+    s.m.files?.fop(s.local, op, ok);
   }
 
   getattr(ino: number): VfsAttr {
@@ -368,9 +377,10 @@ export class Vfs {
     }
     if (covered < end) throw new FsError(E.EIO, `file data [${covered}, ${end}) of inode ${local} is not covered by its chunk records`);
     m.stats.dataRead(end - offset);
+    m.files?.read(local, end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
-    return this.#data.fetchChunks(m.spec.index, missing).then((datas) =>
+    return this.#data.fetchChunks(m.spec.index, missing, ino).then((datas) =>
       parts.map((p) => {
         if (Buffer.isBuffer(p)) return p;
         const d = datas[p.miss]!;

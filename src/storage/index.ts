@@ -1,6 +1,6 @@
 // Public face of storage/: backends, chunk I/O, blob caches, prefetch, per-mount manager.
 export type { BlobBackend, BackendMetrics } from './backend/backend.js';
-export { newBackendMetrics } from './backend/backend.js';
+export { newBackendMetrics, requestSizeIndex } from './backend/backend.js';
 export { createBackend, registerBackend, registeredBackends, type BackendFactory } from './backend/create-backend.js';
 export { LocalFsBackend, createLocalFsBackend, type LocalFsConfig } from './backend/localfs.js';
 export * from './blob-io.js';

@@ -24,13 +24,43 @@ export function setLogSink(fn: (line: string) => void): void {
   sink = fn;
 }
 
+/** Keys whose values are credentials wherever they appear (backend configs, mirrors, proxies, caches). */
+const SECRET_KEYS = 'auth|registry_token|access_key_secret|secret_access_key|access_key_id|session_token|password|passwd|token|bearer|encryption_key|authorization|proxy-authorization|cookie|x-[\\w-]*token';
+const SECRET_KEY = new RegExp(`^(?:${SECRET_KEYS})$`, 'i');
+const SECRET_JSON = new RegExp(`("(?:${SECRET_KEYS})"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`, 'gi');
+export const REDACTED = '<redacted>';
+const ADDRESS_KEY = /^(?:host|url|endpoint|addr|proxy|proxy_url|ping_url)$/i;
+
 /** Removes credentials from text that may quote a URL, header or config. */
 export function redact(s: string): string {
   return s
-    .replace(/(authorization:\s*)(\S+\s+)?\S+/gi, '$1<redacted>')
-    .replace(/("(?:auth|registry_token|access_key_secret|secret_access_key|access_key_id|password|token)"\s*:\s*)"[^"]*"/gi, '$1"<redacted>"')
-    .replace(/(\/\/)[^/@\s:]+:[^/@\s]+@/g, '$1<redacted>@')
-    .replace(/([?&](?:X-Amz-Signature|X-Amz-Credential|Signature|token)=)[^&\s]+/gi, '$1<redacted>');
+    .replace(/((?:proxy-)?authorization:\s*)(\S+\s+)?\S+/gi, `$1${REDACTED}`)
+    .replace(SECRET_JSON, `$1"${REDACTED}"`)
+    // URL userinfo: "user:password@" and a bare token as user ("//ghp_xxx@host").
+    .replace(/(\/\/)[^/@\s:"]+(?::[^/@\s"]*)?@/g, `$1${REDACTED}@`)
+    .replace(/([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|token|access_token)=)[^&\s"]+/gi, `$1${REDACTED}`);
+}
+
+/**
+ * A deep copy of a JSON-like value with every credential replaced: values under secret keys (any
+ * depth, header names included) and, in every other string, URL userinfo, Authorization headers and
+ * signed-URL query tokens (redact()). The one helper for API answers; log lines go through redact().
+ */
+export function redactSecrets<T>(v: T): T {
+  const walk = (x: unknown, depth: number): unknown => {
+    if (typeof x === 'string') return redact(x);
+    if (!x || typeof x !== 'object' || depth > 64) return x;
+    if (Array.isArray(x)) return x.map((e) => walk(e, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, e] of Object.entries(x as Record<string, unknown>)) {
+      if (SECRET_KEY.test(k) && e !== '' && e !== null && e !== undefined) out[k] = REDACTED;
+      // A scheme-less "user:password@host" (old registry configs) has no "//" for redact() to see.
+      else if (typeof e === 'string' && ADDRESS_KEY.test(k)) out[k] = redact(e.replace(/^[^/@\s]+@/, `${REDACTED}@`));
+      else out[k] = walk(e, depth + 1);
+    }
+    return out;
+  };
+  return walk(v, 0) as T;
 }
 
 function emit(level: LogLevel, area: string, msg: string): void {

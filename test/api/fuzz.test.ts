@@ -127,9 +127,10 @@ function makeCases(w: Workspace, r: () => number): Case[] {
     () => ({ what: 'NUL and junk in the path', method: 'GET', path: pick(['/api/v1/daemon%00', '/api/v1/metrics%00/x', '/api/v1/%ff%fe', '/api/v1/metrics/nope', '/api/v3/daemon', '/', '/api', '/metrics/extra', '/api/v1/daemon/' + 'z'.repeat(4000)]) }),
     () => ({ what: 'fuzzed query', method: 'GET', path: `/api/v1/${pick(['metrics', 'metrics/backend', 'metrics/blobcache', 'metrics/files', 'metrics/pattern', 'config'])}?${pick(['id=/nope', 'id=%00', 'id=../../x', 'id=' + 'q'.repeat(5000), 'id=/sub%00'])}` }),
     () => ({ what: 'fuzzed query', method: 'GET', path: `/api/v1/daemon/backend${pick(['', '?mountpoint=/nope', '?mountpoint=relative', '?mountpoint=%00', '?id=/sub', '?mountpoint=/../sub'])}` }),
-    // Per-file metrics and access patterns are off in this config: upstream answers 404.
-    () => ({ what: 'disabled metrics', method: 'GET', path: pick(['/api/v1/metrics/files?id=/sub', '/api/v1/metrics/pattern?id=/sub', '/api/v1/metrics/files?id=/sub&latest=true']) }),
+    // Disabled per-file metrics answer 200 with an empty body, as upstream; an unknown id is 404.
+    () => ({ what: 'metrics of an unknown id', method: 'GET', path: pick(['/api/v1/metrics/files?id=/nosuch', '/api/v1/metrics/pattern?id=/nosuch', '/api/v1/metrics/files?id=/nosuch&latest=true']) }),
     () => ({ what: 'wrong method', method: pick(['DELETE', 'POST', 'PATCH', 'OPTIONS']), path: pick(['/api/v1/daemon', '/api/v1/metrics', '/api/v1/metrics/backend', '/api/v1/daemon/events', '/api/v1/daemon/exit', '/api/v1/config', '/metrics', '/api/v2/daemon']), data: '{}' }),
+    () => ({ what: 'bad v2 blobs request', method: pick(['GET', 'PUT', 'DELETE']), path: `/api/v2/blobs${pick(['', '?blob_id=../../etc/passwd', '?blob_id=' + 'f'.repeat(63), '?domain_id=nope&blob_id=x', '?domain_id=%00'])}`, data: JSON.stringify(pick([{}, { type: 'bootstrap' }, { type: 'x', id: 'a', config_v2: {} }, { type: 'datablob', id: 'a/b', config_v2: {} }, { type: 'datablob', id: 'a' }, { type: 'bootstrap', id: 'b', config: 'str' }, [], null])) }),
     () => ({ what: 'wrong method on /mount', method: pick(['GET', 'PATCH']), path: '/api/v1/mount?mountpoint=/sub' }),
     () => ({
       what: 'broken HTTP on the raw socket',

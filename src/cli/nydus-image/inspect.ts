@@ -1,11 +1,11 @@
 // nydus-image inspect BOOTSTRAP -R "<request>"  (request mode: JSON on stdout)
 import { createInterface } from 'node:readline';
 import { parseFlags } from '../main.js';
-import { inspectRequest } from '../../image/inspect.js';
+import { Inspector } from '../../image/inspect.js';
 import { loadBootstrap } from './load.js';
 import { describeError } from '../../util/errors.js';
 
-export const usage = 'nydus-image inspect [-B] BOOTSTRAP [-R REQUEST]   (stats | blobs | prefetch | ls [DIR] | stat PATH | icheck INODE)';
+export const usage = 'nydus-image inspect [-B] BOOTSTRAP [-R REQUEST]   (stats | blobs | prefetch | ls [DIR] | cd DIR | stat PATH | chunk OFFSET | icheck INODE)';
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
@@ -15,9 +15,11 @@ export async function run(args: string[]): Promise<number> {
     'log-level': { type: 'string', short: 'l' },
     debug: { type: 'boolean' },
   });
-  const sb = loadBootstrap(values.bootstrap ?? positionals[0]);
+  const inspector = new Inspector(loadBootstrap(values.bootstrap ?? positionals[0]));
   if (values.request !== undefined) {
-    console.log(JSON.stringify(inspectRequest(sb, values.request)));
+    const out = inspector.request(values.request);
+    // Requests that answer nothing (cd) print nothing, as upstream.
+    if (out !== undefined) console.log(JSON.stringify(out));
     return 0;
   }
   // Interactive prompt, as upstream: one request per line, `exit`/`q` to leave.
@@ -28,7 +30,8 @@ export async function run(args: string[]): Promise<number> {
     if (l === 'exit' || l === 'q') break;
     if (l) {
       try {
-        console.log(JSON.stringify(inspectRequest(sb, l), null, 2));
+        const out = inspector.request(l);
+        if (out !== undefined) console.log(JSON.stringify(out, null, 2));
       } catch (e) {
         console.log(`error: ${describeError(e)}`);
       }

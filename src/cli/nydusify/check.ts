@@ -3,7 +3,7 @@ import { checkImage } from '../../convert/check.js';
 import { NydusError, UsageError } from '../../util/errors.js';
 import { parseFlags } from '../main.js';
 
-export const usage = 'nydusify check --target REF [--source REF] [--source-insecure] [--target-insecure] [--plain-http] [--platform os/arch] [--work-dir D]';
+export const usage = 'nydusify check --target REF [--source REF] [--source-insecure] [--target-insecure] [--plain-http] [--platform os/arch] [--multi-platform] [--work-dir D]';
 
 export async function run(args: string[]): Promise<number> {
   const { values: v, positionals } = parseFlags(args, {
@@ -28,6 +28,7 @@ export async function run(args: string[]): Promise<number> {
     targetInsecure: v['target-insecure'] ?? false,
     plainHttp: v['plain-http'] ?? false,
     platform: v.platform,
+    multiPlatform: v['multi-platform'] ?? process.env.MULTI_PLATFORM === 'true',
     workDir: v['work-dir'] ?? './output',
   });
   const problems = [...r.manifest.map((s) => `manifest: ${s}`), ...r.bootstrap.map((s) => `bootstrap: ${s}`), ...r.filesystem.map((s) => `filesystem: ${s}`)];

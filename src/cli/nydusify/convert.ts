@@ -7,7 +7,7 @@ import { parseFlags, parseSize } from '../main.js';
 import { backendChoice, buildFlags, buildParams } from './common.js';
 
 export const usage =
-  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
+  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--merge-platform] [--with-referrer] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
 
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
@@ -30,6 +30,9 @@ export async function run(args: string[]): Promise<number> {
     'docker-v2-format': { type: 'boolean' },
     platform: { type: 'string' },
     'all-platforms': { type: 'boolean' },
+    'merge-platform': { type: 'boolean' },
+    'multi-platform': { type: 'boolean' },
+    'with-referrer': { type: 'boolean' },
     'backend-type': { type: 'string' },
     'backend-config': { type: 'string' },
     'backend-config-file': { type: 'string' },
@@ -72,6 +75,10 @@ export async function run(args: string[]): Promise<number> {
       prefetchPatterns,
       oci: v.oci ?? false,
       platforms,
+      platformsExplicit: v.platform !== undefined,
+      // Upstream: --multi-platform is an alias; MERGE_PLATFORM / WITH_REFERRER env vars as well.
+      mergePlatform: v['merge-platform'] ?? v['multi-platform'] ?? process.env.MERGE_PLATFORM === 'true',
+      withReferrer: v['with-referrer'] ?? process.env.WITH_REFERRER === 'true',
       backend,
       workDir,
       pushChunkSize: v['push-chunk-size'] ? parseSize('--push-chunk-size', v['push-chunk-size']) : 0,

@@ -2,7 +2,7 @@
 // retryable (connection errors, resets, timeouts, 5xx, 429, short bodies). Upstream: nydus
 // storage/src/backend/mod.rs retry_op (on-demand reads retry 3 times).
 import { BackendError } from '../../util/errors.js';
-import type { BackendMetrics } from './backend.js';
+import { recordBackendRead, type BackendMetrics } from './backend.js';
 
 export interface RetryPolicy {
   /** Extra attempts after the first (config `retry_limit`). */
@@ -71,15 +71,12 @@ export function retryPolicyFrom(retryLimit: unknown): RetryPolicy {
 /** Runs one backend read, keeping the BlobBackend metrics. */
 export async function trackRead(metrics: BackendMetrics, op: () => Promise<Uint8Array>): Promise<Uint8Array> {
   const t0 = performance.now();
-  metrics.readCount++;
   try {
     const data = await op();
-    metrics.readBytes += data.length;
+    recordBackendRead(metrics, data.length, performance.now() - t0, false);
     return data;
   } catch (err) {
-    metrics.readErrors++;
+    recordBackendRead(metrics, 0, performance.now() - t0, true);
     throw err;
-  } finally {
-    metrics.readLatencyMsTotal += performance.now() - t0;
   }
 }
