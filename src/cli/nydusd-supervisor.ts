@@ -70,6 +70,11 @@ export async function childLink(): Promise<ChildLink> {
   // Without the supervisor nobody would restart us or own the mount: end, so the connection ends too.
   // (SIGKILL, not exit(): process.exit would wait for FUSE workers blocked in read(2) forever.)
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+  // A crash hands over to a successor the same way (exit would also wait on blocked workers).
+  process.on('uncaughtException', (e) => {
+    process.stderr.write(`nydusd: fatal: ${e.stack ?? String(e)}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  });
   let live = false; // the mount table is reported once serving, never half-restored
   let go!: () => void;
   const gone = new Promise<void>((r) => (go = r));
