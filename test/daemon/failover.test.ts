@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,7 +57,7 @@ interface Supervised {
   stderr(): string;
 }
 
-async function startSupervised(name: string): Promise<Supervised> {
+async function startSupervised(name: string, opts: { bootstrap?: boolean } = {}): Promise<Supervised> {
   const dir = join(root, name);
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt, { recursive: true });
@@ -65,7 +65,8 @@ async function startSupervised(name: string): Promise<Supervised> {
   writeFileSync(cfg, JSON.stringify(localfsConfig(blobs, join(dir, 'cache'))));
   const apisock = join(dir, 'api.sock');
   const supsock = join(dir, 'supervisor.sock');
-  const proc = spawn(process.execPath, [BIN('nydusd'), 'fuse', '--config', cfg, '--mountpoint', mnt, '--bootstrap', boot,
+  const image = opts.bootstrap === false ? [] : ['--config', cfg, '--bootstrap', boot];
+  const proc = spawn(process.execPath, [BIN('nydusd'), 'fuse', ...image, '--mountpoint', mnt,
     '--supervisor', supsock, '--id', name, '--apisock', apisock, '--thread-num', '4', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -278,6 +279,50 @@ describe('nydusd failover (supervisor)', { skip: fuseUsable() }, () => {
       const st = await readers.done; // every reader returns (with an error), none hangs
       assert.equal(st.passes >= FILES, true);
       assert.ok(isFuseMounted(s.mnt), 'dead but present: cleanup is the admin\'s (as in plain mode)');
+    } finally {
+      await stopSupervised(s);
+    }
+  });
+
+  it('API mounts, node ids and open files survive a SIGKILL of the serving process', { timeout: 180_000 }, async () => {
+    const s = await startSupervised('apimount', { bootstrap: false });
+    try {
+      const config = JSON.stringify(localfsConfig(blobs, join(s.dir, 'cache')));
+      for (const mp of ['/one', '/two']) {
+        const r = await apiCall(s.apisock, 'POST', `/api/v1/mount?mountpoint=${mp}`, { source: boot, fs_type: 'rafs', config });
+        assert.equal(r.status, 204, r.text);
+      }
+      assert.equal((await apiCall(s.apisock, 'DELETE', '/api/v1/mount?mountpoint=/one')).status, 204);
+      const file = join(s.mnt, 'two', 'f3');
+      const before = { dir: statSync(join(s.mnt, 'two')).ino, file: statSync(file).ino };
+      const data = fileData(3);
+      const fd = openSync(file, 'r');
+      try {
+        const head = Buffer.alloc(4096);
+        assert.equal(readSync(fd, head, 0, head.length, 0), head.length);
+        assert.ok(head.equals(data.subarray(0, 4096)));
+        for (let k = 0; k < 3; k++) {
+          const [child] = childrenOf(s.pid);
+          process.kill(child!, 'SIGKILL');
+          await until(`child ${child} to die`, () => !alive(child!), 30_000, 10);
+          // The open file (kernel node id + fh from the dead child) reads on, far from what was cached.
+          const off = (9 << 20) - k * (1 << 20);
+          const b = Buffer.alloc(65536);
+          assert.equal(readSync(fd, b, 0, b.length, off), b.length);
+          assert.ok(b.equals(data.subarray(off, off + b.length)), `bytes at ${off} after kill ${k}`);
+        }
+      } finally {
+        closeSync(fd);
+      }
+      assert.deepEqual({ dir: statSync(join(s.mnt, 'two')).ino, file: statSync(file).ino }, before);
+      assert.deepEqual(readdirSync(s.mnt), ['two']);
+      const info = (await apiCall(s.apisock, 'GET', '/api/v1/daemon')).body as { backend_collection: Record<string, unknown> };
+      assert.deepEqual(Object.keys(info.backend_collection), ['/two']);
+      // The restored table keeps working: a new API mount after the failovers gets a fresh index.
+      const r = await apiCall(s.apisock, 'POST', '/api/v1/mount?mountpoint=/three', { source: boot, fs_type: 'rafs', config });
+      assert.equal(r.status, 204, r.text);
+      assert.notEqual(statSync(join(s.mnt, 'three', 'f3')).ino, before.file);
+      assert.equal(createHash('sha256').update(readFileSync(join(s.mnt, 'three', 'f0'))).digest('hex'), expected.get('f0'));
     } finally {
       await stopSupervised(s);
     }
