@@ -26,8 +26,13 @@ const log = logger('supervisor');
 export const CHILD_ENV = 'NYDUSD_SUPERVISED_CHILD';
 /** The inherited /dev/fuse fd in the child (stdio[3]). */
 const FUSE_FD = 3;
-/** A child that dies this many times in a row before serving is not restarted again. */
-const MAX_QUICK_DEATHS = 5;
+/**
+ * Children dying this many times in a row before serving (a crash at start, not kills at random
+ * moments) end the daemon: the connection is aborted, so users get ENOTCONN instead of waiting forever.
+ */
+const MAX_QUICK_DEATHS = 20;
+/** Delay before the n-th consecutive restart of a child that died before serving: 0, 100 ms, 200 ms ... 2 s. */
+const restartDelayMs = (n: number): number => Math.min(2000, Math.max(0, n - 1) * 100);
 
 /** Supervisor → child. */
 type ToChild =
@@ -125,6 +130,7 @@ interface Child {
   exited: Promise<void>;
   prepared: Promise<void>;
   serving: Promise<void>;
+  served?: boolean;
 }
 
 /** Runs the supervisor until the filesystem is unmounted or a signal stops it; returns the exit code. */
@@ -160,7 +166,7 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
     prepared.catch(() => undefined);
     serving.catch(() => undefined);
     const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-    const c: Child = { proc, exited, prepared, serving };
+    const c: Child = { proc, exited, prepared, serving, served: false };
     proc.on('message', (msg: FromChild) => {
       // Only the child in charge (or the one taking over) may change what the next one inherits.
       switch (msg.t) {
@@ -172,6 +178,7 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
         case 'serving':
           if (msg.init) init = msg.init;
           everServed = true;
+          c.served = true;
           quickDeaths = 0;
           onServing();
           return;
@@ -187,13 +194,20 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
       failed(new Error(`child ${proc.pid} exited (${signal ?? code}) before serving`));
       if (c !== current) return;
       if (stopping || !isFuseMounted(m.mountpoint)) return finish(code ?? 0);
-      if (++quickDeaths > MAX_QUICK_DEATHS && !everServed) {
-        log.error(`serving child died ${quickDeaths} times before serving; giving up`);
+      if (!c.served && ++quickDeaths >= MAX_QUICK_DEATHS) {
+        log.error(`serving child died ${quickDeaths} times in a row before serving; giving up`);
         stopping = true;
+        abortConnection(m.connId);
         return void unmountFuse(m.mountpoint, m.connId).finally(() => finish(1));
       }
       log.warn(`serving child ${proc.pid} died (${signal ?? `exit ${code}`}); starting another on the same connection`);
-      current = start(undefined);
+      const delay = restartDelayMs(quickDeaths);
+      if (delay === 0) current = start(undefined);
+      else {
+        setTimeout(() => {
+          if (!stopping && c === current) current = start(undefined);
+        }, delay);
+      }
     });
     proc.send({ t: 'state', mountpoint: m.mountpoint, connId: m.connId, init, mounts, resend: old !== undefined || everServed || quickDeaths > 0 } satisfies ToChild);
     return c;
@@ -213,10 +227,12 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
   const upgrade = (newEntry?: string[]): Promise<void> => {
     if (upgrading) return upgrading;
     if (stopping) return Promise.reject(new NydusError('ERR_SUPERVISOR', 'nydusd is stopping'));
-    if (!current) return Promise.reject(new NydusError('ERR_SUPERVISOR', 'no serving child'));
+    if (!current || current.proc.exitCode !== null || current.proc.signalCode !== null) {
+      return Promise.reject(new NydusError('ERR_SUPERVISOR', 'the serving child is restarting; try again'));
+    }
     upgrading = (async () => {
+      await current!.serving.catch(() => undefined); // never hand over in the middle of a start
       const old = current!;
-      await old.serving.catch(() => undefined); // never hand over in the middle of a start
       const prevEntry = entry;
       if (newEntry) entry = newEntry;
       const next = start(old);
@@ -226,10 +242,12 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
         entry = prevEntry;
         throw new NydusError('ERR_SUPERVISOR', `upgrade failed: ${(e as Error).message}; the old child keeps serving`);
       }
+      // (If the old child crashed meanwhile, a respawned one may serve instead: it goes too.)
+      const prev = [...new Set([old, current!])];
       current = next;
       // SIGKILL, not a graceful stop: what the old child had read is resent to the new one.
-      old.proc.kill('SIGKILL');
-      await old.exited;
+      for (const p of prev) p.proc.kill('SIGKILL');
+      await Promise.all(prev.map((p) => p.exited));
       next.proc.send({ t: 'go' } satisfies ToChild);
       await next.serving;
       log.info(`upgraded: child ${next.proc.pid} serves ${m.mountpoint}`);

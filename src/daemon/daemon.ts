@@ -112,7 +112,15 @@ export class NydusDaemon implements DaemonControl {
   async start(root?: { bootstrap: string; config: FsConfig; prefetchFiles?: string[] }, restore?: SavedMount[]): Promise<void> {
     if (restore) {
       // Creation order, so pseudo directories get the same inode numbers too.
-      for (const m of [...restore].sort((a, b) => a.index - b.index)) await this.#addMount(m.mountpoint, m.source, m.config, m.prefetchFiles, m.index);
+      for (const m of [...restore].sort((a, b) => a.index - b.index)) {
+        try {
+          await this.#addMount(m.mountpoint, m.source, m.config, m.prefetchFiles, m.index);
+        } catch (e) {
+          // One image gone (bootstrap deleted) must not keep the others from being served again.
+          this.#event(`cannot restore the mount at ${m.mountpoint}: ${describeError(e)}`);
+          log.error(`cannot restore the mount at ${m.mountpoint}: ${describeError(e)}`);
+        }
+      }
     } else if (root) await this.#addMount('/', root.bootstrap, root.config, root.prefetchFiles);
     const init: FuseFsInit = {
       tableVersion: this.#version,
