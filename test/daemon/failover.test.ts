@@ -342,7 +342,7 @@ describe('nydusd failover (supervisor)', { skip: fuseUsable() }, () => {
     }
   });
 
-  it('sendfd answers 204 under a supervisor; takeover on a running daemon is refused', { timeout: 120_000 }, async () => {
+  it('sendfd answers 204 under a supervisor; takeover on a running daemon is refused; SIGUSR2 upgrades', { timeout: 120_000 }, async () => {
     const s = await startSupervised('api');
     try {
       const r = await apiCall(s.apisock, 'PUT', '/api/v1/daemon/fuse/sendfd');
@@ -350,6 +350,13 @@ describe('nydusd failover (supervisor)', { skip: fuseUsable() }, () => {
       const t = await apiCall(s.apisock, 'PUT', '/api/v1/daemon/fuse/takeover');
       assert.equal(t.status, 400);
       assert.equal(((await apiCall(s.apisock, 'GET', '/api/v1/daemon')).body as { supervisor: string }).supervisor, s.supsock);
+      // SIGUSR2 to the supervisor: an upgrade to the build on disk.
+      const [old] = childrenOf(s.pid);
+      process.kill(s.pid, 'SIGUSR2');
+      await until(`old child ${old} to exit after SIGUSR2`, () => !alive(old!), 60_000, 10);
+      const next = await until('the new child', () => childrenOf(s.pid).find((p) => p !== old), 30_000, 10);
+      assert.ok(alive(next));
+      assert.equal(createHash('sha256').update(readFileSync(join(s.mnt, 'f1'))).digest('hex'), expected.get('f1'));
     } finally {
       await stopSupervised(s);
     }
