@@ -143,7 +143,7 @@ export class NydusDaemon implements DaemonControl {
     });
     this.session.on('workerError', (e: Error) => this.#event(`FUSE worker error: ${e.message}`));
     this.state = 'RUNNING';
-    log.info(`mounted at ${this.opts.mountpoint} with ${this.opts.threads} FUSE threads`);
+    log.info(`${a ? 'serving the supervised connection' : 'mounted'} at ${this.opts.mountpoint} with ${this.opts.threads} FUSE threads`);
   }
 
   #event(msg: string): void {
