@@ -116,7 +116,8 @@ export class FuseSession extends EventEmitter {
     const s = new FuseSession(fd, mountpoint, connId, opts);
     s.adopted = { init, resend: opts.resend ?? init !== undefined, gate: opts.gate };
     try {
-      await withTimeout(s.start(), opts.initTimeoutMs ?? 10_000, `FUSE takeover of ${mountpoint}`);
+      // Generous: users already wait for this takeover, and a slow start beats a failed one.
+      await withTimeout(s.start(), opts.initTimeoutMs ?? 60_000, `FUSE takeover of ${mountpoint}`);
     } catch (e) {
       s.terminateWorkers();
       throw e;
