@@ -74,7 +74,10 @@ export async function childLink(): Promise<ChildLink> {
   };
   // Without the supervisor nobody would restart us or own the mount: end, so the connection ends too.
   // (SIGKILL, not exit(): process.exit would wait for FUSE workers blocked in read(2) forever.)
-  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+  let leaving = false;
+  process.on('disconnect', () => {
+    if (!leaving) process.kill(process.pid, 'SIGKILL');
+  });
   // A crash hands over to a successor the same way (exit would also wait on blocked workers).
   process.on('uncaughtException', (e) => {
     process.stderr.write(`nydusd: fatal: ${e.stack ?? String(e)}\n`);
@@ -109,7 +112,12 @@ export async function childLink(): Promise<ChildLink> {
       live = true;
       send({ t: 'serving', init });
     },
-    stopping: () => send({ t: 'stopping' }),
+    stopping: () => {
+      send({ t: 'stopping' });
+      // The channel must not keep this process alive once the daemon has stopped.
+      leaving = true;
+      process.channel?.unref();
+    },
   };
 }
 
@@ -255,8 +263,10 @@ export async function runSupervisor(o: SupervisorOptions): Promise<number> {
     return upgrading;
   };
 
+  let signalled = false;
   const stop = (sig: NodeJS.Signals): void => {
-    if (stopping) return;
+    if (signalled) return;
+    signalled = true;
     stopping = true;
     log.info(`stopping (${sig})`);
     void (async () => {

@@ -342,7 +342,7 @@ describe('nydusd failover (supervisor)', { skip: fuseUsable() }, () => {
     }
   });
 
-  it('sendfd answers 204 under a supervisor; takeover on a running daemon is refused; SIGUSR2 upgrades', { timeout: 120_000 }, async () => {
+  it('sendfd answers 204 under a supervisor; takeover on a running daemon is refused; SIGUSR2 upgrades; exit ends it all', { timeout: 120_000 }, async () => {
     const s = await startSupervised('api');
     try {
       const r = await apiCall(s.apisock, 'PUT', '/api/v1/daemon/fuse/sendfd');
@@ -357,6 +357,11 @@ describe('nydusd failover (supervisor)', { skip: fuseUsable() }, () => {
       const next = await until('the new child', () => childrenOf(s.pid).find((p) => p !== old), 30_000, 10);
       assert.ok(alive(next));
       assert.equal(createHash('sha256').update(readFileSync(join(s.mnt, 'f1'))).digest('hex'), expected.get('f1'));
+      // PUT /daemon/exit ends the whole daemon: unmounted, supervisor and child gone.
+      assert.equal((await apiCall(s.apisock, 'PUT', '/api/v1/daemon/exit')).status, 204);
+      assert.deepEqual(await s.exited, { code: 0, signal: null });
+      await until('the child to exit', () => !alive(next), 30_000, 10);
+      assert.equal(isFuseMounted(s.mnt), false);
     } finally {
       await stopSupervised(s);
     }
