@@ -12,7 +12,8 @@ export function apiCall(sock: string, method: string, path: string, body?: unkno
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const req = request(
-      { socketPath: sock, method, path, headers: { 'Content-Type': 'application/json', ...(payload ? { 'Content-Length': Buffer.byteLength(payload) } : {}) }, timeout: timeoutMs },
+      // agent: false: no pooled keep-alive connection, which would outlive a nydusd replaced by failover (EPIPE).
+      { socketPath: sock, agent: false, method, path, headers: { 'Content-Type': 'application/json', ...(payload ? { 'Content-Length': Buffer.byteLength(payload) } : {}) }, timeout: timeoutMs },
       (res) => {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));

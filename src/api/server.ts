@@ -26,6 +26,10 @@ function bad(msg: string): never {
   throw new ControlError(400, 'INVALID_ARGUMENT', msg);
 }
 
+function unsupported(what: string): never {
+  throw new ControlError(400, 'INVALID_ARGUMENT', `${what} is not supported by this daemon`);
+}
+
 function mountpointOf(q: URLSearchParams): string {
   const m = q.get('mountpoint');
   if (!m) bad('missing query parameter "mountpoint"');
@@ -117,6 +121,8 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
     },
   },
   '/api/v1/daemon/start': { PUT: () => undefined },
+  '/api/v1/daemon/fuse/sendfd': { PUT: async (c) => void (await (c.sendFd ? c.sendFd() : unsupported('sendfd'))) },
+  '/api/v1/daemon/fuse/takeover': { PUT: async (c) => void (await (c.takeover ? c.takeover() : unsupported('takeover'))) },
   '/api/v1/mount': {
     POST: async (c, q, body) => void (await c.mount(mountpointOf(q), mountRequest(await body()))),
     PUT: async (c, q, body) => void (await c.remount(mountpointOf(q), mountRequest(await body()))),

@@ -70,12 +70,15 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   if (values.writable) throw new UsageError('--writable is not supported: nydus-ts mounts are read-only (use an overlay on top)');
-  if (values.upgrade) throw new UsageError('--upgrade (failover takeover) is not supported');
-  // nydus-snapshotter always passes --supervisor/--id; accepted so it can start us, but said out loud.
-  if (values.supervisor) log.warn(`--supervisor ${values.supervisor}: saving state to the supervisor for failover is not supported; running without it`);
-  const mountpoint = values.mountpoint;
+  // Failover (--supervisor): a supervising parent holds the connection, children serve it.
+  const sup = values.supervisor !== undefined || values.upgrade ? await import('./nydusd-supervisor.js') : undefined;
+  if (values.upgrade && !values.supervisor) throw new UsageError('--upgrade needs --supervisor (the socket of the running nydusd to take over from)');
+  const child = sup?.isSupervisedChild() ? await sup.childLink() : undefined;
+  if (sup && values.upgrade) return sup.runUpgrade(values.supervisor!, values.id, values.apisock);
+  const mountpoint = child?.mountpoint ?? values.mountpoint;
   if (!mountpoint) throw new UsageError('missing --mountpoint');
-  if (!existsSync(mountpoint) || !statSync(mountpoint).isDirectory()) throw new UsageError(`--mountpoint ${mountpoint}: not a directory`);
+  // (Not in a supervised child: a stat of the mounted but unserved mountpoint would wait for itself.)
+  if (!child && (!existsSync(mountpoint) || !statSync(mountpoint).isDirectory())) throw new UsageError(`--mountpoint ${mountpoint}: not a directory`);
   if (values.config && values['localfs-dir']) throw new UsageError('--config and --localfs-dir cannot be used together');
   let config: FsConfig | undefined;
   if (values.config) config = loadConfigFile(values.config);
@@ -97,6 +100,8 @@ async function main(argv: string[]): Promise<number> {
   // libuv's pool (shared by idle FUSE workers' blocking reads and cache I/O) is sized by bin/nydusd.js:
   // by the time this ES module runs, the loader has already started it.
 
+  if (sup && !child) return sup.runSupervisor({ argv, mountpoint, socket: values.supervisor!, id: values.id, fsname: values.bootstrap ?? 'nydus' });
+
   let api: Server | undefined;
   let stopping: Promise<void> | undefined;
   const daemon: NydusDaemon = new NydusDaemon({
@@ -105,10 +110,12 @@ async function main(argv: string[]): Promise<number> {
     ...(values.id ? { id: values.id } : {}),
     storageFactory: createMountStorage,
     onExit: () => void stop('API exit request'),
+    ...(child ? { adopt: child.adopt, onMountsChanged: child.onMountsChanged, supervisor: values.supervisor! } : {}),
   });
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       log.info(`stopping (${why})`);
+      child?.stopping();
       api?.close();
       await daemon.stop();
     })();
@@ -118,12 +125,15 @@ async function main(argv: string[]): Promise<number> {
     const onSignal = (sig: string): void => void stop(sig).finally(resolve);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    process.once('exit', () => daemon.session?.unmountSync());
+    // A supervised child never unmounts on exit: a crash must leave the connection to its successor.
+    if (!child) process.once('exit', () => daemon.session?.unmountSync());
   });
   // Loaded only when asked for: mount latency counts every module on the start-up path.
   if (values.apisock) api = await (await import('../api/server.js')).startApiServer(daemon, values.apisock);
   try {
-    await daemon.start(values.bootstrap ? { bootstrap: values.bootstrap, config: config!, ...(prefetchFiles ? { prefetchFiles } : {}) } : undefined);
+    await daemon.start(values.bootstrap ? { bootstrap: values.bootstrap, config: config!, ...(prefetchFiles ? { prefetchFiles } : {}) } : undefined, child?.restore);
+    child?.serving(daemon.session?.init);
+    if (child) child.onMountsChanged(daemon.savedMounts());
   } catch (e) {
     api?.close();
     await daemon.stop();

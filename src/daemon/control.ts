@@ -79,4 +79,8 @@ export interface DaemonControl {
   /** Prometheus text exposition of every counter (our extension, GET /metrics). */
   prometheus(): Promise<string>;
   exit(): void;
+  /** PUT /api/v1/daemon/fuse/sendfd: hand the FUSE connection and state to the supervisor. */
+  sendFd?(): Promise<void>;
+  /** PUT /api/v1/daemon/fuse/takeover: (a daemon started with --upgrade) take over from the old one. */
+  takeover?(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getegid, geteuid } from 'node:process';
 import { type FsConfig, loadConfigFile, parseConfigText, type PrefetchConfig } from '../config/daemon-config.js';
-import { FuseSession, withTransfer } from '../fuse/index.js';
+import { FuseSession, withTransfer, type InitInfo, type AdoptOptions } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { describeError, NydusError } from '../util/errors.js';
@@ -37,6 +37,24 @@ export interface DaemonOptions {
   storageFactory: MountStorageFactory;
   /** Called by PUT /api/v1/daemon/exit. */
   onExit?: () => void;
+  /**
+   * Failover (a supervisor holds the connection): serve this inherited /dev/fuse fd instead of
+   * mounting; `init` is what the connection's first server negotiated (absent for the first).
+   */
+  adopt?: { fd: number; connId: number | undefined; init: InitInfo | undefined } & AdoptOptions;
+  /** Called whenever the mount table changes, with what a successor needs to rebuild it. */
+  onMountsChanged?: (mounts: SavedMount[]) => void;
+  /** Upstream's `supervisor` field of GET /api/v1/daemon. */
+  supervisor?: string;
+}
+
+/** One mount as a successor process re-creates it: same index (so the same inode numbers). */
+export interface SavedMount {
+  index: number;
+  mountpoint: string;
+  source: string;
+  config: FsConfig;
+  prefetchFiles?: string[];
 }
 
 interface MountState {
@@ -50,6 +68,7 @@ interface MountState {
   mountedTime: Date;
   stats: FsStats;
   files: FileStats | undefined;
+  prefetchFiles: string[] | undefined;
 }
 
 const MAX_EVENTS = 500;
@@ -144,9 +163,23 @@ export class NydusDaemon implements DaemonControl {
     this.opts = opts;
   }
 
-  /** Mounts FUSE; with `root`, the filesystem at "/" is that image (upstream --bootstrap). */
-  async start(root?: { bootstrap: string; config: FsConfig; prefetchFiles?: string[] }): Promise<void> {
-    if (root) await this.#addMount('/', root.bootstrap, root.config, root.prefetchFiles);
+  /**
+   * Mounts FUSE; with `root`, the filesystem at "/" is that image (upstream --bootstrap). With
+   * `restore` (a successor after failover), the mount table is rebuilt from it instead.
+   */
+  async start(root?: { bootstrap: string; config: FsConfig; prefetchFiles?: string[] }, restore?: SavedMount[]): Promise<void> {
+    if (restore) {
+      // Creation order, so pseudo directories get the same inode numbers too.
+      for (const m of [...restore].sort((a, b) => a.index - b.index)) {
+        try {
+          await this.#addMount(m.mountpoint, m.source, m.config, m.prefetchFiles, m.index);
+        } catch (e) {
+          // One image gone (bootstrap deleted) must not keep the others from being served again.
+          this.#event(`cannot restore the mount at ${m.mountpoint}: ${describeError(e)}`);
+          log.error(`cannot restore the mount at ${m.mountpoint}: ${describeError(e)}`);
+        }
+      }
+    } else if (root) await this.#addMount('/', root.bootstrap, root.config, root.prefetchFiles);
     const init: FuseFsInit = {
       tableVersion: this.#version,
       entryTimeout: this.opts.entryTimeout ?? RAFS_DEFAULT_ENTRY_TIMEOUT,
@@ -154,7 +187,10 @@ export class NydusDaemon implements DaemonControl {
       pseudoTimeout: PSEUDO_TIMEOUT,
     };
     this.state = 'READY';
-    this.session = await FuseSession.mount(this.opts.mountpoint, {
+    const a = this.opts.adopt;
+    const open = (mp: string, o: Parameters<typeof FuseSession.mount>[1]): Promise<FuseSession> =>
+      a ? FuseSession.adopt(a.fd, mp, a.connId, a.init, { ...o, ...(a.resend !== undefined ? { resend: a.resend } : {}), ...(a.gate ? { gate: a.gate } : {}) }) : FuseSession.mount(mp, o);
+    this.session = await open(this.opts.mountpoint, {
       fsModule: new URL('./fuse-fs.js', import.meta.url),
       initData: init,
       workers: this.opts.threads,
@@ -165,7 +201,7 @@ export class NydusDaemon implements DaemonControl {
     });
     this.session.on('workerError', (e: Error) => this.#event(`FUSE worker error: ${e.message}`));
     this.state = 'RUNNING';
-    log.info(`mounted at ${this.opts.mountpoint} with ${this.opts.threads} FUSE threads`);
+    log.info(`${a ? 'serving the supervised connection' : 'mounted'} at ${this.opts.mountpoint} with ${this.opts.threads} FUSE threads`);
   }
 
   #event(msg: string): void {
@@ -216,9 +252,15 @@ export class NydusDaemon implements DaemonControl {
 
   #bump(): void {
     Atomics.add(new Int32Array(this.#version), 0, 1);
+    this.opts.onMountsChanged?.(this.savedMounts());
   }
 
-  async #addMount(mountpoint: string, source: string, config: FsConfig, prefetchFiles?: string[]): Promise<MountState> {
+  /** The mount table as a successor process needs it (failover). */
+  savedMounts(): SavedMount[] {
+    return [...this.#mounts.values()].map((m) => ({ index: m.index, mountpoint: m.mountpoint, source: m.source, config: m.config, ...(m.prefetchFiles ? { prefetchFiles: m.prefetchFiles } : {}) }));
+  }
+
+  async #addMount(mountpoint: string, source: string, config: FsConfig, prefetchFiles?: string[], fixedIndex?: number): Promise<MountState> {
     let buf: Buffer;
     try {
       if (!statSync(source).isFile()) throw new Error('not a regular file');
@@ -237,7 +279,8 @@ export class NydusDaemon implements DaemonControl {
       throw new ControlError(400, 'INVALID_ARGUMENT', describeError(e));
     }
     const storage = await this.opts.storageFactory(sb.blobs, config);
-    const index = this.#nextIndex++;
+    const index = fixedIndex ?? this.#nextIndex;
+    this.#nextIndex = Math.max(this.#nextIndex, index + 1);
     const statsBuf = newFsStatsBuffer();
     const fileFlags = { files: config.rafs.iostatsFiles, pattern: config.rafs.accessPattern, latest: config.rafs.latestReadFiles };
     const files = fileFlags.files || fileFlags.pattern || fileFlags.latest ? { buf: newFileStatsBuffer(), flags: fileFlags } : undefined;
@@ -252,7 +295,7 @@ export class NydusDaemon implements DaemonControl {
       uid: geteuid?.() ?? 0,
       gid: getegid?.() ?? 0,
     };
-    const m: MountState = { index, mountpoint, source, config, sb, storage, spec, mountedTime: new Date(), stats: new FsStats(statsBuf), files: files ? new FileStats(files.buf, files.flags) : undefined };
+    const m: MountState = { index, mountpoint, source, config, sb, storage, spec, mountedTime: new Date(), stats: new FsStats(statsBuf), files: files ? new FileStats(files.buf, files.flags) : undefined, prefetchFiles };
     const old = this.#mounts.get(mountpoint);
     if (old) {
       // Remount: old inodes stay readable until workers drop them; keep the old storage alive.
@@ -306,7 +349,7 @@ export class NydusDaemon implements DaemonControl {
     return {
       version: { package_ver: NYDUSD_VERSION, git_commit: 'nydus-ts', build_time: '', profile: 'release', rustc: `node ${process.version}` },
       id: this.opts.id ?? null,
-      supervisor: null,
+      supervisor: this.opts.supervisor ?? null,
       state: this.state,
       backend_collection: collection,
     };
@@ -504,6 +547,15 @@ export class NydusDaemon implements DaemonControl {
 
   exit(): void {
     this.opts.onExit?.();
+  }
+
+  /** Failover state lives with our supervisor already (it holds the fd; children report every mount change). */
+  async sendFd(): Promise<void> {
+    if (!this.opts.supervisor) throw new ControlError(400, 'INVALID_ARGUMENT', 'sendfd needs a nydusd started with --supervisor');
+  }
+
+  async takeover(): Promise<void> {
+    throw new ControlError(400, 'INVALID_ARGUMENT', 'takeover needs a nydusd started with --upgrade');
   }
 
   async stop(): Promise<void> {

@@ -93,6 +93,12 @@ export const FUSE_MAX_PAGES = 1 << 22;
 export const FUSE_CACHE_SYMLINKS = 1 << 23;
 export const FUSE_NO_OPENDIR_SUPPORT = 1 << 24;
 
+// fuse_notify_code: unsolicited messages to the kernel (out header with unique 0, error = code).
+/** Since 7.40 (Linux 6.9): move every request a server has read but not answered back to the queue. */
+export const FUSE_NOTIFY_RESEND = 7;
+/** Set by the kernel in the unique of a request it resent (fuse.h FUSE_UNIQUE_RESEND). */
+export const FUSE_UNIQUE_RESEND = 1n << 63n;
+
 // fuse_open_out.open_flags
 export const FOPEN_DIRECT_IO = 1 << 0;
 export const FOPEN_KEEP_CACHE = 1 << 1;

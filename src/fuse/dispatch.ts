@@ -289,6 +289,16 @@ export class Dispatcher {
     this.onInit?.(this.init);
   }
 
+  /**
+   * Takes over a connection whose INIT another process answered (failover): the kernel will not
+   * send INIT again, so adopt the parameters negotiated then.
+   */
+  adoptInit(info: InitInfo): void {
+    this.init = info;
+    this.noOpen = (info.flags & A.FUSE_NO_OPEN_SUPPORT) !== 0;
+    this.noOpendir = (info.flags & A.FUSE_NO_OPENDIR_SUPPORT) !== 0;
+  }
+
   /** Call the fs; reply synchronously or when the Promise settles. `onErr` may take over an error reply. */
   private run<T>(unique: bigint, opcode: number, call: () => MaybePromise<T>, done: (v: T) => void, onErr?: (errno: number) => boolean): void {
     const fail = (e: unknown): void => {

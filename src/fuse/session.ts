@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker, type TransferListItem } from 'node:worker_threads';
-import { MAX_OPCODE, OPCODE_NAMES } from './abi.js';
+import { encodeOutHeader, FUSE_NOTIFY_RESEND, MAX_OPCODE, OPCODE_NAMES, OUT_HEADER_SIZE } from './abi.js';
 import { DEFAULT_PROTOCOL_OPTIONS, type InitInfo, type ProtocolOptions } from './dispatch.js';
 import { errnoOf } from './errno.js';
 import { isFuseMounted, mountFuse, unmountFuse, unmountFuseSync, withTimeout, type MountOptions, type UnmountStep } from './mount.js';
@@ -56,6 +56,14 @@ export function withTransfer(value: unknown, transfer: TransferListItem[]): Tran
   return { [kTransfer]: true, value, transfer };
 }
 
+/** FuseSession.adopt extras. */
+export interface AdoptOptions {
+  /** Ask the kernel to resend what an earlier server read but never answered. Default: when `init` is given. */
+  resend?: boolean;
+  /** Awaited (workers loaded, not yet reading) before resending and serving: e.g. until the old server is dead. */
+  gate?: () => Promise<void>;
+}
+
 export class FuseSession extends EventEmitter {
   readonly mountpoint: string;
   readonly connId: number | undefined;
@@ -66,6 +74,8 @@ export class FuseSession extends EventEmitter {
   private readonly workers: Worker[] = [];
   private alive = 0;
   private fdOpen = true;
+  /** Set for a session on a connection another process mounted (failover): its INIT, if already answered. */
+  private adopted: { init: InitInfo | undefined; resend: boolean; gate: (() => Promise<void>) | undefined } | undefined;
   private resolveClosed!: () => void;
 
   private constructor(
@@ -94,12 +104,62 @@ export class FuseSession extends EventEmitter {
     return s;
   }
 
+  /**
+   * Serves a connection mounted by another process (a supervisor holding the /dev/fuse fd, which
+   * this process inherited as `fd`). With `init` (the connection's INIT was answered by an earlier
+   * server that died or is being replaced), the workers skip INIT and the kernel is asked to resend
+   * every request the earlier server had read but not answered (FUSE_NOTIFY_RESEND) before they
+   * start reading. Without it, this is the first server and answers INIT as usual. Ending such a
+   * session (all workers gone) only closes this process's fd; the mount belongs to the supervisor.
+   */
+  static async adopt(fd: number, mountpoint: string, connId: number | undefined, init: InitInfo | undefined, opts: SessionOptions & AdoptOptions): Promise<FuseSession> {
+    const s = new FuseSession(fd, mountpoint, connId, opts);
+    s.adopted = { init, resend: opts.resend ?? init !== undefined, gate: opts.gate };
+    try {
+      // Generous: users already wait for this takeover, and a slow start beats a failed one.
+      await withTimeout(s.start(), opts.initTimeoutMs ?? 60_000, `FUSE takeover of ${mountpoint}`);
+    } catch (e) {
+      s.terminateWorkers();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Asks the kernel to queue again the requests read from this connection but never answered. */
+  private requestResend(): boolean {
+    const b = Buffer.alloc(OUT_HEADER_SIZE);
+    // A notification: unique 0, the code in the error field (positive, so not via errno negation).
+    encodeOutHeader(b, OUT_HEADER_SIZE, -FUSE_NOTIFY_RESEND, 0n);
+    try {
+      fs.writeSync(this.fd, b);
+      return true;
+    } catch (e) {
+      log.warn(`FUSE_NOTIFY_RESEND on ${this.mountpoint} failed: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
   private start(): Promise<void> {
     const n = Math.max(1, this.opts.workers ?? Math.max(2, availableParallelism()));
     const protocol: ProtocolOptions = { ...DEFAULT_PROTOCOL_OPTIONS, ...this.opts.protocol };
+    const adoptInit = this.adopted?.init;
     return new Promise<void>((resolve, reject) => {
       this.once('init', () => resolve());
       this.once('startFailed', (e: Error) => reject(e));
+      let ready = 0;
+      const onReady = (): void => {
+        if (++ready < n || !adoptInit) return;
+        // Every worker is loaded and holding. Once the previous server is gone (gate), re-queue what
+        // it had taken, then serve. Kernels before 7.40 (6.9) lack FUSE_NOTIFY_RESEND: requests the
+        // old server held then stay unanswered until the connection ends.
+        void (this.adopted!.gate?.() ?? Promise.resolve()).then(() => {
+          if (this.adopted!.resend && adoptInit.kernelMinor >= 40) this.requestResend();
+          for (const w of this.workers) w.postMessage({ t: 'go' } satisfies MainMessage);
+          this.init = adoptInit;
+          this.emit('init', adoptInit);
+        }, (e: unknown) => this.emit('startFailed', e instanceof Error ? e : new Error(String(e))));
+      };
+      this.on('workerReady', onReady);
       const spawn = (i: number): void => {
         const data: WorkerData = {
           fd: this.fd,
@@ -110,6 +170,7 @@ export class FuseSession extends EventEmitter {
           workerIndex: i,
           // The kernel insists on room for max_write plus the largest header (FUSE_MIN_READ_BUFFER slack).
           bufSize: protocol.maxWrite + 8192,
+          ...(adoptInit ? { adopt: adoptInit, hold: true } : {}),
         };
         const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
         this.alive++;
@@ -127,7 +188,10 @@ export class FuseSession extends EventEmitter {
       this.once('firstReady', () => {
         for (let i = 1; i < n; i++) spawn(i);
       });
+      // The previous server died before answering INIT: have the kernel queue INIT again.
+      if (!adoptInit && this.adopted?.resend) this.requestResend();
       spawn(0);
+      if (adoptInit) for (let i = 1; i < n; i++) spawn(i); // no INIT to answer: load all at once
     });
   }
 
@@ -154,7 +218,8 @@ export class FuseSession extends EventEmitter {
         return;
       }
       case 'ready':
-        this.emit('firstReady');
+        if (!this.adopted?.init) this.emit('firstReady');
+        this.emit('workerReady');
         return;
       case 'ended':
         return;
@@ -189,7 +254,8 @@ export class FuseSession extends EventEmitter {
       fs.closeSync(this.fd);
     }
     // All workers gone but still mounted (crash): closing the last fd aborted the connection; drop the dead mount.
-    if (isFuseMounted(this.mountpoint)) unmountFuseSync(this.mountpoint, this.connId);
+    // (Not for an adopted connection: the supervisor still holds it and starts another server.)
+    if (!this.adopted && isFuseMounted(this.mountpoint)) unmountFuseSync(this.mountpoint, this.connId);
     this.emit('startFailed', new Error('all FUSE workers exited'));
     this.emit('closed');
     this.resolveClosed();

@@ -12,7 +12,7 @@
 // is per process, so keep workers-in-async-mode below that or raise it in the daemon.
 import { parentPort, workerData } from 'node:worker_threads';
 import { FuseChannel, SESSION_ENDED } from './channel.js';
-import { Dispatcher, type ProtocolOptions } from './dispatch.js';
+import { Dispatcher, type InitInfo, type ProtocolOptions } from './dispatch.js';
 import { FsError } from './errno.js';
 import type { FileSystemModule, LowLevelFileSystem, Transferable, WorkerContext } from './filesystem.js';
 
@@ -24,6 +24,10 @@ export interface WorkerData {
   stats: SharedArrayBuffer;
   workerIndex: number;
   bufSize: number;
+  /** Failover: the connection's INIT was answered by an earlier server; use what it negotiated. */
+  adopt?: InitInfo;
+  /** Do not read /dev/fuse before the main thread says 'go' (after it asked the kernel to resend). */
+  hold?: boolean;
 }
 
 /** Worker → main messages. */
@@ -36,7 +40,10 @@ export type WorkerMessage =
   | { t: 'fatal'; message: string };
 
 /** Main → worker messages. */
-export type MainMessage = { t: 'res'; id: number; ok: true; value: unknown } | { t: 'res'; id: number; ok: false; errno?: number; message: string };
+export type MainMessage =
+  | { t: 'res'; id: number; ok: true; value: unknown }
+  | { t: 'res'; id: number; ok: false; errno?: number; message: string }
+  | { t: 'go' };
 
 const port = parentPort!;
 const wd = workerData as WorkerData;
@@ -48,7 +55,9 @@ let fsImpl: LowLevelFileSystem | undefined;
 // Main-thread request/response: request ids are per worker.
 let nextId = 1;
 const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+let go: (() => void) | undefined;
 port.on('message', (m: MainMessage) => {
+  if (m.t === 'go') return go?.();
   if (m.t !== 'res') return;
   const w = waiting.get(m.id);
   if (!w) return;
@@ -125,7 +134,10 @@ async function start(): Promise<void> {
   fsImpl = await mod.createFileSystem(wd.initData, ctx);
   dispatcher = new Dispatcher(fsImpl, wd.protocol, chan, new BigInt64Array(wd.stats));
   dispatcher.onInit = (info) => port.postMessage({ t: 'init', info } satisfies WorkerMessage);
+  if (wd.adopt) dispatcher.adoptInit(wd.adopt);
+  const started = wd.hold ? new Promise<void>((r) => (go = r)) : undefined;
   port.postMessage({ t: 'ready' } satisfies WorkerMessage);
+  if (started) await started;
   pump();
 }
 

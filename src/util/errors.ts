@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'ERR_TAR_UNSAFE'
   | 'ERR_REGISTRY'
   | 'ERR_API'
+  | 'ERR_SUPERVISOR'
   | 'ERR_INTERNAL';
 
 export class NydusError extends Error {
