@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { parseLenientJson } from '../../src/config/json.js';
 import { isFuseMounted } from '../../src/fuse/mount.js';
 import { BIN, FIXTURE_V5_BLOB_DIR, FIXTURE_V5_SHA256, REPO_ROOT } from '../helpers/paths.js';
+import { until } from '../helpers/poll.js';
 import { cleanMount, fuseMountsUnder, fuseUsable, killAndClean, startNydusd } from './nydusd-proc.js';
 
 const FIX = join(REPO_ROOT, 'test/fixtures/upstream-configs');
@@ -115,7 +116,10 @@ describe('upstream config examples through nydusd', { skip: fuseUsable() }, () =
       try {
         assert.ok(readdirSync(d.mnt).includes('normal-file-test'), 'the image root is served');
         if (c.reads) assert.ok(readFileSync(join(d.mnt, 'normal-file-test/test.sh')).length > 0, 'file data is read through the backend');
-        const warned = [...d.stderr().matchAll(/ignoring unknown key "([^"]+)"/g)].map((m) => m[1]!);
+        // The warnings precede the mount, but the pipe may deliver them to us a little later.
+        const warnedNow = (): string[] => [...d.stderr().matchAll(/ignoring unknown key "([^"]+)"/g)].map((m) => m[1]!);
+        await until('the warnings to arrive', () => warnedNow().length >= c.unknown.length || undefined, 20_000).catch(() => undefined);
+        const warned = warnedNow();
         assert.deepEqual(warned.sort(), [...c.unknown].sort(), `one warning per ignored key:\n${d.stderr()}`);
         for (const n of c.notes ?? []) assert.equal(d.stderr().split(n).length - 1, 1, `one warning "${n}":\n${d.stderr()}`);
       } finally {
