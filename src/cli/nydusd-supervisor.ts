@@ -14,7 +14,8 @@
 // The connection ends only when the supervisor goes: its fd is then the last one (the child exits
 // when the IPC channel closes), so users see ENOTCONN, never a hang.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { SavedMount } from '../daemon/daemon.js';
 import type { InitInfo } from '../fuse/index.js';
@@ -311,11 +312,36 @@ interface ControlRequest {
   entry?: string[];
 }
 
-async function listenControl(path: string, id: string | undefined, upgrade: (entry?: string[]) => Promise<void>): Promise<Server> {
+/** True when something accepts connections on the unix socket at `path`. */
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    const done = (alive: boolean): void => {
+      c.destroy();
+      resolve(alive);
+    };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    c.setTimeout(2000, () => done(false));
+  });
+}
+
+async function listenControl(wanted: string, id: string | undefined, upgrade: (entry?: string[]) => Promise<void>): Promise<Server> {
+  let path = wanted;
   if (existsSync(path)) {
     if (!lstatSync(path).isSocket()) throw new NydusError('ERR_SUPERVISOR', `--supervisor ${path} exists and is not a socket`);
-    unlinkSync(path);
+    // Upstream's nydus-snapshotter listens on --supervisor itself (it speaks SCM_RIGHTS, which Node
+    // cannot): never steal its socket; listen beside it.
+    if (await socketAlive(path)) {
+      path = `${wanted}.nydus-ts`;
+      log.warn(`--supervisor ${wanted} is served by another process; nydus-ts upgrades listen on ${path}`);
+      if (existsSync(path)) unlinkSync(path);
+    } else {
+      unlinkSync(path);
+    }
   }
+  // nydus-snapshotter passes <root>/supervisor/<id>.sock without creating the directory for us.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const server = createServer((sock: Socket) => {
     let buf = '';
     sock.setEncoding('utf8');
