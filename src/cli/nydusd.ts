@@ -14,9 +14,12 @@ const log = logger('nydusd');
 
 const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE]
               [--apisock SOCK] [--log-level trace|debug|info|warn|error] [--thread-num N]
-              [--prefetch-files FILE] [--id ID]`;
+              [--prefetch-files FILE] [--id ID]
+       nydusd erofs --mountpoint DIR --bootstrap FILE (--config FILE | --localfs-dir DIR) ... (erofs --help)`;
 
 async function main(argv: string[]): Promise<number> {
+  // Kernel EROFS with on-demand data over FUSE + loop: its own module (src/cli/nydusd-erofs.ts).
+  if (argv[0] === 'erofs') return (await import('./nydusd-erofs.js')).erofsMain(argv.slice(1));
   const args = argv[0] === 'fuse' ? argv.slice(1) : argv;
   if (argv[0] && ['virtiofs', 'singleton', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);
   const { values } = parseFlags(args, {
