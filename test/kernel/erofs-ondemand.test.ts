@@ -135,4 +135,24 @@ describe('nydusd erofs: kernel EROFS with on-demand data over HTTP', { skip }, (
       await p.stop();
     }
   });
+
+  it('prefetch_all fills the cache in the background: a full read after it makes no backend request', { timeout: 120_000 }, async () => {
+    const p = proxy();
+    await p.start();
+    const d = new ErofsDaemon(join(root, 'p'), join(root, 'p', 'mnt'));
+    try {
+      const config = v1Config({ backend: registryBackend(p.host, 'erofs'), workDir: join(root, 'p', 'cache'), prefetch: { enable: true, prefetch_all: true } });
+      await d.start(config, img.boot, ['--log-level', 'info']);
+      await until('prefetch to finish', () => /prefetch for .* done .* 0 failed/.test(d.stderr), 60_000);
+      const before = await p.metrics();
+      assert.ok(before.bytesServed > 40 * MiB, `prefetch fetched only ${before.bytesServed} bytes`);
+      const all = await run(['sh', '-c', `find ${d.mnt} -type f -print0 | xargs -0 cat | wc -c`], 60_000);
+      assert.equal(all.code, 0, all.err);
+      const after = await p.metrics();
+      assert.equal(after.requests - before.requests - 1, 0, 'a full read after prefetch still went to the backend');
+    } finally {
+      await d.clean(needles());
+      await p.stop();
+    }
+  });
 });
