@@ -94,6 +94,7 @@ export class ErofsOndemand {
   #fuseDir: string | undefined;
   #mounted = false;
   #autoclear = false;
+  #bootLoop: string | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(readonly opts: ErofsOndemandOptions) {
@@ -119,6 +120,8 @@ export class ErofsOndemand {
 
   async #start(): Promise<void> {
     const { bootstrap, config } = this.opts;
+    const t0 = performance.now();
+    const step = (what: string): void => log.debug(`${what} at +${(performance.now() - t0).toFixed(0)} ms`);
     let buf: Buffer;
     try {
       if (!statSync(bootstrap).isFile()) throw new Error('not a regular file');
@@ -133,6 +136,7 @@ export class ErofsOndemand {
     if (sb.devices.length !== sb.blobs.length) throw new NydusError('ERR_FORMAT_INVALID', `bootstrap ${bootstrap}: ${sb.blobs.length} blobs but ${sb.devices.length} EROFS device slots`);
     const storage = await this.opts.storageFactory(sb.blobs, config);
     this.#storage = storage;
+    step('storage open');
     startPrefetch(sb, storage, config, this.opts.prefetchFiles, this.mountpoint, log);
 
     const init: BlobDataFsInit = {
@@ -142,33 +146,48 @@ export class ErofsOndemand {
       cache: storage.cacheViews(),
       mtime: Math.floor(Date.now() / 1000),
     };
+    // The bootstrap's loop does not need the daemon: attach it while the FUSE session starts.
+    const bootLoop = attachLoop(bootstrap).then((l) => (this.#bootLoop = l));
+    bootLoop.catch(() => undefined);
     this.#fuseDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
-    this.session = await FuseSession.mount(this.#fuseDir, {
-      fsModule: new URL('./blob-data-fs.js', import.meta.url),
-      initData: init,
-      workers: this.opts.threads,
-      // Only root (the loop driver, losetup) opens these files.
-      mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
-      onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
-      onMessage: (msg) => {
-        const m = msg as DaemonRequest;
-        // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
-        if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
-      },
-    });
-
-    for (const f of init.files) this.loops.push(await attachLoop(join(this.#fuseDir, f.name)));
-    const primary = await attachLoop(bootstrap);
-    this.loops.push(primary);
+    try {
+      this.session = await FuseSession.mount(this.#fuseDir, {
+        fsModule: new URL('./blob-data-fs.js', import.meta.url),
+        initData: init,
+        workers: this.opts.threads,
+        // Only root (the loop driver, losetup) opens these files.
+        mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
+        onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
+        onMessage: (msg) => {
+          const m = msg as DaemonRequest;
+          // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
+          if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
+        },
+      });
+      step('FUSE session up');
+      const dir = this.#fuseDir;
+      const blobLoops = await Promise.allSettled(init.files.map((f) => attachLoop(join(dir, f.name))));
+      for (const r of blobLoops) if (r.status === 'fulfilled') this.loops.push(r.value);
+      const failed = blobLoops.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      await bootLoop.catch(() => undefined);
+      if (this.#bootLoop) this.loops.push(this.#bootLoop);
+    }
+    const primary = await bootLoop;
+    step('loops attached');
     const o = ['ro', ...this.loops.slice(0, -1).map((l) => `device=${l}`)].join(',');
     const m = await run('mount', ['-t', 'erofs', '-o', o, primary, this.mountpoint]);
     if (!m.ok) throw new NydusError('ERR_FS', `mount -t erofs -o ${o} ${primary} ${this.mountpoint} failed: ${m.out}`);
     this.#mounted = true;
+    step('EROFS mounted');
     // From here on EROFS owns the loops: mark them autoclear and take the FUSE mount out of the namespace.
-    for (const l of this.loops) {
-      const r = await run('losetup', ['-d', l]);
-      if (!r.ok) log.warn(`losetup -d ${l} (autoclear): ${r.out}`);
-    }
+    await Promise.all(
+      this.loops.map(async (l) => {
+        const r = await run('losetup', ['-d', l]);
+        if (!r.ok) log.warn(`losetup -d ${l} (autoclear): ${r.out}`);
+      }),
+    );
     this.#autoclear = true;
     const u = await run('umount', ['-l', this.#fuseDir]);
     if (!u.ok) log.warn(`umount -l ${this.#fuseDir}: ${u.out}`);
