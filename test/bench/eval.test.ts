@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { erofsMountUnavailable } from '../kernel/erofs-mount.js';
-import { loopsOf } from '../kernel/erofs-ondemand-proc.js';
+import { holdersOf, loopsLeft } from '../kernel/erofs-ondemand-proc.js';
 import { mountsUnder } from '../remote/harness.js';
 
 const ROWS = ['native directory', 'FUSE + local', 'FUSE + remote, first', 'FUSE + remote, cached', 'EROFS + local', 'EROFS on-demand, first', 'EROFS on-demand, cached', 'squashfuse_ll', 'OCI pull + untar (skopeo + umoci)'];
@@ -62,7 +62,7 @@ test('bench/eval runs at reduced size and writes REPORT.md and SVG charts with e
       assert.ok(report.includes(`(charts/${c}.svg)`), `the report links ${c}.svg`);
     }
     assert.deepEqual(mountsUnder('/tmp/nydus-eval-'), [], 'the bench left mounts behind');
-    assert.deepEqual(loopsOf(['/tmp/nydus-eval-']), [], 'the bench left loop devices behind');
+    assert.deepEqual(await loopsLeft(['/tmp/nydus-eval-']), [], `the bench left loop devices behind (other mount namespaces: ${holdersOf('/tmp/nydus-eval-').join(', ') || 'none'})`);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

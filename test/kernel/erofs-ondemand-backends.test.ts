@@ -10,7 +10,7 @@ import { startS3rver } from '../helpers/s3rver.js';
 import { BackendProxy, buildImage, hashTree, hashTreeAsync, mountsUnder, registryBackend, v1Config, type Built, type FsOpts } from '../remote/harness.js';
 import { makeSmallTree } from '../remote/tree.js';
 import { erofsMountUnavailable } from './erofs-mount.js';
-import { ErofsDaemon, loopsOf } from './erofs-ondemand-proc.js';
+import { ErofsDaemon, holdersOf, loopsLeft } from './erofs-ondemand-proc.js';
 
 const skip = erofsMountUnavailable();
 
@@ -28,12 +28,13 @@ describe('nydusd erofs over every backend: full tree equality', { skip }, () => 
     want = hashTree(join(root, 'src'));
     blob = readFileSync(img.blobPath);
   });
-  after(() => {
+  after(async () => {
     const left = mountsUnder(root);
-    const loops = img ? loopsOf([img.blobId, img.boot]) : [];
+    const holders = holdersOf(root);
+    const loops = img ? await loopsLeft([img.blobId, img.boot]) : [];
     rmSync(root, { recursive: true, force: true });
     assert.deepEqual(left, [], 'mounts left behind');
-    assert.deepEqual(loops, [], 'loop devices left behind');
+    assert.deepEqual(loops, [], `loop devices left behind (other mount namespaces holding ${root}: ${holders.join(', ') || 'none'})`);
   });
 
   /** `backend` goes into a v1 config; a function gets the cache dir and returns a whole config. */

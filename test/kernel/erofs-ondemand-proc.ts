@@ -1,7 +1,7 @@
 // Running `nydusd erofs` in tests: spawn, wait for the EROFS mount (polling, never a sleep), stop by
 // PID, and always leave no EROFS mount and no loop device of ours behind.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountedFsType } from '../../src/daemon/erofs-ondemand.js';
 import { BIN } from '../helpers/paths.js';
@@ -11,6 +11,31 @@ import { until } from '../helpers/poll.js';
 export function loopsOf(needles: string[]): string[] {
   const r = spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], { encoding: 'utf8', timeout: 10_000 });
   return (r.stdout ?? '').split('\n').map((l) => l.trim()).filter((l) => l && needles.some((n) => l.includes(n)));
+}
+
+/**
+ * Processes in other mount namespaces that still see a mount under `path` (an unshare'd namespace
+ * created while the mount existed keeps a private copy, which pins the loop devices until it exits).
+ */
+export function holdersOf(path: string): string[] {
+  const own = readlinkSync('/proc/self/ns/mnt');
+  const seen = new Map<string, string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+      if (ns === own || seen.has(ns)) continue;
+      if (readFileSync(`/proc/${pid}/mountinfo`, 'utf8').includes(` ${path}`)) seen.set(ns, `${pid} ${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Polls until no loop device mentions `needles`; returns what is left after `ms`. */
+export async function loopsLeft(needles: string[], ms = 30_000): Promise<string[]> {
+  await until('loop devices to detach', () => loopsOf(needles).length === 0, ms).catch(() => undefined);
+  return loopsOf(needles);
 }
 
 export class ErofsDaemon {
@@ -64,8 +89,7 @@ export class ErofsDaemon {
   async clean(needles: string[]): Promise<void> {
     await this.kill('SIGTERM');
     if (mountedFsType(this.mnt) === 'erofs' && spawnSync('umount', [this.mnt], { timeout: 10_000 }).status !== 0) spawnSync('umount', ['-l', this.mnt], { timeout: 10_000 });
-    await until('autoclear loops to detach', () => loopsOf(needles).length === 0, 10_000).catch(() => {
-      for (const l of loopsOf(needles)) spawnSync('losetup', ['-d', l.split(/\s+/)[0]!], { timeout: 10_000 });
-    });
+    // Autoclear detaches them once nothing holds them (another mount namespace may, for a while).
+    for (const l of await loopsLeft(needles, 30_000)) spawnSync('losetup', ['-d', l.split(/\s+/)[0]!], { timeout: 10_000 });
   }
 }

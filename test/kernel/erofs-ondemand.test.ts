@@ -16,7 +16,7 @@ import { until } from '../helpers/poll.js';
 import { BackendProxy, buildImage, mountsUnder, readHash, registryBackend, run, sha256, v1Config, type Built } from '../remote/harness.js';
 import { makeBulk, seeded } from '../remote/tree.js';
 import { erofsMountUnavailable } from './erofs-mount.js';
-import { ErofsDaemon, loopsOf } from './erofs-ondemand-proc.js';
+import { ErofsDaemon, holdersOf, loopsLeft, loopsOf } from './erofs-ondemand-proc.js';
 
 const MiB = 1 << 20;
 const skip = erofsMountUnavailable() ?? (process.getuid?.() === 0 ? undefined : 'needs root');
@@ -42,12 +42,13 @@ describe('nydusd erofs: kernel EROFS with on-demand data over HTTP', { skip }, (
     makeBulk(join(src, 'zz-bulk-b'), 12, 2 * MiB, 'b');
     img = buildImage(src, join(root, 'img'), { compressor: 'zstd' });
   });
-  after(() => {
+  after(async () => {
     const left = mountsUnder(root);
-    const loops = img ? loopsOf(needles()) : [];
+    const holders = holdersOf(root);
+    const loops = img ? await loopsLeft(needles()) : [];
     rmSync(root, { recursive: true, force: true });
     assert.deepEqual(left, [], 'mounts left behind');
-    assert.deepEqual(loops, [], 'loop devices left behind');
+    assert.deepEqual(loops, [], `loop devices left behind (other mount namespaces holding ${root}: ${holders.join(', ') || 'none'})`);
   });
 
   it('equals the source, fetches lazily, and re-reads from the cache without the backend', { timeout: 240_000 }, async (t) => {
@@ -81,7 +82,7 @@ describe('nydusd erofs: kernel EROFS with on-demand data over HTTP', { skip }, (
       await d.kill('SIGTERM');
       assert.deepEqual(await d.exited, { code: 0, signal: null }, d.stderr);
       assert.equal(mountedFsType(d.mnt), undefined, 'EROFS still mounted after SIGTERM');
-      assert.deepEqual(loopsOf(needles()), [], 'loop devices left after SIGTERM');
+      assert.deepEqual(await loopsLeft(needles()), [], `loop devices left after SIGTERM (other mount namespaces: ${holdersOf(d.mnt).join(', ') || 'none'})`);
       // (Counted after the stop: background readahead may still have been fetching before it.)
       const full = await p.metrics();
 
@@ -99,7 +100,7 @@ describe('nydusd erofs: kernel EROFS with on-demand data over HTTP', { skip }, (
       const u = await run(['umount', d.mnt], 20_000);
       assert.equal(u.code, 0, u.err);
       assert.ok(await d.exitedWithin(20_000), 'daemon still running after its EROFS mount was unmounted');
-      await until('loops to autoclear', () => loopsOf(needles()).length === 0, 10_000);
+      assert.deepEqual(await loopsLeft(needles()), [], `loops did not autoclear (other mount namespaces: ${holdersOf(d.mnt).join(', ') || 'none'})`);
       assert.ok(!d.stderr.includes('ERROR'), d.stderr);
     } finally {
       await d.clean(needles());
@@ -129,7 +130,7 @@ describe('nydusd erofs: kernel EROFS with on-demand data over HTTP', { skip }, (
       assert.equal(loopsOf(needles()).length, 2);
       const u = await run(['umount', d.mnt], 20_000);
       assert.equal(u.code, 0, u.err);
-      await until('loops to autoclear', () => loopsOf(needles()).length === 0, 10_000);
+      assert.deepEqual(await loopsLeft(needles()), [], `loops did not autoclear (other mount namespaces: ${holdersOf(d.mnt).join(', ') || 'none'})`);
       assert.equal(mountedFsType(d.mnt), undefined);
     } finally {
       await d.clean(needles());
