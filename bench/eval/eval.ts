@@ -10,7 +10,8 @@
 // a fresh blob cache, "cached" rows on a blob cache warmed once by a full read.
 //
 // Usage (root): bash bench/eval/run.sh      env: EVAL_SIZE=small (default; the only size so far),
-//   EVAL_OUT=<dir> (default bench/eval), EVAL_RUNS=<n> (median of n; default 1).
+//   EVAL_OUT=<dir> (default bench/eval), EVAL_RUNS=<n> (median of n; default 1), EVAL_ROWS=<a,b>
+//   (only rows whose name contains one of these).
 // TODO(full size): debootstrap minbase + python3 rootfs, remote = S3 (radosgw one-node Ceph, else
 // s3rver) over the 100 Mbit/s 10 ms delay line (test/distribute/netns.ts), drop_caches between runs.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -29,6 +30,8 @@ const SIZE = process.env.EVAL_SIZE ?? 'small';
 const TINY = SIZE === 'tiny';
 const OUT = process.env.EVAL_OUT ?? join(REPO_ROOT, 'bench/eval');
 const RUNS = Math.max(1, Number(process.env.EVAL_RUNS ?? 1));
+/** Comma-separated substrings: only rows whose name contains one (for quick comparisons). */
+const ROW_FILTER = process.env.EVAL_ROWS?.split(',').filter(Boolean);
 const PY = 'python3.11';
 const WORKLOAD = ['/usr/bin/python3', '-c', 'import json, email, http.server, sqlite3'];
 
@@ -433,7 +436,7 @@ async function main(): Promise<void> {
     ];
 
     const results: Result[] = [];
-    for (const row of rows) {
+    for (const row of rows.filter((r) => !ROW_FILTER || ROW_FILTER.some((f) => r.name.includes(f)))) {
       process.stderr.write(`eval: ${row.name}\n`);
       results.push({ row: row.name, values: await measureRow(row) });
     }
