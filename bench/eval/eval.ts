@@ -10,7 +10,7 @@
 // a fresh blob cache, "cached" rows on a blob cache warmed once by a full read.
 //
 // Usage (root): bash bench/eval/run.sh      env: EVAL_SIZE=small (default; the only size so far),
-//   EVAL_OUT=<dir> (default bench/eval), EVAL_RUNS=<n> (median of n; default 1), EVAL_ROWS=<a,b>
+//   EVAL_OUT=<dir> (default bench/eval), EVAL_RUNS=<n> (median of n; default 1), EVAL_ROWS=<a|b>
 //   (only rows whose name contains one of these).
 // TODO(full size): debootstrap minbase + python3 rootfs, remote = S3 (radosgw one-node Ceph, else
 // s3rver) over the 100 Mbit/s 10 ms delay line (test/distribute/netns.ts), drop_caches between runs.
@@ -30,8 +30,8 @@ const SIZE = process.env.EVAL_SIZE ?? 'small';
 const TINY = SIZE === 'tiny';
 const OUT = process.env.EVAL_OUT ?? join(REPO_ROOT, 'bench/eval');
 const RUNS = Math.max(1, Number(process.env.EVAL_RUNS ?? 1));
-/** Comma-separated substrings: only rows whose name contains one (for quick comparisons). */
-const ROW_FILTER = process.env.EVAL_ROWS?.split(',').filter(Boolean);
+/** `|`-separated substrings (row names contain commas): only rows whose name contains one (for quick comparisons). */
+const ROW_FILTER = process.env.EVAL_ROWS?.split('|').filter(Boolean);
 const PY = 'python3.11';
 const WORKLOAD = ['/usr/bin/python3', '-c', 'import json, email, http.server, sqlite3'];
 
