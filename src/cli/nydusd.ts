@@ -18,9 +18,12 @@ const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-
               [--apisock SOCK] [--log-level trace|debug|info|warn|error] [--thread-num N]
               [--log-file FILE [--log-rotation-size MIB]] [--prefetch-files FILE]
               [--id ID] [--supervisor SOCK] [--upgrade]
+       nydusd erofs --mountpoint DIR --bootstrap FILE (--config FILE | --localfs-dir DIR) ... (erofs --help)
        nydusd -V|--version`;
 
 async function main(argv: string[]): Promise<number> {
+  // Kernel EROFS with on-demand data over FUSE + loop: its own module (src/cli/nydusd-erofs.ts).
+  if (argv[0] === 'erofs') return (await import('./nydusd-erofs.js')).erofsMain(argv.slice(1));
   const args = argv[0] === 'fuse' ? argv.slice(1) : argv;
   // `daemon` is the older name of `singleton`.
   if (argv[0] && ['virtiofs', 'singleton', 'daemon', 'nbd', 'uffd'].includes(argv[0])) throw new UsageError(`subcommand '${argv[0]}' is not supported by nydus-ts (only fuse)`);

@@ -16,7 +16,7 @@ import { type BlobCacheEntry, type BlobObjectId, ControlError, type DaemonContro
 import { FileStats, FsStats, newFileStatsBuffer, newFsStatsBuffer } from './fs-stats.js';
 import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
-import { prefetchPhases } from './prefetch-plan.js';
+import { startPrefetch } from './prefetch-plan.js';
 import type { MountSpec } from './vfs.js';
 import { CacheQuota } from '../storage/cache/cache-quota.js';
 
@@ -305,21 +305,7 @@ export class NydusDaemon implements DaemonControl {
     this.#mounts.set(mountpoint, m);
     this.#byIndex.set(index, m);
     this.#bump();
-    const pf = config.rafs.prefetch.enable || config.cache.prefetch.enable || (prefetchFiles?.length ?? 0) > 0;
-    if (pf) {
-      // Hinted files first: each phase is queued (and offset-ordered) on its own.
-      const phases = prefetchPhases(sb, prefetchFiles, config.rafs.prefetch.prefetchAll || config.cache.prefetch.prefetchAll);
-      const total = phases.reduce((k, p) => k + p.length, 0);
-      if (total) log.info(`prefetching ${total} chunks for ${mountpoint}`);
-      for (const chunks of phases) storage.prefetch(chunks);
-      if (total && storage.prefetchDone) {
-        const t0 = Date.now();
-        void storage.prefetchDone().then(
-          (p) => p && log.info(`prefetch for ${mountpoint} done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${p.doneChunks} chunks fetched (${p.bytes} bytes), ${p.skippedChunks} already cached, ${p.failedChunks} failed`),
-          () => undefined,
-        );
-      }
-    }
+    startPrefetch(sb, storage, config, prefetchFiles, mountpoint, log);
     return m;
   }
 

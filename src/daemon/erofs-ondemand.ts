@@ -1,0 +1,255 @@
+// `nydusd erofs`: kernel EROFS with on-demand data, without fscache (CONFIG_EROFS_FS_ONDEMAND).
+//
+//   storage (backend + blob cache) ◄─ FUSE (blob-data-fs: <blob>.blob.data files) ◄─ loop (ro, dio)
+//                                                                   ◄─ EROFS device=  ◄─ readers
+//
+// Metadata (the bootstrap, on its own loop device) and data already in the kernel's page cache are
+// served by EROFS itself; only cold blocks travel loop → FUSE → this daemon, which fetches, verifies
+// and caches the chunk through the same storage path as nydusd's FUSE reads.
+//
+// Lifetime: once EROFS holds the loop devices they are marked autoclear (`losetup -d` on a busy
+// device), and the private FUSE mount is lazily detached, so the EROFS mount is the only thing left
+// in the namespace and unmounting it releases everything in order: EROFS → loops (autoclear) → the
+// FUSE superblock (its last file reference was the loops) → the daemon's FUSE session ends.
+// If the daemon dies (even SIGKILL), the kernel aborts the FUSE connection when /dev/fuse closes:
+// reads of blocks not in the page cache fail with ENOTCONN at the loop device, which completes the
+// bio with an I/O error, and EROFS returns EIO to the reader. Nothing hangs; `umount MNT` cleans up.
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { FsConfig } from '../config/daemon-config.js';
+import { FuseSession, withTimeout, withTransfer } from '../fuse/index.js';
+import { openBootstrap } from '../rafs/index.js';
+import { RafsV6Super } from '../rafs/v6.js';
+import { describeError, NydusError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import { BLOB_DATA_MOUNT, type BlobDataFsInit } from './blob-data-fs.js';
+import type { DaemonRequest } from './fuse-fs.js';
+import type { MountStorage, MountStorageFactory } from './mount-storage.js';
+import { startPrefetch } from './prefetch-plan.js';
+
+const log = logger('erofs');
+const BLOCK = 4096;
+
+export interface ErofsOndemandOptions {
+  mountpoint: string;
+  bootstrap: string;
+  config: FsConfig;
+  threads: number;
+  prefetchFiles?: string[];
+  storageFactory: MountStorageFactory;
+}
+
+function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err ? err.message : '') }));
+  });
+}
+
+/** The fstype mounted at `mp` (topmost), from /proc/self/mountinfo. */
+export function mountedFsType(mp: string): string | undefined {
+  let found: string | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 10 || f[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) !== mp) continue;
+    found = f[f.indexOf('-') + 1];
+  }
+  return found;
+}
+
+/** True while /dev/loopN is bound to a backing file. */
+export function loopBound(dev: string): boolean {
+  return existsSync(`/sys/block/${basename(dev)}/loop`);
+}
+
+/** Attaches `file` read-only with direct I/O (no second copy in the page cache). */
+async function attachLoop(file: string): Promise<string> {
+  let last = '';
+  // Another process may take the device losetup -f picked between its lookup and attach: retry.
+  for (let i = 0; i < 5; i++) {
+    const r = await run('losetup', ['--direct-io=on', '-r', '-f', '--show', file]);
+    const dev = r.out.split('\n').find((l) => l.startsWith('/dev/loop'));
+    if (r.ok && dev) return dev.trim();
+    last = r.out;
+  }
+  throw new NydusError('ERR_FS', `losetup ${file} failed: ${last}`);
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+export class ErofsOndemand {
+  readonly mountpoint: string;
+  /** Loop devices: one per blob (device= order), then the bootstrap's. */
+  readonly loops: string[] = [];
+  session: FuseSession | undefined;
+  #storage: MountStorage | undefined;
+  #fuseDir: string | undefined;
+  #mounted = false;
+  #autoclear = false;
+  #bootLoop: string | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(readonly opts: ErofsOndemandOptions) {
+    this.mountpoint = realpathSync(opts.mountpoint);
+  }
+
+  /** Sets everything up and resolves once the EROFS mount is usable. */
+  static async start(opts: ErofsOndemandOptions): Promise<ErofsOndemand> {
+    const d = new ErofsOndemand(opts);
+    try {
+      await d.#start();
+    } catch (e) {
+      await d.stop();
+      throw e;
+    }
+    return d;
+  }
+
+  /** Resolves when the FUSE session is over (stop, or the EROFS mount was unmounted from outside). */
+  get closed(): Promise<void> {
+    return this.session?.closed ?? Promise.resolve();
+  }
+
+  async #start(): Promise<void> {
+    const { bootstrap, config } = this.opts;
+    const t0 = performance.now();
+    const step = (what: string): void => log.debug(`${what} at +${(performance.now() - t0).toFixed(0)} ms`);
+    let buf: Buffer;
+    try {
+      if (!statSync(bootstrap).isFile()) throw new Error('not a regular file');
+      buf = readFileSync(bootstrap);
+    } catch (e) {
+      throw new NydusError('ERR_FS', `bootstrap ${bootstrap}: ${describeError(e)}`);
+    }
+    const shared = new SharedArrayBuffer(buf.length);
+    new Uint8Array(shared).set(buf);
+    const sb = openBootstrap(new Uint8Array(shared), `bootstrap ${bootstrap}`);
+    if (!(sb instanceof RafsV6Super)) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `bootstrap ${bootstrap}: kernel EROFS needs a RAFS v6 image (this one is v${sb.meta.version})`);
+    if (sb.devices.length !== sb.blobs.length) throw new NydusError('ERR_FORMAT_INVALID', `bootstrap ${bootstrap}: ${sb.blobs.length} blobs but ${sb.devices.length} EROFS device slots`);
+    const storage = await this.opts.storageFactory(sb.blobs, config);
+    this.#storage = storage;
+    step('storage open');
+    startPrefetch(sb, storage, config, this.opts.prefetchFiles, this.mountpoint, log);
+
+    const init: BlobDataFsInit = {
+      bootstrap: shared,
+      // Whole blocks, at least what the device slot claims (rafs-format §10 item 4).
+      files: sb.blobs.map((b, i) => ({ name: `${b.blobId}.blob.data`, size: Math.max(sb.devices[i]!.blocks, Math.ceil(b.uncompressedSize / BLOCK)) * BLOCK })),
+      cache: storage.cacheViews(),
+      mtime: Math.floor(Date.now() / 1000),
+    };
+    // The bootstrap's loop does not need the daemon: attach it while the FUSE session starts.
+    const bootLoop = attachLoop(bootstrap).then((l) => (this.#bootLoop = l));
+    bootLoop.catch(() => undefined);
+    this.#fuseDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
+    try {
+      this.session = await FuseSession.mount(this.#fuseDir, {
+        fsModule: new URL('./blob-data-fs.js', import.meta.url),
+        initData: init,
+        workers: this.opts.threads,
+        // Only root (the loop driver, losetup) opens these files.
+        mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
+        onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
+        onMessage: (msg) => {
+          const m = msg as DaemonRequest;
+          // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
+          if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
+        },
+      });
+      step('FUSE session up');
+      const dir = this.#fuseDir;
+      const blobLoops = await Promise.allSettled(init.files.map((f) => attachLoop(join(dir, f.name))));
+      for (const r of blobLoops) if (r.status === 'fulfilled') this.loops.push(r.value);
+      const failed = blobLoops.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      await bootLoop.catch(() => undefined);
+      if (this.#bootLoop) this.loops.push(this.#bootLoop);
+    }
+    const primary = await bootLoop;
+    step('loops attached');
+    const o = ['ro', ...this.loops.slice(0, -1).map((l) => `device=${l}`)].join(',');
+    const m = await run('mount', ['-t', 'erofs', '-o', o, primary, this.mountpoint]);
+    if (!m.ok) throw new NydusError('ERR_FS', `mount -t erofs -o ${o} ${primary} ${this.mountpoint} failed: ${m.out}`);
+    this.#mounted = true;
+    step('EROFS mounted');
+    // From here on EROFS owns the loops: mark them autoclear and take the FUSE mount out of the namespace.
+    await Promise.all(
+      this.loops.map(async (l) => {
+        const r = await run('losetup', ['-d', l]);
+        if (!r.ok) log.warn(`losetup -d ${l} (autoclear): ${r.out}`);
+      }),
+    );
+    this.#autoclear = true;
+    const u = await run('umount', ['-l', this.#fuseDir]);
+    if (!u.ok) log.warn(`umount -l ${this.#fuseDir}: ${u.out}`);
+    this.#removeFuseDir();
+    log.info(`EROFS mounted at ${this.mountpoint}: bootstrap ${primary}, ${init.files.length} blob device(s) ${this.loops.slice(0, -1).join(' ')}`);
+  }
+
+  async #onRequest(req: DaemonRequest): Promise<unknown> {
+    if (req.t !== 'fetch' || req.mount !== BLOB_DATA_MOUNT || !this.#storage) throw new NydusError('ERR_INTERNAL', 'unknown worker request');
+    try {
+      const datas = await this.#storage.readChunks(req.chunks);
+      // Storage may share these bytes with joined readers: move copies, never its buffers.
+      const owned = datas.map((d) => new Uint8Array(d));
+      return withTransfer(owned, owned.map((d) => d.buffer as ArrayBuffer));
+    } catch (e) {
+      log.warn(`read of ${req.chunks.length} chunk(s) failed: ${describeError(e)}`);
+      throw e;
+    }
+  }
+
+  #removeFuseDir(): void {
+    if (!this.#fuseDir) return;
+    try {
+      rmdirSync(this.#fuseDir);
+      this.#fuseDir = undefined;
+    } catch {
+      /* still a mountpoint: stop() retries */
+    }
+  }
+
+  /** Unmounts EROFS, waits for the loops to clear and the FUSE session to end, closes storage. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#mounted && mountedFsType(this.mountpoint) === 'erofs') {
+      const r = await run('umount', [this.mountpoint], 10_000);
+      if (!r.ok) {
+        log.warn(`umount ${this.mountpoint}: ${r.out}; detaching lazily`);
+        await run('umount', ['-l', this.mountpoint], 10_000);
+      }
+    }
+    this.#mounted = false;
+    // Autoclear detaches each loop at its last close; loops never handed to EROFS are detached here.
+    if (!this.#autoclear) for (const l of this.loops.filter(loopBound)) await run('losetup', ['-d', l]);
+    await until(() => this.loops.every((l) => !loopBound(l)), 10_000);
+    const busy = this.loops.filter(loopBound);
+    if (busy.length) log.warn(`loop device(s) ${busy.join(' ')} still in use: they detach when their last user closes them (reads now fail with EIO)`);
+    if (this.session) {
+      // The FUSE superblock goes with the loops' last reference; if anything still holds it, abort.
+      await withTimeout(this.session.closed, busy.length ? 0 : 5000, 'FUSE session end').catch(() => this.session!.unmount().catch((e: unknown) => log.warn(`FUSE unmount: ${describeError(e)}`)));
+    }
+    this.#removeFuseDir();
+    await this.#storage?.close().catch(() => undefined);
+  }
+
+  /** For process 'exit' handlers: release the EROFS mount synchronously (the rest follows it). */
+  stopSync(): void {
+    if (!this.#mounted || mountedFsType(this.mountpoint) !== 'erofs') return;
+    if (spawnSync('umount', [this.mountpoint], { stdio: 'ignore', timeout: 5000 }).status !== 0) spawnSync('umount', ['-l', this.mountpoint], { stdio: 'ignore', timeout: 5000 });
+    this.#mounted = false;
+  }
+}
