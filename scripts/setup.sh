@@ -2,7 +2,7 @@
 # Installs everything the demo and the tests need on a fresh Debian machine (run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS="erofs-utils squashfs-tools squashfuse docker-registry skopeo umoci apache2-utils b3sum attr fuse3 tree jq zstd lz4 iproute2 curl kmod openssl python3"
+APT_PKGS="erofs-utils squashfs-tools squashfuse docker-registry skopeo umoci apache2-utils b3sum attr fuse3 tree jq zstd lz4 iproute2 curl kmod openssl python3 time"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then

@@ -9,12 +9,35 @@ import { createMountStorage } from '../daemon/storage-factory.js';
 import { describeError, UsageError } from '../util/errors.js';
 import { isLogLevel, logger, setLogLevel } from '../util/log.js';
 import { parseFlags, runMain } from './main.js';
+import { VERSION } from './command.js';
 
 const log = logger('nydusd');
 
-const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE]
-              [--apisock SOCK] [--log-level trace|debug|info|warn|error] [--thread-num N]
-              [--prefetch-files FILE] [--id ID]`;
+const USAGE = `Usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE] [options]
+
+Mount a RAFS image read-only through FUSE and fetch its data on demand.
+
+Options:
+  -M, --mountpoint DIR        where to mount (required)
+  -C, --config FILE           nydusd JSON config: backend, cache, mode, digest_validate ...
+  -D, --localfs-dir DIR       instead of --config: blobs are files in DIR
+  -B, --bootstrap FILE        the image's bootstrap; without it, mounts come through the API
+  -A, --apisock SOCK          serve the HTTP API on this unix socket
+  -m, --virtual-mountpoint P  the first mount's path in the API (default: /)
+  -l, --log-level LEVEL       trace, debug, info, warn or error (default: info)
+  -L, --log-file FILE         write log lines to FILE (accepted, logs go to stderr)
+      --thread-num N          FUSE worker threads, 1..1024 (default: 4)
+      --fuse-threads N        alias of --thread-num
+      --prefetch-files FILE   prefetch the absolute paths listed in FILE (one a line)
+      --id ID                 daemon id, shown by the API
+      --supervisor SOCK       failover supervisor socket (accepted, not used)
+      --upgrade               start as an upgrade of a running daemon (not supported)
+      --failover-policy P     failover policy (accepted, not used)
+      --writable              writable mount (not supported: use an overlay)
+      --rlimit-nofile N       open-file limit (accepted, not used)
+      --debug                 print stack traces of internal errors
+  -h, --help                  print this help and exit
+  -V, --version               print the version and exit`;
 
 async function main(argv: string[]): Promise<number> {
   const args = argv[0] === 'fuse' ? argv.slice(1) : argv;
@@ -38,10 +61,15 @@ async function main(argv: string[]): Promise<number> {
     'rlimit-nofile': { type: 'string' },
     'failover-policy': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'V' },
     debug: { type: 'boolean' },
   }, false);
   if (values.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    console.log(VERSION);
     return 0;
   }
   const level = values['log-level'] ?? 'info';
