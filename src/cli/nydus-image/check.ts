@@ -1,14 +1,14 @@
 // nydus-image check BOOTSTRAP [-D BLOB_DIR | -b BLOB] [-v] [-J OUTPUT_JSON]
 import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { checkImage, blobFeatureNames } from '../../image/check.js';
-import { loadBootstrap, writeJson, NYDUS_TS_VERSION } from './load.js';
+import { loadBootstrap, writeJson, NYDUS_TS_VERSION, BOOTSTRAP_FLAG } from './load.js';
 
 export const SPEC = {
   name: 'nydus-image check',
   summary: 'Validate every structure of a bootstrap and, with blobs, every chunk digest',
   args: ['[BOOTSTRAP]'],
   flags: {
-    bootstrap: { short: 'B', arg: 'FILE', desc: 'the bootstrap (or give it as BOOTSTRAP)' },
+    bootstrap: BOOTSTRAP_FLAG,
     'blob-dir': { short: 'D', arg: 'DIR', desc: 'directory of blobs named by id: also verify every chunk' },
     blob: { short: 'b', arg: 'FILE', desc: 'one blob file: also verify every chunk' },
     verbose: { short: 'v', desc: 'print every inode' },

@@ -2,7 +2,7 @@
 import { basename, join } from 'node:path';
 import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { exportBlock, writeBlobData } from '../../image/export.js';
-import { loadBootstrap } from './load.js';
+import { loadBootstrap, BOOTSTRAP_FLAG } from './load.js';
 import { UsageError } from '../../util/errors.js';
 
 export const SPEC = {
@@ -11,7 +11,7 @@ export const SPEC = {
   args: ['[BOOTSTRAP]'],
   flags: {
     block: { desc: 'export a block image (required)' },
-    bootstrap: { short: 'B', arg: 'FILE', desc: 'the bootstrap (or give it as BOOTSTRAP)' },
+    bootstrap: BOOTSTRAP_FLAG,
     'localfs-dir': { short: 'D', arg: 'DIR', desc: 'directory of blobs named by id' },
     'blob-dir': { arg: 'DIR', desc: 'alias of --localfs-dir', hidden: true },
     blob: { short: 'b', arg: 'FILE', desc: 'the data blob' },

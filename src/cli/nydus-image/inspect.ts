@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline';
 import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { inspectRequest } from '../../image/inspect.js';
-import { loadBootstrap } from './load.js';
+import { loadBootstrap, BOOTSTRAP_FLAG } from './load.js';
 import { describeError } from '../../util/errors.js';
 
 export const SPEC = {
@@ -10,7 +10,7 @@ export const SPEC = {
   summary: 'Inspect bootstrap metadata: one request with -R (JSON on stdout), else an interactive prompt',
   args: ['[BOOTSTRAP]'],
   flags: {
-    bootstrap: { short: 'B', arg: 'FILE', desc: 'the bootstrap (or give it as BOOTSTRAP)' },
+    bootstrap: BOOTSTRAP_FLAG,
     request: { short: 'R', arg: 'REQUEST', desc: 'stats | blobs | prefetch | ls [DIR] | stat PATH | icheck INODE' },
     'blob-dir': { short: 'D', arg: 'DIR', desc: 'blob directory (accepted, not needed)' },
     'log-level': COMMON_FLAGS['log-level'],

@@ -24,3 +24,6 @@ export function writeJson(path: string, value: unknown, pretty = true): Promise<
 
 // Upstream's output JSON `version` is `<package_ver>-<git_commit>`; we put our name in the commit slot.
 export const NYDUS_TS_VERSION = `${VERSION}-nydus-ts`;
+
+/** The bootstrap flag of the read-side subcommands (the file may also be the operand). */
+export const BOOTSTRAP_FLAG = { short: 'B', arg: 'FILE', desc: 'the bootstrap (or give it as BOOTSTRAP)' } as const;

@@ -1,7 +1,7 @@
 // nydus-image unpack BOOTSTRAP (-b BLOB | -D BLOB_DIR) --output TAR
 import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { unpackToTar } from '../../image/unpack.js';
-import { loadBootstrap } from './load.js';
+import { loadBootstrap, BOOTSTRAP_FLAG } from './load.js';
 import { UsageError } from '../../util/errors.js';
 
 export const SPEC = {
@@ -9,7 +9,7 @@ export const SPEC = {
   summary: 'Unpack an image to an OCI layer tar',
   args: ['[BOOTSTRAP]'],
   flags: {
-    bootstrap: { short: 'B', arg: 'FILE', desc: 'the bootstrap (or give it as BOOTSTRAP)' },
+    bootstrap: BOOTSTRAP_FLAG,
     blob: { short: 'b', arg: 'FILE', desc: 'the data blob' },
     'blob-dir': { short: 'D', arg: 'DIR', desc: 'directory of blobs named by id' },
     output: { short: 'o', arg: 'TAR', desc: 'the tar file to write' },
