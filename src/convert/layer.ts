@@ -7,7 +7,8 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { NydusError } from '../util/errors.js';
 import { createImage } from '../builder/index.js';
 import type { ImageModel } from '../builder/tree.js';
@@ -22,7 +23,7 @@ const zstdStream = (): Transform => {
   try {
     return new (require('zstd-napi') as { DecompressStream: new () => Transform }).DecompressStream();
   } catch {
-    return createZstdDecompress({ chunkSize: 1 << 20 });
+    return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
   }
 };
 

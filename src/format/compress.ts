@@ -1,7 +1,8 @@
 // Chunk compression (spec §3.3): none, lz4_block (raw LZ4 block, no frame), zstd (one frame, level 3),
 // gzip (one member). Pure compute over native libraries; no I/O.
 import { createRequire } from 'node:module';
-import { constants as zlibConstants, gzipSync, gunzipSync, zstdCompressSync, zstdDecompressSync, type ZstdOptions } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import { gzipSync, gunzipSync, type ZstdOptions } from 'node:zlib';
 import { FormatError } from '../util/errors.js';
 import type { Compressor } from './constants.js';
 
@@ -29,9 +30,10 @@ function loadZstd(): ZstdMod {
   try {
     return require('zstd-napi') as ZstdMod;
   } catch {
-    const params = (level: number) => ({ params: { [zlibConstants.ZSTD_c_compressionLevel]: level } });
-    const compress = (d: Uint8Array, level = ZSTD_DEFAULT_LEVEL): Buffer => zstdCompressSync(d, { ...params(level), pledgedSrcSize: d.length } as ZstdOptions);
-    const decompress = (d: Uint8Array): Buffer => zstdDecompressSync(d, { chunkSize: 1 << 20 });
+    // Looked up here, not imported by name: a named import would stop the module loading on a Node without zstd.
+    const params = (level: number) => ({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+    const compress = (d: Uint8Array, level = ZSTD_DEFAULT_LEVEL): Buffer => zlib.zstdCompressSync(d, { ...params(level), pledgedSrcSize: d.length } as ZstdOptions);
+    const decompress = (d: Uint8Array): Buffer => zlib.zstdDecompressSync(d, { chunkSize: 1 << 20 });
     return {
       compress: (d, p) => compress(d, p?.compressionLevel),
       decompress,
