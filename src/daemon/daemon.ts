@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { getegid, geteuid } from 'node:process';
 import { type FsConfig, loadConfigFile, parseConfigText, withoutSecrets } from '../config/daemon-config.js';
 import { FuseSession, withTransfer } from '../fuse/index.js';
+import { preloadNativeAddons } from '../format/native.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { describeError, NydusError } from '../util/errors.js';
@@ -95,6 +96,8 @@ export class NydusDaemon implements DaemonControl {
       attrTimeout: this.opts.attrTimeout ?? RAFS_DEFAULT_ATTR_TIMEOUT,
       pseudoTimeout: PSEUDO_TIMEOUT,
     };
+    // Before any FUSE worker blocks in read(2): a lazy addon load on this thread could deadlock (format/native.ts).
+    preloadNativeAddons();
     this.state = 'READY';
     this.session = await FuseSession.mount(this.opts.mountpoint, {
       fsModule: new URL('./fuse-fs.js', import.meta.url),

@@ -56,6 +56,16 @@ function loadZstd(): ZstdMod {
 }
 const lz4Lib = (): Lz4Mod => (lz4Mod ??= require('lz4-napi') as Lz4Mod);
 
+/** Loads the native codecs now (see format/native.ts); a missing addon still fails at first use. */
+export function preloadCompressors(): void {
+  zstdLib();
+  try {
+    lz4Lib();
+  } catch {
+    /* reported by the chunk that needs lz4 */
+  }
+}
+
 export const ZSTD_DEFAULT_LEVEL = 3;
 
 let zc: InstanceType<ZstdMod['Compressor']> | undefined;
