@@ -4,7 +4,7 @@
 // read; the bootstrap is encoded once every chunk is placed.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyBlobInfo, type BlobInfo } from '../format/blob-info.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
@@ -232,8 +232,12 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     if (st.isDirectory()) throw new NydusError('ERR_IO', `source ${o.source} is a directory, not a tar file (use --type dir-rafs)`);
   }
   if (o.blobDir) {
+    // Created when missing, as users expect of an output directory.
+    await mkdir(o.blobDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      throw new NydusError('ERR_IO', `--blob-dir ${o.blobDir}: cannot create (${e.code ?? e.message})`);
+    });
     const st = await stat(o.blobDir).catch(() => undefined);
-    if (!st?.isDirectory()) throw new NydusError('ERR_IO', `--blob-dir ${o.blobDir} is not an existing directory`);
+    if (!st?.isDirectory()) throw new NydusError('ERR_IO', `--blob-dir ${o.blobDir} is not a directory`);
   }
 
   const parent = o.parentBootstrap ? await timed('load_tree_from_bootstrap', () => loadModel(o.parentBootstrap!, 'parent bootstrap')) : undefined;

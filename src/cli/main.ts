@@ -15,7 +15,8 @@ export async function runMain(prog: string, fn: (argv: string[]) => Promise<numb
     // Errors may quote URLs or configs: same redaction as log lines.
     const msg = redact(describeError(err));
     if (err instanceof UsageError) {
-      process.stderr.write(`${prog}: ${msg}\nTry '${prog} --help'.\n`);
+      const cmd = 'command' in err && typeof err.command === 'string' ? err.command : prog;
+      process.stderr.write(`${prog}: ${msg} (see '${cmd} --help')\n`);
       process.exitCode = 2;
     } else if (err instanceof NydusError) {
       process.stderr.write(`${prog}: ${msg}\n`);
@@ -38,6 +39,20 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   options: T,
   allowPositionals = true,
 ): { values: { [K in keyof T]?: T[K] extends { type: 'boolean' } ? boolean : T[K] extends { multiple: true } ? string[] : string }; positionals: string[] } {
+  // A value may start with '-' (`--target-suffix -nydus`), which parseArgs calls ambiguous: when the
+  // word after a string flag is not itself a known flag, pass the pair as `--flag=value`.
+  const longOf = (a: string): string | undefined =>
+    a.startsWith('--') ? (a.slice(2) in options ? a.slice(2) : undefined) : a.length === 2 ? Object.keys(options).find((k) => options[k]!.short === a[1]) : undefined;
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const long = longOf(args[i]!);
+    const next = args[i + 1];
+    if (long && options[long]!.type === 'string' && next !== undefined && next.length > 1 && next.startsWith('-') && longOf(next.split('=')[0]!) === undefined) {
+      joined.push(`--${long}=${next}`);
+      i++;
+    } else joined.push(args[i]!);
+  }
+  args = joined;
   try {
     const r = parseArgs({ args, options, allowPositionals, strict: true });
     return r as unknown as ReturnType<typeof parseFlags<T>>;
@@ -56,4 +71,15 @@ export function parseSize(flag: string, s: string): number {
   else if (unit === 'm') n *= 1024 * 1024;
   else if (unit === 'g') n *= 1024 * 1024 * 1024;
   return n;
+}
+
+/** Bytes for people: 1023 B, 1.5 KiB, 3.2 MiB ... */
+export function humanBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }

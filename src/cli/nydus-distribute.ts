@@ -3,29 +3,58 @@
 import { nodeClean, nodeStart, nodeStatus, type NodeStatus } from '../distribute/node.js';
 import { serverClean, serverStart } from '../distribute/server.js';
 import { supervise } from '../distribute/supervisor.js';
-import { UsageError } from '../util/errors.js';
-import { parseFlags, runMain } from './main.js';
-import { packageVersion } from '../util/version.js';
+import { humanBytes, runMain } from './main.js';
+import { COMMON_FLAGS, CommandUsageError, helpText, parseCommand, type CommandSpec, type FlagSpec } from './command.js';
 
-const USAGE = `usage:
-  nydus-distribute server start -i IP -d DIR1[,DIR2...] [--work-dir W] [--port P] [--bundle]
-      convert each directory (RAFS v6, zstd, blob-toc) into W/serverfile/nydusblobs, write a client
-      bundle W/<dirname>/ (rootfs.meta, httpserver.json, start.sh, clean.sh; --bundle: also
-      W/<dirname>.tar.gz for scp) and start nydus-backend-proxy as service nydusd_http_server
-      (W defaults to ./nydusdfile, P to 8000)
-  nydus-distribute server clean [--work-dir W]
-      stop the service and remove what 'server start' created
-  nydus-distribute node start MOUNT [--bundle-dir D] [--prefetch]
-      start nydusd for bundle D (default: current dir) and mount an overlay at MOUNT;
-      --prefetch pulls the whole image in the background
-  nydus-distribute node clean [MOUNT] [--bundle-dir D]
-      unmount, stop nydusd and remove what 'node start' created
-  nydus-distribute node status [--bundle-dir D]... [--json]
-      cached share per image and whether the server is still needed`;
+const BUNDLE_DIR = { short: 'b', arg: 'DIR', desc: 'the bundle directory', default: '.' } as const;
+const SPECS = {
+  'server start': {
+    name: 'nydus-distribute server start',
+    summary: 'Convert directories into one blob store, write a client bundle per directory and serve the blobs over HTTP',
+    flags: {
+      ip: { short: 'i', arg: 'IP', desc: 'the address nodes reach this server at (required)' },
+      dir: { short: 'd', arg: 'DIR[,DIR...]', desc: 'directories to distribute (required; repeatable)', repeat: true },
+      'work-dir': { short: 'w', arg: 'DIR', desc: 'where blobs, bundles and the service state go', default: './nydusdfile' },
+      port: { short: 'p', arg: 'PORT', desc: 'HTTP port of the blob server', default: '8000' },
+      bundle: { desc: 'also write W/<dirname>.tar.gz for scp' },
+      debug: COMMON_FLAGS.debug,
+    },
+  },
+  'server clean': {
+    name: 'nydus-distribute server clean',
+    summary: "Stop the blob server and remove what 'server start' created",
+    flags: { 'work-dir': { short: 'w', arg: 'DIR', desc: 'the work directory', default: './nydusdfile' }, debug: COMMON_FLAGS.debug },
+  },
+  'node start': {
+    name: 'nydus-distribute node start',
+    summary: 'Start nydusd for a bundle and mount a writable overlay of it at MOUNT',
+    args: ['<MOUNT>'],
+    flags: { 'bundle-dir': BUNDLE_DIR, prefetch: { desc: 'pull the whole image in the background' }, debug: COMMON_FLAGS.debug },
+  },
+  'node clean': {
+    name: 'nydus-distribute node clean',
+    summary: "Unmount, stop nydusd and remove what 'node start' created",
+    args: ['[MOUNT]'],
+    flags: { 'bundle-dir': BUNDLE_DIR, debug: COMMON_FLAGS.debug },
+  },
+  'node status': {
+    name: 'nydus-distribute node status',
+    summary: 'Cached share per image and whether the server is still needed',
+    flags: { 'bundle-dir': { ...BUNDLE_DIR, desc: 'a bundle directory (repeatable)', repeat: true }, json: { desc: 'print JSON' }, debug: COMMON_FLAGS.debug },
+  },
+} as const satisfies Record<string, CommandSpec<Record<string, FlagSpec>>>;
 
-function human(n: number): string {
-  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
-}
+const TOP = {
+  name: 'nydus-distribute',
+  summary: 'Distribute directories (rootfs) to cluster nodes with nydus: serve them once, mount them lazily everywhere',
+  args: ['[GROUP]', '[COMMAND]', '[ARGS...]'],
+  passThrough: true,
+  flags: { debug: COMMON_FLAGS.debug },
+  after: `Commands:
+${Object.values(SPECS).map((c) => `  ${c.name.slice('nydus-distribute '.length).padEnd(14)}${c.summary}`).join('\n')}
+
+Run 'nydus-distribute GROUP COMMAND --help' for its options.`,
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 function printStatus(s: NodeStatus): void {
   const lines = [
@@ -34,7 +63,7 @@ function printStatus(s: NodeStatus): void {
     `  cached ${s.readyChunks}/${s.totalChunks} chunks (${s.percent}%)`,
   ];
   for (const b of s.blobs) {
-    const bytes = b.uncompressedSize !== undefined && b.chunks ? ` ~${human(Math.round((b.uncompressedSize * b.readyChunks) / b.chunks))} of ${human(b.uncompressedSize)}` : '';
+    const bytes = b.uncompressedSize !== undefined && b.chunks ? ` ~${humanBytes(Math.round((b.uncompressedSize * b.readyChunks) / b.chunks))} of ${humanBytes(b.uncompressedSize)}` : '';
     lines.push(`  blob ${b.id.slice(0, 16)}: ${b.readyChunks}/${b.chunks} chunks${bytes}${b.allReady ? ' (complete)' : ''}`);
   }
   lines.push(`  server still needed: ${s.serverNeeded ? 'yes (not every chunk is cached)' : 'no (all data is cached locally)'}`);
@@ -42,79 +71,65 @@ function printStatus(s: NodeStatus): void {
 }
 
 async function server(sub: string | undefined, args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    ip: { type: 'string', short: 'i' },
-    dir: { type: 'string', short: 'd', multiple: true },
-    'work-dir': { type: 'string', short: 'w' },
-    port: { type: 'string', short: 'p' },
-    bundle: { type: 'boolean' },
-    debug: { type: 'boolean' },
-  });
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  const workDir = values['work-dir'] ?? './nydusdfile';
   if (sub === 'start') {
-    if (!values.ip) throw new UsageError('missing -i IP: the address nodes reach this server at');
+    const p = parseCommand(SPECS['server start'], args);
+    if (!p) return 0;
+    const { values } = p;
+    if (!values.ip) throw new CommandUsageError(SPECS['server start'].name, 'missing -i IP: the address nodes reach this server at');
     const dirs = (values.dir ?? []).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean);
-    if (!dirs.length) throw new UsageError('missing -d DIR1,DIR2: the directories to distribute');
+    if (!dirs.length) throw new CommandUsageError(SPECS['server start'].name, 'missing -d DIR1,DIR2: the directories to distribute');
     let port: number | undefined;
     if (values.port !== undefined) {
       port = Number(values.port);
-      if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) throw new UsageError(`invalid value '${values.port}' for --port: expected 1..65535`);
+      if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) throw new CommandUsageError(SPECS['server start'].name, `invalid value '${values.port}' for --port: expected 1..65535`);
     }
-    await serverStart({ ip: values.ip, dirs, workDir, ...(port !== undefined ? { port } : {}), bundle: !!values.bundle });
+    await serverStart({ ip: values.ip, dirs, workDir: values['work-dir'] ?? './nydusdfile', ...(port !== undefined ? { port } : {}), bundle: !!values.bundle });
     return 0;
   }
   if (sub === 'clean') {
-    if (values.ip || values.dir || values.port || values.bundle) throw new UsageError("'server clean' takes only --work-dir");
-    await serverClean(workDir);
+    const p = parseCommand(SPECS['server clean'], args);
+    if (!p) return 0;
+    await serverClean(p.values['work-dir'] ?? './nydusdfile');
     return 0;
   }
-  throw new UsageError(`unknown server command '${sub ?? ''}': expected start or clean`);
+  throw new CommandUsageError('nydus-distribute', `unknown server command '${sub ?? ''}': expected start or clean`);
 }
 
 async function node(sub: string | undefined, args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    'bundle-dir': { type: 'string', short: 'b', multiple: true },
-    prefetch: { type: 'boolean' },
-    json: { type: 'boolean' },
-    debug: { type: 'boolean' },
-  });
-  const dirs = values['bundle-dir'] ?? ['.'];
-  if (sub !== 'status' && dirs.length > 1) throw new UsageError(`'node ${sub}' takes one --bundle-dir`);
-  const dir = dirs[0]!;
   if (sub === 'start') {
-    if (positionals.length !== 1) throw new UsageError('usage: node start MOUNT [--bundle-dir D] [--prefetch]');
-    await nodeStart(positionals[0]!, { bundleDir: dir, prefetch: !!values.prefetch });
+    const p = parseCommand(SPECS['node start'], args);
+    if (!p) return 0;
+    await nodeStart(p.positionals[0]!, { bundleDir: p.values['bundle-dir'] ?? '.', prefetch: !!p.values.prefetch });
     return 0;
   }
   if (sub === 'clean') {
-    if (positionals.length > 1) throw new UsageError('usage: node clean [MOUNT] [--bundle-dir D]');
-    await nodeClean(dir, positionals[0] ? { mount: positionals[0] } : {});
+    const p = parseCommand(SPECS['node clean'], args);
+    if (!p) return 0;
+    await nodeClean(p.values['bundle-dir'] ?? '.', p.positionals[0] ? { mount: p.positionals[0] } : {});
     return 0;
   }
   if (sub === 'status') {
-    if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    const all = await Promise.all(dirs.map((d) => nodeStatus(d)));
-    if (values.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all, null, 2));
+    const p = parseCommand(SPECS['node status'], args);
+    if (!p) return 0;
+    const all = await Promise.all((p.values['bundle-dir'] ?? ['.']).map((d) => nodeStatus(d)));
+    if (p.values.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all, null, 2));
     else all.forEach(printStatus);
     return 0;
   }
-  throw new UsageError(`unknown node command '${sub ?? ''}': expected start, clean or status`);
+  throw new CommandUsageError('nydus-distribute', `unknown node command '${sub ?? ''}': expected start, clean or status`);
 }
 
 await runMain('nydus-distribute', async (argv) => {
-  const [group, sub, ...rest] = argv;
-  if (!group || group === '--help' || group === '-h' || group === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  if (group === '-V' || group === '--version') {
-    console.log(`nydus-distribute ${packageVersion()} (nydus-ts)`);
-    return 0;
-  }
   // Internal: the process-mode service supervisor (see distribute/service.ts).
-  if (group === '__supervise') return supervise(sub ?? '');
+  if (argv[0] === '__supervise') return supervise(argv[1] ?? '');
+  const p = parseCommand(TOP, argv);
+  if (!p) return 0;
+  const [group, sub, ...rest] = p.positionals;
+  if (!group) {
+    process.stderr.write(helpText(TOP));
+    return 2;
+  }
   if (group === 'server') return server(sub, rest);
   if (group === 'node') return node(sub, rest);
-  throw new UsageError(`unknown command '${group}': expected server or node`);
+  throw new CommandUsageError('nydus-distribute', `unknown command '${group}': expected server or node`);
 });

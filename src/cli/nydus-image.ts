@@ -1,11 +1,9 @@
 // nydus-image: dispatches to one module per subcommand (src/cli/nydus-image/<name>.ts exporting
-// `run(args): Promise<number>` and `usage`). Adding a subcommand = adding a file and a SUBCOMMANDS line.
+// `run(args): Promise<number>` and its flag table `SPEC`). Adding a subcommand = adding a file and a SUBCOMMANDS line.
 import { UsageError } from '../util/errors.js';
-import { isLogLevel, logToFile, setLogLevel } from '../util/log.js';
-import { packageVersion } from '../util/version.js';
+import { logToFile } from '../util/log.js';
+import { COMMON_FLAGS, helpText, parseCommand, type CommandSpec, type FlagSpec } from './command.js';
 import { runMain } from './main.js';
-
-export const NYDUS_IMAGE_VERSION = packageVersion();
 
 interface Subcommand {
   run(args: string[]): Promise<number | void>;
@@ -35,56 +33,44 @@ async function loadSubcommand(name: string): Promise<Subcommand | undefined> {
 }
 
 function usage(): string {
-  const lines = ['Usage: nydus-image [-l LEVEL] <SUBCOMMAND> [OPTIONS]', '', 'Subcommands:'];
+  const lines = ['Subcommands:'];
   for (const [k, v] of Object.entries(SUBCOMMANDS)) lines.push(`  ${k.padEnd(10)}${v}`);
-  lines.push('', "Run 'nydus-image <SUBCOMMAND> --help' for its options.");
+  lines.push('', "Run 'nydus-image SUBCOMMAND --help' for its options.");
   return lines.join('\n');
 }
 
+const SPEC = {
+  name: 'nydus-image',
+  summary: 'Build, check, inspect, merge, unpack and export RAFS v5/v6 images',
+  args: ['[SUBCOMMAND]', '[ARGS...]'],
+  passThrough: true,
+  flags: {
+    'log-level': COMMON_FLAGS['log-level'],
+    'log-file': { short: 'L', arg: 'FILE', desc: 'write log lines to FILE instead of stderr' },
+    debug: COMMON_FLAGS.debug,
+  },
+  after: usage(),
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
+
 export async function main(argv: string[]): Promise<number> {
-  let i = 0;
-  // Global flags before the subcommand (upstream -l/--log-level, -L/--log-file, -V/--version).
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-V' || a === '--version') {
-      process.stdout.write(`nydus-image ${NYDUS_IMAGE_VERSION} (nydus-ts)\n`);
-      return 0;
+  const p = parseCommand(SPEC, argv);
+  if (!p) return 0;
+  if (p.values['log-file']) {
+    // Appended, ".log" added without an extension (upstream's setup_logging), never rotated.
+    try {
+      logToFile(p.values['log-file']);
+    } catch (e) {
+      throw new UsageError(`--log-file ${p.values['log-file']}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    if (a === '-h' || a === '--help') {
-      process.stdout.write(usage() + '\n');
-      return 0;
-    }
-    if (a === '--debug') continue;
-    const m = /^(?:-l|--log-level)(?:=(.*))?$/.exec(a);
-    if (m) {
-      const v = m[1] ?? argv[++i];
-      if (!v || !isLogLevel(v)) throw new UsageError(`invalid value '${v ?? ''}' for --log-level: expected trace, debug, info, warn or error`);
-      setLogLevel(v);
-      continue;
-    }
-    const lf = /^(?:-L|--log-file)(?:=(.*))?$/.exec(a);
-    if (lf) {
-      const v = lf[1] ?? argv[++i];
-      if (!v) throw new UsageError('missing value for --log-file');
-      // Appended, ".log" added without an extension (upstream's setup_logging), never rotated.
-      try {
-        logToFile(v);
-      } catch (e) {
-        throw new UsageError(`--log-file ${v}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-      continue;
-    }
-    break;
   }
-  const name = argv[i];
+  const [name, ...rest] = p.positionals;
   if (!name) {
-    process.stderr.write(usage() + '\n');
+    process.stderr.write(helpText(SPEC));
     return 2;
   }
-  if (name.startsWith('-')) throw new UsageError(`unknown option '${name}'`);
   const sub = await loadSubcommand(name);
-  if (!sub) throw new UsageError(`unknown subcommand '${name}'`);
-  return (await sub.run(argv.slice(i + 1))) ?? 0;
+  if (!sub) throw new UsageError(`unknown subcommand '${name}' (expected ${Object.keys(SUBCOMMANDS).join(', ')})`);
+  return (await sub.run(rest)) ?? 0;
 }
 
 await runMain('nydus-image', main);

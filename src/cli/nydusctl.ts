@@ -3,17 +3,36 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { apiRequest } from '../api/client.js';
 import { UsageError } from '../util/errors.js';
-import { packageVersion } from '../util/version.js';
-import { parseFlags, runMain } from './main.js';
+import { humanBytes, runMain } from './main.js';
+import { COMMON_FLAGS, CommandUsageError, parseCommand, type CommandSpec, type FlagSpec } from './command.js';
 
-const USAGE = `usage: nydusctl --sock SOCK [--raw] COMMAND
-  info
-  set log-level LEVEL
-  metrics [fsstats|backend|cache|files|pattern|inflight] [-I SECONDS] [--id ID]
-  mount -s SOURCE -c CONFIG_FILE -m MOUNTPOINT [-t rafs] [--remount]
+const SPEC = {
+  name: 'nydusctl',
+  summary: 'Client of the nydusd API (a unix socket)',
+  args: ['[COMMAND...]'],
+  flags: {
+    sock: { short: 'S', arg: 'SOCK', desc: "nydusd's API socket (required)" },
+    raw: { short: 'r', desc: 'print the JSON the daemon returned' },
+    interval: { short: 'I', arg: 'SECONDS', desc: 'metrics: repeat every SECONDS and show rates' },
+    count: { arg: 'N', desc: 'metrics: stop after N rounds', default: '1, or forever with -I' },
+    id: { arg: 'ID', desc: 'metrics: only the mount with this id' },
+    source: { short: 's', arg: 'BOOTSTRAP', desc: 'mount: the bootstrap to mount' },
+    config: { short: 'c', arg: 'FILE', desc: 'mount: nydusd config file' },
+    mountpoint: { short: 'm', arg: 'PATH', desc: 'mount/umount: the mountpoint inside the daemon' },
+    type: { short: 't', arg: 'TYPE', desc: 'mount: filesystem type', default: 'rafs', choices: ['rafs'] },
+    remount: { desc: 'mount: replace the image of an existing mount' },
+    gc: { desc: 'cache: delete caches of blobs no mount uses, then LRU blobs until within cache_size_limit' },
+    debug: COMMON_FLAGS.debug,
+  },
+  after: `Commands:
+  info                               daemon state, version and mounts
+  set log-level LEVEL                change the daemon's log level
+  metrics [fsstats|backend|cache|files|pattern|inflight]
+                                     metrics (default fsstats)
+  mount -s BOOTSTRAP -c CONFIG -m MOUNTPOINT [--remount]
   umount -m MOUNTPOINT
-  cache [--gc]        blob cache usage per work_dir; --gc deletes caches of blobs no mount uses,
-                      then least recently used blobs until within cache_size_limit`;
+  cache [--gc]                       blob cache usage per work_dir (and a garbage collection)`,
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 type Obj = Record<string, unknown>;
 
@@ -24,16 +43,6 @@ function num(o: Obj, k: string): number {
 function table(rows: Array<[string, unknown]>): string {
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n');
-}
-
-function human(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
 
 function printInfo(info: Obj): void {
@@ -49,48 +58,28 @@ function printInfo(info: Obj): void {
 
 function printMetrics(kind: string, m: Obj, prev: Obj | undefined, interval: number): void {
   if (kind === 'backend') {
-    const rows: Array<[string, unknown]> = [['Backend type', m.backend_type], ['Read amount', human(num(m, 'read_amount_total'))], ['Read count', num(m, 'read_count')], ['Read errors', num(m, 'read_errors')]];
+    const rows: Array<[string, unknown]> = [['Backend type', m.backend_type], ['Read amount', humanBytes(num(m, 'read_amount_total'))], ['Read count', num(m, 'read_count')], ['Read errors', num(m, 'read_errors')]];
     if (prev && interval > 0) {
       const bytes = num(m, 'read_amount_total') - num(prev, 'read_amount_total');
       const count = num(m, 'read_count') - num(prev, 'read_count');
       const lat = num(m, 'read_cumulative_latency_millis_total') - num(prev, 'read_cumulative_latency_millis_total');
-      rows.push(['Throughput', `${(bytes / 1024 / interval).toFixed(1)} KB/s`], ['Avg IO size', count ? human(bytes / count) : '-'], ['Avg latency', count ? `${(lat / count).toFixed(2)} ms` : '-']);
+      rows.push(['Throughput', `${(bytes / 1024 / interval).toFixed(1)} KB/s`], ['Avg IO size', count ? humanBytes(bytes / count) : '-'], ['Avg latency', count ? `${(lat / count).toFixed(2)} ms` : '-']);
     }
     console.log(table(rows));
   } else if (kind === 'cache') {
-    console.log(table([['Partial hits', m.partial_hits], ['Whole hits', m.whole_hits], ['Total reads', m.total], ['Directory', m.store_path], ['Files', m.underlying_files], ['Prefetch workers', m.prefetch_workers], ['Prefetch amount', human(num(m, 'prefetch_data_amount'))], ['Prefetch requests', m.prefetch_requests_count], ['All data ready', m.data_all_ready]]));
+    console.log(table([['Partial hits', m.partial_hits], ['Whole hits', m.whole_hits], ['Total reads', m.total], ['Directory', m.store_path], ['Files', m.underlying_files], ['Prefetch workers', m.prefetch_workers], ['Prefetch amount', humanBytes(num(m, 'prefetch_data_amount'))], ['Prefetch requests', m.prefetch_requests_count], ['All data ready', m.data_all_ready]]));
   } else if (kind === 'fsstats') {
     const names = ['getattr', 'readlink', 'open', 'release', 'read', 'statfs', 'getxattr', 'listxattr', 'opendir', 'lookup', 'readdir', 'readdirplus', 'access', 'forget', 'batch_forget'];
     const hits = (m.fop_hits ?? []) as number[];
     const errs = (m.fop_errors ?? []) as number[];
-    console.log(table([['Data read', human(num(m, 'data_read'))], ['Opens', m.nr_opens], ['Read latency dist', m.read_latency_dist], ...names.map((n, i): [string, unknown] => [`fop ${n}`, `${hits[i] ?? 0} hits, ${errs[i] ?? 0} errors`])]));
+    console.log(table([['Data read', humanBytes(num(m, 'data_read'))], ['Opens', m.nr_opens], ['Read latency dist', m.read_latency_dist], ...names.map((n, i): [string, unknown] => [`fop ${n}`, `${hits[i] ?? 0} hits, ${errs[i] ?? 0} errors`])]));
   } else console.log(JSON.stringify(m, null, 2));
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    sock: { type: 'string', short: 'S' },
-    raw: { type: 'boolean', short: 'r' },
-    interval: { type: 'string', short: 'I' },
-    id: { type: 'string' },
-    source: { type: 'string', short: 's' },
-    config: { type: 'string', short: 'c' },
-    mountpoint: { type: 'string', short: 'm' },
-    type: { type: 'string', short: 't' },
-    remount: { type: 'boolean' },
-    count: { type: 'string' },
-    gc: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-    version: { type: 'boolean', short: 'V' },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (values.version) {
-    console.log(`nydusctl ${packageVersion()} (nydus-ts)`);
-    return 0;
-  }
+  const p = parseCommand(SPEC, argv);
+  if (!p) return 0;
+  const { values, positionals } = p;
   const sock = values.sock;
   if (!sock) throw new UsageError('missing --sock SOCK');
   const [cmd, ...rest] = positionals;
@@ -140,15 +129,15 @@ async function main(argv: string[]): Promise<number> {
       out(r, () => {
         for (const w of r.work_dirs) {
           const blobs = (w.blobs ?? []) as Obj[];
-          console.log(table([['Work dir', w.work_dir], ['Usage', `${num(w, 'usage')} (${human(num(w, 'usage'))})`], ['Limit', num(w, 'cache_size_limit') || 'none']]));
-          if (w.removed) console.log(`removed ${(w.removed as string[]).length} blob(s), freed ${human(num(w, 'freed'))}`);
-          for (const b of blobs) console.log(`  ${b.blob_id}  ${human(num(b, 'size')).padStart(10)}  ${b.in_use ? 'in use' : 'unused'}`);
+          console.log(table([['Work dir', w.work_dir], ['Usage', `${num(w, 'usage')} (${humanBytes(num(w, 'usage'))})`], ['Limit', num(w, 'cache_size_limit') || 'none']]));
+          if (w.removed) console.log(`removed ${(w.removed as string[]).length} blob(s), freed ${humanBytes(num(w, 'freed'))}`);
+          for (const b of blobs) console.log(`  ${b.blob_id}  ${humanBytes(num(b, 'size')).padStart(10)}  ${b.in_use ? 'in use' : 'unused'}`);
         }
       });
       return 0;
     }
     default:
-      throw new UsageError(cmd ? `unknown command '${cmd}'\n${USAGE}` : USAGE);
+      throw new CommandUsageError('nydusctl', cmd ? `unknown command '${cmd}' (info, set, metrics, mount, umount)` : 'missing COMMAND (info, set, metrics, mount, umount)');
   }
 }
 

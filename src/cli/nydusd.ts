@@ -14,12 +14,34 @@ import { parseFlags, runMain } from './main.js';
 
 const log = logger('nydusd');
 
-const USAGE = `usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE]
-              [--apisock SOCK] [--log-level trace|debug|info|warn|error] [--thread-num N]
-              [--log-file FILE [--log-rotation-size MIB]] [--prefetch-files FILE]
-              [--id ID] [--supervisor SOCK] [--upgrade]
-       nydusd erofs --mountpoint DIR --bootstrap FILE (--config FILE | --localfs-dir DIR) ... (erofs --help)
-       nydusd -V|--version`;
+const USAGE = `Usage: nydusd [fuse] --mountpoint DIR (--config FILE | --localfs-dir DIR) [--bootstrap FILE] [options]
+
+Mount a RAFS image read-only through FUSE and fetch its data on demand.
+('nydusd erofs ...': kernel EROFS with on-demand data, see 'nydusd erofs --help'.)
+
+Options:
+  -M, --mountpoint DIR        where to mount (required)
+  -C, --config FILE           nydusd JSON config: backend, cache, mode, digest_validate ...
+  -D, --localfs-dir DIR       instead of --config: blobs are files in DIR
+  -B, --bootstrap FILE        the image's bootstrap; without it, mounts come through the API
+  -A, --apisock SOCK          serve the HTTP API on this unix socket
+  -m, --virtual-mountpoint P  the first mount's path in the API (default: /)
+  -l, --log-level LEVEL       trace, debug, info, warn or error (default: info)
+  -L, --log-file FILE         append log lines to FILE (".log" added without an extension)
+      --log-rotation-size MIB rotate the log file at MIB MiB (gzip, newest 10 kept; 0 = never)
+      --thread-num N          FUSE worker threads, 1..1024 (default: 4)
+      --fuse-threads N        alias of --thread-num
+      --prefetch-files FILE   prefetch the absolute paths listed in FILE (one a line)
+      --id ID                 daemon id, shown by the API
+      --supervisor SOCK       run supervised: a parent holds the FUSE connection, a serving child is
+                              restarted on a crash (failover, FUSE_NOTIFY_RESEND); SOCK takes upgrades
+      --upgrade               with --supervisor: replace the serving child of the daemon at SOCK
+      --failover-policy P     failover policy (only resend)
+      --writable              writable mount (not supported: use an overlay)
+      --rlimit-nofile N       open-file limit (accepted, not used)
+      --debug                 print stack traces of internal errors
+  -h, --help                  print this help and exit
+  -V, --version               print the version and exit`;
 
 async function main(argv: string[]): Promise<number> {
   // Kernel EROFS with on-demand data over FUSE + loop: its own module (src/cli/nydusd-erofs.ts).

@@ -3,8 +3,9 @@
 import { UsageError } from '../util/errors.js';
 import { isLogLevel, setLogLevel } from '../util/log.js';
 import { runMain } from './main.js';
+import { VERSION } from './command.js';
 
-export const NYDUSIFY_VERSION = '0.1.0';
+export const NYDUSIFY_VERSION = VERSION;
 
 interface Subcommand {
   run(args: string[]): Promise<number | void>;
@@ -20,8 +21,11 @@ const SUBCOMMANDS: Record<string, string> = {
 const ALIASES: Record<string, string> = { view: 'mount', pack: 'build' };
 
 function usage(): string {
-  const lines = ['Usage: nydusify [--debug] [-l LEVEL] <SUBCOMMAND> [OPTIONS]', '', 'Subcommands:'];
+  const lines = ['Usage: nydusify [-D] [-l LEVEL] <SUBCOMMAND> [OPTIONS]', '', 'Options:'];
+  lines.push('  -D, --debug            debug logging', '  -l, --log-level LEVEL  trace, debug, info, warn or error (default: info)', '  --log-file FILE        accepted, logs go to stderr');
+  lines.push('  -h, --help             print this help and exit', '  -V, -v, --version      print the version and exit', '', 'Subcommands:');
   for (const [k, v] of Object.entries(SUBCOMMANDS)) lines.push(`  ${k.padEnd(9)}${v}`);
+  lines.push('', "Run 'nydusify SUBCOMMAND --help' for its options.");
   return lines.join('\n');
 }
 
@@ -33,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       setLogLevel('debug');
       continue;
     }
-    if (a === '-v' || a === '--version') {
+    if (a === '-v' || a === '-V' || a === '--version') {
       process.stdout.write(`nydusify ${NYDUSIFY_VERSION} (nydus-ts)\n`);
       return 0;
     }
@@ -60,7 +64,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const name = ALIASES[raw] ?? raw;
-  if (!Object.hasOwn(SUBCOMMANDS, name)) throw new UsageError(`unknown subcommand '${raw}'`);
+  if (raw.startsWith('-')) throw new UsageError(`unknown option '${raw}'`);
+  if (!Object.hasOwn(SUBCOMMANDS, name)) throw new UsageError(`unknown subcommand '${raw}' (expected ${Object.keys(SUBCOMMANDS).join(', ')})`);
   const mod = (await import(new URL(`./nydusify/${name}.js`, import.meta.url).href)) as Subcommand;
   const rest = argv.slice(i + 1);
   if (rest.includes('-h') || rest.includes('--help')) {

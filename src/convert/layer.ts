@@ -7,6 +7,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
 import { createGunzip } from 'node:zlib';
 import { NydusError } from '../util/errors.js';
 import { createImage } from '../builder/index.js';
@@ -18,7 +19,14 @@ import { checkDigest, type DigestAlgorithm } from './reference.js';
 import { LayerPathGuard, TarParser } from './tar-reader.js';
 
 const require = createRequire(import.meta.url);
-const zstd = require('zstd-napi') as { DecompressStream: new () => Transform };
+// zstd-napi when it was built at install time, else node:zlib's zstd (see format/compress.ts).
+const zstdStream = (): Transform => {
+  try {
+    return new (require('zstd-napi') as { DecompressStream: new () => Transform }).DecompressStream();
+  } catch {
+    return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
+  }
+};
 
 export interface LayerResult {
   sourceDigest: string;
@@ -68,7 +76,7 @@ class HashTap extends Transform {
 export function decompressor(c: LayerCompression): Transform | undefined {
   // 1 MiB output chunks double gunzip throughput (dependencies §6).
   if (c === 'gzip') return createGunzip({ chunkSize: 1 << 20 });
-  if (c === 'zstd') return new zstd.DecompressStream();
+  if (c === 'zstd') return zstdStream();
   return undefined;
 }
 

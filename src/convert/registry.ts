@@ -86,6 +86,9 @@ export class RegistryClient {
         this.#scheme = 'http';
         return this.#send(r, auth);
       }
+      if (this.#scheme === 'https' && isTlsMismatch(e)) {
+        throw new BackendError('ERR_REGISTRY', 'registry', `${this.host} does not speak HTTPS (a plain-HTTP registry?): use --plain-http`);
+      }
       throw e;
     }
   }

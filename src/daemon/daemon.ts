@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { getegid, geteuid } from 'node:process';
 import { type FsConfig, loadConfigFile, parseConfigText, type PrefetchConfig } from '../config/daemon-config.js';
 import { FuseSession, withTransfer, type InitInfo, type AdoptOptions } from '../fuse/index.js';
+import { preloadNativeAddons } from '../format/native.js';
 import { openBootstrap } from '../rafs/index.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { describeError, NydusError } from '../util/errors.js';
@@ -186,6 +187,8 @@ export class NydusDaemon implements DaemonControl {
       attrTimeout: this.opts.attrTimeout ?? RAFS_DEFAULT_ATTR_TIMEOUT,
       pseudoTimeout: PSEUDO_TIMEOUT,
     };
+    // Before any FUSE worker blocks in read(2): a lazy addon load on this thread could deadlock (format/native.ts).
+    preloadNativeAddons();
     this.state = 'READY';
     const a = this.opts.adopt;
     const open = (mp: string, o: Parameters<typeof FuseSession.mount>[1]): Promise<FuseSession> =>

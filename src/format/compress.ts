@@ -1,7 +1,8 @@
 // Chunk compression (spec §3.3): none, lz4_block (raw LZ4 block, no frame), zstd (one frame, level 3),
 // gzip (one member). Pure compute over native libraries; no I/O.
 import { createRequire } from 'node:module';
-import { gzipSync, gunzipSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import { gzipSync, gunzipSync, type ZstdOptions } from 'node:zlib';
 import { FormatError } from '../util/errors.js';
 import type { Compressor } from './constants.js';
 
@@ -19,8 +20,51 @@ type Lz4Mod = {
 // Native codecs load on first use: most importers (FUSE workers, metadata tools) never compress.
 let zstdMod: ZstdMod | undefined;
 let lz4Mod: Lz4Mod | undefined;
-const zstdLib = (): ZstdMod => (zstdMod ??= require('zstd-napi') as ZstdMod);
+const zstdLib = (): ZstdMod => (zstdMod ??= loadZstd());
+
+/**
+ * zstd-napi is faster at decompression (bench/README.md), but it is compiled at install time and a
+ * global `npm install` skips its build unless allowed: then node:zlib's zstd (same format) serves.
+ */
+function loadZstd(): ZstdMod {
+  try {
+    return require('zstd-napi') as ZstdMod;
+  } catch {
+    // Looked up here, not imported by name: a named import would stop the module loading on a Node without zstd.
+    const params = (level: number) => ({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+    const compress = (d: Uint8Array, level = ZSTD_DEFAULT_LEVEL): Buffer => zlib.zstdCompressSync(d, { ...params(level), pledgedSrcSize: d.length } as ZstdOptions);
+    const decompress = (d: Uint8Array): Buffer => zlib.zstdDecompressSync(d, { chunkSize: 1 << 20 });
+    return {
+      compress: (d, p) => compress(d, p?.compressionLevel),
+      decompress,
+      Compressor: class {
+        #level = ZSTD_DEFAULT_LEVEL;
+        setParameters(p: Record<string, number>): void {
+          this.#level = p.compressionLevel ?? this.#level;
+        }
+        compress(d: Uint8Array): Buffer {
+          return compress(d, this.#level);
+        }
+      },
+      Decompressor: class {
+        decompress(d: Uint8Array): Buffer {
+          return decompress(d);
+        }
+      },
+    };
+  }
+}
 const lz4Lib = (): Lz4Mod => (lz4Mod ??= require('lz4-napi') as Lz4Mod);
+
+/** Loads the native codecs now (see format/native.ts); a missing addon still fails at first use. */
+export function preloadCompressors(): void {
+  zstdLib();
+  try {
+    lz4Lib();
+  } catch {
+    /* reported by the chunk that needs lz4 */
+  }
+}
 
 export const ZSTD_DEFAULT_LEVEL = 3;
 

@@ -12,6 +12,11 @@ type BlakeHash = {
 let blakeMod: BlakeHash | undefined;
 const blake = (): BlakeHash => (blakeMod ??= require('@napi-rs/blake-hash') as BlakeHash);
 
+/** Loads the BLAKE3 addon now (see format/native.ts). */
+export function preloadDigesters(): void {
+  blake();
+}
+
 export function digest(data: Uint8Array, algo: Digester): Uint8Array {
   if (algo === 'blake3') return blake().blake3(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   return createHash('sha256').update(data).digest();

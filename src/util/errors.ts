@@ -1,5 +1,5 @@
 // Typed errors with stable codes. One place (errnoOf) maps them to errno for FUSE and the API.
-// Codes follow ERR_<AREA>_<WHAT>; docs/errors.md lists them.
+// Codes follow ERR_<AREA>_<WHAT>.
 import { constants as osConstants } from 'node:os';
 
 export type ErrorCode =

@@ -234,7 +234,10 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, maxMetaSize = 1
     const h0 = await src.readExact(512, 'tar header');
     if (!h0) break;
     if (h0.every((b) => b === 0)) continue;
-    const h = Buffer.from(h0); // headers are small: copy so later reads cannot disturb them
+    // Copy so later reads cannot disturb it; outside the shared 8 KiB pool, where long-lived name
+    // slices allocated between headers would pin each slab (~0.5 KiB per entry for the whole build).
+    const h = Buffer.allocUnsafeSlow(512);
+    h.set(h0);
     if (!checksumOk(h)) throw tarError(`bad header checksum at offset ${at} (not a tar file, or corrupt)`);
     const flag = String.fromCharCode(h[156]!);
     const hdrSize = parseNumber(h.subarray(124, 136), 'size');

@@ -53,7 +53,10 @@ function fail(msg: string): never {
 
 /** Assigns indexes: root 1; a directory's children get consecutive indexes, then each child directory recurses (§4.10). */
 function number(root: TreeNode): Entry[] {
-  const mk = (node: TreeNode, index: number, parent: Entry | undefined): Entry => ({ node, index, ino: index, parent, childIndex: 0, children: [], nlink: 1, digest: new Uint8Array(0) });
+  // Shared empties: one allocation per entry fewer on trees of many small files (issue 11).
+  const noChildren = Object.freeze([]) as unknown as Entry[];
+  const noDigest = new Uint8Array(0);
+  const mk = (node: TreeNode, index: number, parent: Entry | undefined): Entry => ({ node, index, ino: index, parent, childIndex: 0, children: isDir(node.mode) ? [] : noChildren, nlink: 1, digest: noDigest });
   const rootEntry = mk(root, 1, undefined);
   const entries: Entry[] = [rootEntry];
   const stack: Entry[] = [rootEntry];

@@ -180,9 +180,13 @@ export function encodeBootstrapV6(model: ImageModel): Uint8Array {
   };
   countLinks(root);
 
+  // Shared empties for the common case (no xattrs, not a directory): per-inode allocations are
+  // most of the writer's memory on trees of many small files (issue 11, 300k empty entries).
+  const noXattr = new Uint8Array(0);
+  const noChildren = Object.freeze([]) as unknown as WNode[];
   const mk = (t: TreeNode, parent: WNode | undefined): WNode => {
-    const xattr = encodeXattrIbody(t.xattrs);
-    const n: WNode = { t, parent, index: 0, first: undefined as unknown as WNode, xattr, isize: EROFS_INODE_EXTENDED_SIZE + xattr.length, off: 0, data: 0, layout: EROFS_INODE_FLAT_PLAIN, dsize: 0, nlink: 1, children: [] };
+    const xattr = t.xattrs.length === 0 ? noXattr : encodeXattrIbody(t.xattrs);
+    const n: WNode = { t, parent, index: 0, first: undefined as unknown as WNode, xattr, isize: EROFS_INODE_EXTENDED_SIZE + xattr.length, off: 0, data: 0, layout: EROFS_INODE_FLAT_PLAIN, dsize: 0, nlink: 1, children: isDir(t.mode) ? [] : noChildren };
     n.first = n;
     return n;
   };

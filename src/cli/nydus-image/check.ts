@@ -1,20 +1,27 @@
 // nydus-image check BOOTSTRAP [-D BLOB_DIR | -b BLOB] [-v] [-J OUTPUT_JSON]
-import { parseFlags } from '../main.js';
+import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { checkImage, blobFeatureNames } from '../../image/check.js';
-import { loadBootstrap, writeJson, NYDUS_TS_VERSION } from './load.js';
+import { loadBootstrap, writeJson, NYDUS_TS_VERSION, BOOTSTRAP_FLAG } from './load.js';
 
-export const usage = 'nydus-image check [-B] BOOTSTRAP [-D BLOB_DIR | -b BLOB] [-v] [-J OUTPUT_JSON]';
+export const SPEC = {
+  name: 'nydus-image check',
+  summary: 'Validate every structure of a bootstrap and, with blobs, every chunk digest',
+  args: ['[BOOTSTRAP]'],
+  flags: {
+    bootstrap: BOOTSTRAP_FLAG,
+    'blob-dir': { short: 'D', arg: 'DIR', desc: 'directory of blobs named by id: also verify every chunk' },
+    blob: { short: 'b', arg: 'FILE', desc: 'one blob file: also verify every chunk' },
+    verbose: { short: 'v', desc: 'print every inode' },
+    'output-json': { short: 'J', arg: 'FILE', desc: 'write a JSON summary to FILE' },
+    'log-level': COMMON_FLAGS['log-level'],
+    debug: COMMON_FLAGS.debug,
+  },
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    bootstrap: { type: 'string', short: 'B' },
-    'blob-dir': { type: 'string', short: 'D' },
-    blob: { type: 'string', short: 'b' },
-    verbose: { type: 'boolean', short: 'v' },
-    'output-json': { type: 'string', short: 'J' },
-    'log-level': { type: 'string', short: 'l' },
-    debug: { type: 'boolean' },
-  });
+  const p = parseCommand(SPEC, args);
+  if (!p) return 0;
+  const { values, positionals } = p;
   const path = values.bootstrap ?? positionals[0];
   const t0 = performance.now();
   const sb = loadBootstrap(path);

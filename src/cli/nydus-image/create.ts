@@ -8,46 +8,48 @@ import { parseCompressor } from '../../format/compress.js';
 import { parseDigester } from '../../format/digest.js';
 import { NydusError, UsageError } from '../../util/errors.js';
 import { isLogLevel, logger, setLogLevel, setLogSink, getLogLevel } from '../../util/log.js';
-import { parseFlags, parseSize } from '../main.js';
+import { humanBytes, parseSize } from '../main.js';
+import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { NYDUS_TS_VERSION } from './load.js';
-
-export const usage =
-  'nydus-image create [-t dir-rafs|tar-rafs] (-B BOOTSTRAP | -D BLOB_DIR | --blob-inline-meta) [-b BLOB] [--fs-version 5|6] [--compressor none|lz4_block|zstd] [--digester blake3|sha256] [--chunk-size SIZE] [-J OUTPUT_JSON] SOURCE';
 
 const log = logger('nydus-image');
 
-const OPTIONS = {
-  type: { type: 'string', short: 't' },
-  'source-type': { type: 'string' },
-  bootstrap: { type: 'string', short: 'B' },
-  'blob-dir': { type: 'string', short: 'D' },
-  blob: { type: 'string', short: 'b' },
-  'blob-inline-meta': { type: 'boolean' },
-  'inline-bootstrap': { type: 'boolean' },
-  'blob-id': { type: 'string' },
-  'blob-offset': { type: 'string' },
-  'chunk-size': { type: 'string' },
-  'batch-size': { type: 'string' },
-  compressor: { type: 'string' },
-  digester: { type: 'string' },
-  config: { type: 'string', short: 'C' },
-  'fs-version': { type: 'string', short: 'v' },
-  features: { type: 'string' },
-  'chunk-dict': { type: 'string' },
-  'parent-bootstrap': { type: 'string' },
-  'aligned-chunk': { type: 'boolean' },
-  repeatable: { type: 'boolean' },
-  'disable-check': { type: 'boolean' },
-  'whiteout-spec': { type: 'string' },
-  'prefetch-policy': { type: 'string' },
-  'output-json': { type: 'string', short: 'J' },
-  encrypt: { type: 'boolean', short: 'E' },
-  'blob-cache-dir': { type: 'string' },
-  'log-level': { type: 'string', short: 'l' },
-  'log-file': { type: 'string', short: 'L' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const SPEC = {
+  name: 'nydus-image create',
+  summary: 'Create a RAFS filesystem (bootstrap + data blob) from a directory or an OCI layer tar',
+  args: ['<SOURCE>'],
+  flags: {
+    type: { short: 't', arg: 'TYPE', desc: "source type: dir-rafs (a directory), directory, tar-rafs (a tar or tar.gz; '-' reads stdin)", default: 'dir-rafs' },
+    'source-type': { arg: 'TYPE', desc: 'alias of --type', hidden: true },
+    bootstrap: { short: 'B', arg: 'FILE', desc: 'write the bootstrap (metadata) to FILE' },
+    'blob-dir': { short: 'D', arg: 'DIR', desc: 'write the blob to DIR, named by its digest (created if missing)' },
+    blob: { short: 'b', arg: 'FILE', desc: 'write the blob to FILE' },
+    'blob-inline-meta': { desc: 'append the bootstrap to the blob (no separate bootstrap file)' },
+    'inline-bootstrap': { desc: 'alias of --blob-inline-meta', hidden: true },
+    'blob-id': { arg: 'ID', desc: 'blob id to record instead of the blob digest' },
+    'blob-offset': { arg: 'N', desc: 'start offset of the blob (only 0 is supported)', default: '0' },
+    'chunk-size': { arg: 'SIZE', desc: 'chunk size, a power of two from 0x1000 to 0x1000000', default: '0x100000' },
+    'batch-size': { arg: 'SIZE', desc: 'batch chunk size (only 0 is supported)', default: '0' },
+    compressor: { arg: 'ALGO', desc: 'chunk compression', default: 'zstd', choices: ['none', 'lz4_block', 'zstd'] },
+    digester: { arg: 'ALGO', desc: 'chunk and inode digest', default: 'blake3', choices: ['blake3', 'sha256'] },
+    config: { short: 'C', arg: 'FILE', desc: 'nydusd config (ignored: the builder reads no backend)' },
+    'fs-version': { short: 'v', arg: 'VERSION', desc: 'RAFS version', default: '6', choices: ['5', '6'] },
+    features: { arg: 'LIST', desc: 'comma-separated features: blob-toc' },
+    'chunk-dict': { arg: 'DICT', desc: 'deduplicate against the chunks of this bootstrap ([bootstrap=]FILE)' },
+    'parent-bootstrap': { arg: 'FILE', desc: 'parent layer bootstrap: deduplicate against it, apply whiteouts on top of it' },
+    'aligned-chunk': { desc: 'align uncompressed chunks to 4 KiB (v5; v6 always is)' },
+    repeatable: { desc: 'reproducible output: zero uid/gid, no EXPLICIT_UID_GID flag' },
+    'disable-check': { desc: 'skip the self-check of the result (accepted, no effect)' },
+    'whiteout-spec': { arg: 'SPEC', desc: 'whiteout convention of the source', default: 'oci', choices: ['oci', 'overlayfs', 'none'] },
+    'prefetch-policy': { arg: 'POLICY', desc: "prefetch: 'fs' reads a list of paths from stdin", default: 'none', choices: ['fs', 'blob', 'none'] },
+    'output-json': { short: 'J', arg: 'FILE', desc: 'write a JSON summary (bootstrap, blobs, timings) to FILE' },
+    encrypt: { short: 'E', desc: 'encrypt the blob (not supported)' },
+    'blob-cache-dir': { arg: 'DIR', desc: 'also write a blob cache (not supported)' },
+    'log-level': COMMON_FLAGS['log-level'],
+    'log-file': { short: 'L', arg: 'FILE', desc: 'write log lines to FILE instead of stderr' },
+    debug: COMMON_FLAGS.debug,
+  },
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 const TYPES: Record<string, SourceType> = { directory: 'dir-rafs', 'dir-rafs': 'dir-rafs', 'tar-rafs': 'tar-rafs' };
 const UPSTREAM_ONLY_TYPES = ['estargz-rafs', 'estargz-ref', 'estargztoc-ref', 'tar-tarfs', 'targz-rafs', 'targz-ref', 'stargz_index'];
@@ -58,10 +60,10 @@ function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[])
 }
 
 /** Maps parsed flags to CreateOptions (everything but the prefetch list). Throws UsageError. */
-export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; outputJson: string | undefined; logLevel: string | undefined } {
-  const { values: v, positionals } = parseFlags(args, OPTIONS);
-  if (positionals.length === 0) throw new UsageError('missing SOURCE');
-  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; outputJson: string | undefined; logLevel: string | undefined; logFile: string | undefined } | undefined {
+  const p = parseCommand(SPEC, args);
+  if (!p) return undefined;
+  const { values: v, positionals } = p;
   const source = positionals[0]!;
   const typeName = v.type ?? v['source-type'] ?? 'dir-rafs';
   const sourceType = TYPES[typeName];
@@ -114,7 +116,7 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
   if (opts.blobInlineMeta && opts.bootstrap) throw new UsageError('--blob-inline-meta conflicts with --bootstrap');
   if (opts.blobInlineMeta && opts.blobId) throw new UsageError('--blob-inline-meta conflicts with --blob-id');
   if (!opts.bootstrap && !opts.blobDir && !opts.blobInlineMeta) throw new UsageError('missing --bootstrap (required unless --blob-dir or --blob-inline-meta)');
-  return { opts, outputJson: v['output-json'], logLevel };
+  return { opts, outputJson: v['output-json'], logLevel, logFile: v['log-file'] };
 }
 
 /** The `--output-json` document (upstream OutputSerializer, upstream-features §1.15). */
@@ -137,24 +139,11 @@ async function readStdinText(): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-function human(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
-}
-
 export async function run(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`Usage: ${usage}\n`);
-    return 0;
-  }
-  const { opts, outputJson, logLevel } = createOptionsFromArgs(args);
+  const parsed = createOptionsFromArgs(args);
+  if (!parsed) return 0;
+  const { opts, outputJson, logLevel, logFile } = parsed;
   if (logLevel) setLogLevel(logLevel as Parameters<typeof setLogLevel>[0]);
-  const logFile = args.find((a, i) => (args[i - 1] === '-L' || args[i - 1] === '--log-file'));
   if (logFile) setLogSink((line) => appendFileSync(logFile, line + '\n'));
   if (opts.prefetchPolicy !== 'none') {
     if (opts.source === '-') throw new UsageError('--prefetch-policy reads its list from stdin, which is already the tar source');
@@ -165,7 +154,7 @@ export async function run(args: string[]): Promise<number> {
   if (tty) {
     opts.onProgress = (s) => {
       const secs = (performance.now() - start) / 1000;
-      process.stderr.write(`\r\x1b[K${s.files} files, ${human(s.bytes)}, ${s.chunks} chunks (${s.dedupChunks} dedup), ${human(s.bytes / Math.max(secs, 0.001))}/s`);
+      process.stderr.write(`\r\x1b[K${s.files} files, ${humanBytes(s.bytes)}, ${s.chunks} chunks (${s.dedupChunks} dedup), ${humanBytes(s.bytes / Math.max(secs, 0.001))}/s`);
     };
   }
   let r: CreateResult;

@@ -1,24 +1,31 @@
 // nydus-image export --block [-B] BOOTSTRAP (-D BLOB_DIR | -b BLOB) [-O OUTPUT] [--blob-data-dir DIR]
 import { basename, join } from 'node:path';
-import { parseFlags } from '../main.js';
+import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { exportBlock, writeBlobData } from '../../image/export.js';
-import { loadBootstrap } from './load.js';
+import { loadBootstrap, BOOTSTRAP_FLAG } from './load.js';
 import { UsageError } from '../../util/errors.js';
 
-export const usage = 'nydus-image export --block [-B] BOOTSTRAP (-D BLOB_DIR | -b BLOB) [-O OUTPUT] [--blob-data-dir DIR]';
+export const SPEC = {
+  name: 'nydus-image export',
+  summary: 'Export a RAFS v6 image as a raw EROFS block image the kernel mounts',
+  args: ['[BOOTSTRAP]'],
+  flags: {
+    block: { desc: 'export a block image (required)' },
+    bootstrap: BOOTSTRAP_FLAG,
+    'localfs-dir': { short: 'D', arg: 'DIR', desc: 'directory of blobs named by id' },
+    'blob-dir': { arg: 'DIR', desc: 'alias of --localfs-dir', hidden: true },
+    blob: { short: 'b', arg: 'FILE', desc: 'the data blob' },
+    output: { short: 'O', arg: 'FILE', desc: 'the disk image to write', default: 'DIR/BOOTSTRAP.disk' },
+    'blob-data-dir': { arg: 'DIR', desc: 'instead, write one .blob.data per blob for mount -o device=' },
+    'log-level': COMMON_FLAGS['log-level'],
+    debug: COMMON_FLAGS.debug,
+  },
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    block: { type: 'boolean' },
-    bootstrap: { type: 'string', short: 'B' },
-    'localfs-dir': { type: 'string', short: 'D' },
-    'blob-dir': { type: 'string' },
-    blob: { type: 'string', short: 'b' },
-    output: { type: 'string', short: 'O' },
-    'blob-data-dir': { type: 'string' },
-    'log-level': { type: 'string', short: 'l' },
-    debug: { type: 'boolean' },
-  });
+  const p = parseCommand(SPEC, args);
+  if (!p) return 0;
+  const { values, positionals } = p;
   if (!values.block) throw new UsageError('export needs --block');
   const path = values.bootstrap ?? positionals[0];
   const sb = loadBootstrap(path);

@@ -1,20 +1,27 @@
 // nydus-image inspect BOOTSTRAP -R "<request>"  (request mode: JSON on stdout)
 import { createInterface } from 'node:readline';
-import { parseFlags } from '../main.js';
+import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { Inspector } from '../../image/inspect.js';
-import { loadBootstrap } from './load.js';
+import { loadBootstrap, BOOTSTRAP_FLAG } from './load.js';
 import { describeError } from '../../util/errors.js';
 
-export const usage = 'nydus-image inspect [-B] BOOTSTRAP [-R REQUEST]   (stats | blobs | prefetch | ls [DIR] | cd DIR | stat PATH | chunk OFFSET | icheck INODE)';
+export const SPEC = {
+  name: 'nydus-image inspect',
+  summary: 'Inspect bootstrap metadata: one request with -R (JSON on stdout), else an interactive prompt',
+  args: ['[BOOTSTRAP]'],
+  flags: {
+    bootstrap: BOOTSTRAP_FLAG,
+    request: { short: 'R', arg: 'REQUEST', desc: 'stats | blobs | prefetch | ls [DIR] | cd DIR | stat PATH | chunk OFFSET | icheck INODE' },
+    'blob-dir': { short: 'D', arg: 'DIR', desc: 'blob directory (accepted, not needed)' },
+    'log-level': COMMON_FLAGS['log-level'],
+    debug: COMMON_FLAGS.debug,
+  },
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    bootstrap: { type: 'string', short: 'B' },
-    request: { type: 'string', short: 'R' },
-    'blob-dir': { type: 'string', short: 'D' },
-    'log-level': { type: 'string', short: 'l' },
-    debug: { type: 'boolean' },
-  });
+  const p = parseCommand(SPEC, args);
+  if (!p) return 0;
+  const { values, positionals } = p;
   const inspector = new Inspector(loadBootstrap(values.bootstrap ?? positionals[0]));
   if (values.request !== undefined) {
     const out = inspector.request(values.request);

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseFlags } from '../main.js';
+import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { mergeLayers } from '../../builder/merge.js';
 import type { WhiteoutSpec } from '../../builder/source/whiteout.js';
 import { treeFromRafs } from '../../rafs/tree-from-rafs.js';
@@ -13,20 +13,27 @@ import { loadBootstrap, writeJson, NYDUS_TS_VERSION } from './load.js';
 import { MergeError } from '../../builder/merge.js';
 import { UsageError } from '../../util/errors.js';
 
-export const usage = 'nydus-image merge SOURCE... (-B BOOTSTRAP | -D DIR) [--parent-bootstrap P] [--whiteout-spec oci|overlayfs|none] [-J JSON]';
+export const SPEC = {
+  name: 'nydus-image merge',
+  summary: 'Merge per-layer bootstraps (lowest first) into one overlaid bootstrap',
+  args: ['<SOURCE...>'],
+  flags: {
+    bootstrap: { short: 'B', arg: 'FILE', desc: 'write the merged bootstrap to FILE' },
+    'blob-dir': { short: 'D', arg: 'DIR', desc: 'write the merged bootstrap to DIR, named by its sha256 (without -B)' },
+    'parent-bootstrap': { arg: 'FILE', desc: 'bootstrap of the layers below the SOURCEs' },
+    'whiteout-spec': { arg: 'SPEC', desc: 'whiteout convention of the layers', default: 'oci', choices: ['oci', 'overlayfs', 'none'] },
+    'output-json': { short: 'J', arg: 'FILE', desc: 'write a JSON summary to FILE' },
+    'chunk-dict': { arg: 'DICT', desc: 'chunk dictionary (accepted, no effect on a merge)' },
+    'prefetch-policy': { arg: 'POLICY', desc: 'prefetch policy (accepted, no effect on a merge)' },
+    'log-level': COMMON_FLAGS['log-level'],
+    debug: COMMON_FLAGS.debug,
+  },
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    bootstrap: { type: 'string', short: 'B' },
-    'blob-dir': { type: 'string', short: 'D' },
-    'parent-bootstrap': { type: 'string' },
-    'whiteout-spec': { type: 'string' },
-    'output-json': { type: 'string', short: 'J' },
-    'chunk-dict': { type: 'string' },
-    'prefetch-policy': { type: 'string' },
-    'log-level': { type: 'string', short: 'l' },
-    debug: { type: 'boolean' },
-  });
+  const p = parseCommand(SPEC, args);
+  if (!p) return 0;
+  const { values, positionals } = p;
   if (positionals.length === 0) throw new UsageError('merge needs at least one SOURCE bootstrap');
   if (!values.bootstrap && !values['blob-dir']) throw new UsageError('merge needs -B/--bootstrap or -D/--blob-dir');
   const spec = (values['whiteout-spec'] ?? 'oci') as WhiteoutSpec;

@@ -1,13 +1,26 @@
 // nydus-image stat (-B BOOTSTRAP | -D BLOB_DIR) [-T TARGET] [-J OUTPUT_JSON] [--json]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseFlags } from '../main.js';
+import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { addStat, emptyStat, statImage, type ImageStat } from '../../image/stat.js';
 import { detectRafsVersion, openBootstrap } from '../../rafs/index.js';
 import { loadBootstrap, writeJson } from './load.js';
 import { UsageError } from '../../util/errors.js';
 
-export const usage = 'nydus-image stat (-B BOOTSTRAP | -D BLOB_DIR) [-T TARGET] [-J OUTPUT_JSON] [--json]';
+export const SPEC = {
+  name: 'nydus-image stat',
+  summary: 'Statistics of one image or of every bootstrap in a directory, with chunk deduplication',
+  flags: {
+    bootstrap: { short: 'B', arg: 'FILE', desc: 'the base image bootstrap' },
+    'blob-dir': { short: 'D', arg: 'DIR', desc: 'every bootstrap in DIR, deduplicated together (without -B)' },
+    target: { short: 'T', arg: 'FILE', desc: 'a target image, counted against the base' },
+    'output-json': { short: 'J', arg: 'FILE', desc: 'write the statistics as JSON to FILE' },
+    json: { desc: 'print JSON instead of text' },
+    digester: { arg: 'ALGO', desc: 'digest algorithm (accepted, taken from the images)' },
+    'log-level': COMMON_FLAGS['log-level'],
+    debug: COMMON_FLAGS.debug,
+  },
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 function printStat(name: string, s: ImageStat): void {
   const ratio = s.chunks ? (1 - s.dedup_chunks / s.chunks) * 100 : 0;
@@ -16,16 +29,9 @@ function printStat(name: string, s: ImageStat): void {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, {
-    bootstrap: { type: 'string', short: 'B' },
-    'blob-dir': { type: 'string', short: 'D' },
-    target: { type: 'string', short: 'T' },
-    'output-json': { type: 'string', short: 'J' },
-    json: { type: 'boolean' },
-    digester: { type: 'string' },
-    'log-level': { type: 'string', short: 'l' },
-    debug: { type: 'boolean' },
-  }, false);
+  const p = parseCommand(SPEC, args);
+  if (!p) return 0;
+  const { values } = p;
   if (!values.bootstrap && !values['blob-dir']) throw new UsageError('stat needs -B/--bootstrap or -D/--blob-dir');
   let base: ImageStat;
   let baseSet: Set<string>;
