@@ -7,7 +7,7 @@ const ALLOWED = {
   util: [],
   format: ['util'],
   config: ['util'],
-  rafs: ['format', 'util', 'builder/tree'],
+  rafs: ['format', 'util'],
   storage: ['format', 'config', 'util'],
   builder: ['format', 'rafs', 'util', 'config'],
   image: ['rafs', 'format', 'storage', 'builder', 'util'],

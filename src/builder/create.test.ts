@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage, dataOrder, parseChunkDictArg, parsePrefetchPatterns, validateChunkSize } from './create.js';
-import type { TreeNode } from './tree.js';
+import type { TreeNode } from '../format/image-model.js';
 
 const node = (name: string, mode: number, children: TreeNode[] = [], hardlinkKey?: string): TreeNode => ({
   name: Buffer.from(name),

@@ -21,7 +21,7 @@ import { mergeLayers } from './merge.js';
 import { scanDirectory } from './source/dir.js';
 import { scanTar } from './source/tar.js';
 import { applySingleLayerWhiteouts, type WhiteoutSpec } from './source/whiteout.js';
-import { isDir, isReg, type ImageModel, type TreeNode } from './tree.js';
+import { isDir, isReg, type ImageModel, type TreeNode } from '../format/image-model.js';
 import { encodeBootstrapV5 } from './writer/v5.js';
 import { encodeBootstrapV6 } from './writer/v6.js';
 

@@ -7,7 +7,7 @@ import type { BlobInfo } from '../format/blob-info.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import type { Digester } from '../format/constants.js';
 import { NydusError } from '../util/errors.js';
-import { isReg, type ImageModel, type TreeNode } from './tree.js';
+import { isReg, type ImageModel, type TreeNode } from '../format/image-model.js';
 
 export function digestKey(d: Uint8Array): string {
   return Buffer.from(d.buffer, d.byteOffset, Math.min(32, d.byteLength)).toString('latin1');

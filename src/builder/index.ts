@@ -22,4 +22,4 @@ export { scanTar, tarPathComponents, makedev, type TarSource, type TarSourceOpti
 export { readTar, type TarEntry, type TarEntryType } from './source/tar-reader.js';
 export { readXattrs, isAllowedXattr } from './source/xattrs.js';
 export { applySingleLayerWhiteouts, whiteoutType, type WhiteoutSpec, type WhiteoutType } from './source/whiteout.js';
-export type { ImageModel, TreeNode } from './tree.js';
+export type { ImageModel, TreeNode } from '../format/image-model.js';

@@ -2,7 +2,7 @@
 // (upstream `nydus-image merge`, upstream-features §1.5/§1.6), so no runtime overlay is needed.
 import type { BlobInfo } from '../format/blob-info.js';
 import { NydusError } from '../util/errors.js';
-import { compareNames, isDir, S_IFCHR, S_IFMT, type ImageModel, type TreeNode } from './tree.js';
+import { compareNames, isDir, S_IFCHR, S_IFMT, type ImageModel, type TreeNode } from '../format/image-model.js';
 import { OCISPEC_WHITEOUT_OPAQUE, OCISPEC_WHITEOUT_PREFIX, OVERLAYFS_WHITEOUT_OPAQUE, removeOpaqueXattr, type WhiteoutSpec } from './source/whiteout.js';
 
 export class MergeError extends NydusError {

@@ -11,7 +11,7 @@ import * as zlib from 'node:zlib';
 import { createGunzip } from 'node:zlib';
 import { NydusError } from '../util/errors.js';
 import { createImage } from '../builder/index.js';
-import type { ImageModel } from '../builder/tree.js';
+import type { ImageModel } from '../format/image-model.js';
 import { packLayer, type BuildParams } from './builder-cli.js';
 import { readInlineBootstrap } from './blob-tail.js';
 import type { LayerCompression } from './media-types.js';

@@ -5,7 +5,7 @@
 import { mergeLayers } from '../builder/merge.js';
 import { encodeBootstrapV5 } from '../builder/writer/v5.js';
 import { encodeBootstrapV6 } from '../builder/writer/v6.js';
-import { isDir, isReg, type ImageModel, type TreeNode } from '../builder/tree.js';
+import { isDir, isReg, type ImageModel, type TreeNode } from '../format/image-model.js';
 import { BlobFeatures } from '../format/constants.js';
 import { detectRafsVersion, openBootstrap } from '../rafs/index.js';
 import { treeFromRafs } from '../rafs/tree-from-rafs.js';

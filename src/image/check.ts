@@ -2,7 +2,7 @@
 import type { RafsSuper } from '../rafs/types.js';
 import { LocalBlobs, type LocalBlobSource } from './local-blobs.js';
 import { walkRafs } from './walk.js';
-import { isReg } from '../builder/tree.js';
+import { isReg } from '../format/image-model.js';
 import { BlobFeatures } from '../format/constants.js';
 import { FormatError } from '../util/errors.js';
 import { chunkKey } from '../format/chunk-info.js';

@@ -9,7 +9,7 @@ import type { RafsSuper } from '../rafs/types.js';
 import { FormatError } from '../util/errors.js';
 import { LocalBlobs, type LocalBlobSource } from './local-blobs.js';
 import { walkRafs } from './walk.js';
-import { isReg } from '../builder/tree.js';
+import { isReg } from '../format/image-model.js';
 
 const BLOCK = 4096;
 

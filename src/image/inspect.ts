@@ -4,7 +4,7 @@ import { hex } from '../util/bytes.js';
 import { UsageError, FsError } from '../util/errors.js';
 import { constants } from 'node:os';
 import { walkRafs } from './walk.js';
-import { isDir, isReg } from '../builder/tree.js';
+import { isDir, isReg } from '../format/image-model.js';
 import { RafsV5Super } from '../rafs/v5.js';
 
 function resolvePath(sb: RafsSuper, p: string): number {

@@ -1,7 +1,7 @@
 // Depth-first walk of a RAFS tree with full paths (used by unpack, stat, inspect, check).
 import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { FormatError } from '../util/errors.js';
-import { isDir } from '../builder/tree.js';
+import { isDir } from '../format/image-model.js';
 
 export interface WalkEntry {
   /** Path bytes relative to the root, without a leading '/'; empty for the root. */

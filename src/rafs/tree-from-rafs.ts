@@ -1,7 +1,7 @@
 // Turns any RafsSuper (v5 or v6) back into the builder's ImageModel: used by merge, re-encoding
 // and round-trip tests. Codes only against the RafsSuper interface.
 import { FormatError } from '../util/errors.js';
-import { isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../builder/tree.js';
+import { isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../format/image-model.js';
 import type { RafsInode, RafsSuper } from './types.js';
 
 const S = 'RAFS tree';

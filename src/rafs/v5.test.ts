@@ -11,7 +11,7 @@ import { decompress } from '../format/compress.js';
 import { digest } from '../format/digest.js';
 import { FormatError, FsError } from '../util/errors.js';
 import { openRafsV5, type RafsV5Super } from './v5.js';
-import { isDir, isReg, isSymlink } from '../builder/tree.js';
+import { isDir, isReg, isSymlink } from '../format/image-model.js';
 
 const BLOB_ID = '7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
 const blob = readFileSync(join(FIXTURE_V5_BLOB_DIR, BLOB_ID));

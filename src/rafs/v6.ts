@@ -45,7 +45,7 @@ import {
 } from '../format/rafs-v6/index.js';
 import type { DirEntry, RafsInode, RafsMeta, RafsSuper } from './types.js';
 import { entryNameProblem } from './names.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../builder/tree.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../format/image-model.js';
 
 const E = osConstants.errno;
 const DOTDOT = new Uint8Array([0x2e, 0x2e]);

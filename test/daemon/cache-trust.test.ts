@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TreeNode } from '../../src/builder/tree.js';
+import type { TreeNode } from '../../src/format/image-model.js';
 import { encodeBootstrapV5 } from '../../src/builder/writer/v5.js';
 import { readRafsV5InodeTableEntry } from '../../src/format/rafs-v5/inode-table.js';
 import { openBootstrap } from '../../src/rafs/index.js';

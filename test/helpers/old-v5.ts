@@ -3,7 +3,7 @@
 // bootstrap (an upstream fixture or one nydus-image built), so inodes, digests and chunk places are
 // those of the real image; only the two old-layout traits change.
 import { encodeBootstrapV5 } from '../../src/builder/writer/v5.js';
-import type { TreeNode } from '../../src/builder/tree.js';
+import type { TreeNode } from '../../src/format/image-model.js';
 import { BlobFeatures } from '../../src/format/constants.js';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { treeFromRafs } from '../../src/rafs/tree-from-rafs.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeBootstrapV6 } from '../../src/builder/writer/v6.js';
 import { openRafsV6 } from '../../src/rafs/v6.js';
-import { S_IFDIR, S_IFREG, isDevice, isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../../src/builder/tree.js';
+import { S_IFDIR, S_IFREG, isDevice, isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../../src/format/image-model.js';
 import { buildSyntheticImage, ChunkStore, pathBytes, prng, treeNode } from './synthetic-model.js';
 import { erofsMountUnavailable, withErofsMount } from './erofs-mount.js';
 import { FIXTURE_V6_22_BLOB, FIXTURE_V6_22_BOOT } from '../helpers/paths.js';

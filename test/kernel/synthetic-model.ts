@@ -5,7 +5,7 @@ import { emptyBlobInfo, type BlobInfo } from '../../src/format/blob-info.js';
 import type { ChunkInfo } from '../../src/format/chunk-info.js';
 import { BlobChunkFlags, BlobFeatures, type Digester } from '../../src/format/constants.js';
 import { crc32c, digest, sha256 } from '../../src/format/digest.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, type ImageModel, type TreeNode } from '../../src/builder/tree.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, type ImageModel, type TreeNode } from '../../src/format/image-model.js';
 import { makedev } from '../../src/format/erofs/inode.js';
 
 const CHUNK = 4096;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S_IFCHR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, isReg, type TreeNode } from '../tree.js';
+import { S_IFCHR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK, isReg, type TreeNode } from '../../format/image-model.js';
 import { scanDirectory } from './dir.js';
 import { applySingleLayerWhiteouts } from './whiteout.js';
 import { readXattrs } from './xattrs.js';

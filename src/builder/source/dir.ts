@@ -4,7 +4,7 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { Stats, BigIntStats } from 'node:fs';
 import { NydusError } from '../../util/errors.js';
-import { S_IFLNK, isDevice, isDir, isReg, sortChildren, type TreeNode } from '../tree.js';
+import { S_IFLNK, isDevice, isDir, isReg, sortChildren, type TreeNode } from '../../format/image-model.js';
 import { readXattrs } from './xattrs.js';
 
 export interface DirSourceOptions {

@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, linkSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChunkInfo } from '../../format/chunk-info.js';
-import { S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, type TreeNode } from '../tree.js';
+import { S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, type TreeNode } from '../../format/image-model.js';
 import { readTar } from './tar-reader.js';
 import { makedev, scanTar, tarPathComponents } from './tar.js';
 

@@ -4,7 +4,7 @@
 // chunks, hardlinks to anything else become an independent copy of the target's metadata.
 import type { ChunkInfo } from '../../format/chunk-info.js';
 import { NydusError } from '../../util/errors.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, isDir, isReg, sortChildren, type TreeNode } from '../tree.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, isDir, isReg, sortChildren, type TreeNode } from '../../format/image-model.js';
 import { maybeGunzip, readTar, type TarEntry } from './tar-reader.js';
 import { isAllowedXattr, sortXattrs } from './xattrs.js';
 

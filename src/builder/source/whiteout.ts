@@ -1,6 +1,6 @@
 // Whiteout markers (upstream builder/src/core/overlay.rs, upstream-features §1.5): OCI `.wh.<name>`
 // and `.wh..wh..opq`; overlayfs char device 0/0 and `trusted.overlay.opaque=y` on a directory.
-import { S_IFCHR, S_IFMT, isDir, type TreeNode } from '../tree.js';
+import { S_IFCHR, S_IFMT, isDir, type TreeNode } from '../../format/image-model.js';
 
 export type WhiteoutSpec = 'oci' | 'overlayfs' | 'none';
 export type WhiteoutType = 'oci-removal' | 'oci-opaque' | 'overlayfs-removal' | 'overlayfs-opaque';

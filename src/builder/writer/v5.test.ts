@@ -9,7 +9,7 @@ import { BlobChunkFlags, BlobFeatures, RafsSuperFlags } from '../../format/const
 import { digest } from '../../format/digest.js';
 import { openRafsV5 } from '../../rafs/v5.js';
 import { treeFromRafs } from '../../rafs/tree-from-rafs.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, type ImageModel, type TreeNode } from '../tree.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, type ImageModel, type TreeNode } from '../../format/image-model.js';
 import { encodeBootstrapV5 } from './v5.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

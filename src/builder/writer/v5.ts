@@ -23,7 +23,7 @@ import {
   rafsV5XattrPairsSize,
   type RafsV5Inode,
 } from '../../format/rafs-v5/index.js';
-import { isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../tree.js';
+import { isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../../format/image-model.js';
 
 /** Pseudo dirent size nydus-image adds per child for a v5 directory's i_size (RAFS_V5_VIRTUAL_ENTRY_SIZE). */
 const RAFS_V5_VIRTUAL_ENTRY_SIZE = 8;

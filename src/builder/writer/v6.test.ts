@@ -10,7 +10,7 @@ import { encodeBootstrapV6, V6Layout, type V6TailPlacement } from './v6.js';
 import { openRafsV6, type RafsV6Super } from '../../rafs/v6.js';
 import { buildSyntheticImage, pathBytes } from '../../../test/kernel/synthetic-model.js';
 import { FIXTURE_V6_22_BOOT } from '../../../test/helpers/paths.js';
-import { isDir, isReg, isSymlink, isDevice, type ImageModel, type TreeNode } from '../tree.js';
+import { isDir, isReg, isSymlink, isDevice, type ImageModel, type TreeNode } from '../../format/image-model.js';
 import { decodeErofsInode, decodeErofsSuperBlock } from '../../format/erofs/index.js';
 import { decodeRafsV6SuperBlockExt } from '../../format/rafs-v6/index.js';
 import { RafsSuperFlags } from '../../format/constants.js';

@@ -40,7 +40,7 @@ import {
   encodeRafsV6PrefetchTable,
   encodeRafsV6SuperBlockExt,
 } from '../../format/rafs-v6/index.js';
-import { isDevice, isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../tree.js';
+import { isDevice, isDir, isReg, isSymlink, type ImageModel, type TreeNode } from '../../format/image-model.js';
 
 const BS = 4096;
 const SLOT = 32;

@@ -1,4 +1,5 @@
-// The builder's in-memory image model: a file tree whose regular files already reference their
+// The in-memory image model (shared by the builder, which produces it, and rafs, which reads
+// bootstraps back into it): a file tree whose regular files already reference their
 // chunks, plus the blob table. Sources (dir, tar, an existing bootstrap) produce it; the v5 and v6
 // bootstrap writers consume it. Writers derive indexes, nids, nlink, directory sizes and digests.
 import type { BlobInfo } from '../format/blob-info.js';
