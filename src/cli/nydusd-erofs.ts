@@ -3,13 +3,14 @@
 //   nydusd erofs --mountpoint M --bootstrap B (--config C | --localfs-dir D) [--prefetch-files F]
 //                [--thread-num N] [--log-level L]
 // Runs until SIGINT/SIGTERM or until the EROFS mount is unmounted; then cleans up in order.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { loadConfigFile, localfsDirConfig } from '../config/daemon-config.js';
 import { ErofsOndemand } from '../daemon/erofs-ondemand.js';
 import { createMountStorage } from '../daemon/storage-factory.js';
-import { describeError, UsageError } from '../util/errors.js';
+import { UsageError } from '../util/errors.js';
 import { isLogLevel, logger, setLogLevel } from '../util/log.js';
 import { parseFlags } from './main.js';
+import { prefetchFileList, threadCount } from './nydusd-flags.js';
 
 const log = logger('nydusd');
 
@@ -43,17 +44,8 @@ export async function erofsMain(args: string[]): Promise<number> {
   if (values.config && values['localfs-dir']) throw new UsageError('--config and --localfs-dir cannot be used together');
   if (!values.config && !values['localfs-dir']) throw new UsageError('missing --config or --localfs-dir');
   const config = values.config ? loadConfigFile(values.config) : localfsDirConfig(values['localfs-dir']!);
-  const threadsText = values['thread-num'] ?? values['fuse-threads'] ?? '4';
-  const threads = Number(threadsText);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError(`invalid value '${threadsText}' for --thread-num: expected 1..1024`);
-  let prefetchFiles: string[] | undefined;
-  if (values['prefetch-files']) {
-    try {
-      prefetchFiles = readFileSync(values['prefetch-files'], 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
-    } catch (e) {
-      throw new UsageError(`--prefetch-files ${values['prefetch-files']}: ${describeError(e)}`);
-    }
-  }
+  const threads = threadCount(values);
+  const prefetchFiles = prefetchFileList(values['prefetch-files']);
   if (process.getuid?.() !== 0) throw new UsageError('erofs mode needs root (loop devices and mount)');
 
   let d: ErofsOndemand | undefined;

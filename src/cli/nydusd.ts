@@ -2,7 +2,7 @@
 //   nydusd [fuse] --config C --mountpoint M [--bootstrap B] [--apisock S] [--log-level L]
 //          [--log-file F [--log-rotation-size MiB]] [--thread-num N] [--prefetch-files F]
 //          [--localfs-dir D] [--id ID --supervisor SOCK [--upgrade]] | -V
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { loadConfigFile, localfsDirConfig, type FsConfig } from '../config/daemon-config.js';
 import { NydusDaemon } from '../daemon/daemon.js';
@@ -11,6 +11,7 @@ import { describeError, UsageError } from '../util/errors.js';
 import { isLogLevel, logger, logToFile, setLogLevel } from '../util/log.js';
 import { packageVersion } from '../util/version.js';
 import { parseFlags, runMain } from './main.js';
+import { prefetchFileList, threadCount } from './nydusd-flags.js';
 
 const log = logger('nydusd');
 
@@ -111,17 +112,8 @@ async function main(argv: string[]): Promise<number> {
   if (values.bootstrap && !config) throw new UsageError('--bootstrap needs --config or --localfs-dir');
   if (!values.bootstrap && !values.apisock) throw new UsageError('without --bootstrap, nydusd needs --apisock to receive mounts');
   if (values['prefetch-files'] && !values.bootstrap) throw new UsageError('--prefetch-files needs --bootstrap');
-  const threadsText = values['thread-num'] ?? values['fuse-threads'] ?? '4';
-  const threads = Number(threadsText);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError(`invalid value '${threadsText}' for --thread-num: expected 1..1024`);
-  let prefetchFiles: string[] | undefined;
-  if (values['prefetch-files']) {
-    try {
-      prefetchFiles = readFileSync(values['prefetch-files'], 'utf8').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
-    } catch (e) {
-      throw new UsageError(`--prefetch-files ${values['prefetch-files']}: ${describeError(e)}`);
-    }
-  }
+  const threads = threadCount(values);
+  const prefetchFiles = prefetchFileList(values['prefetch-files']);
   // libuv's pool (shared by idle FUSE workers' blocking reads and cache I/O) is sized by bin/nydusd.js:
   // by the time this ES module runs, the loader has already started it.
 
