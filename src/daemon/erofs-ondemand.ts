@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, statSyn
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { FsConfig } from '../config/daemon-config.js';
+import { preloadNativeAddons } from '../format/native.js';
 import { FuseSession, withTimeout, withTransfer } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
 import { RafsV6Super } from '../rafs/v6.js';
@@ -150,6 +151,8 @@ export class ErofsOndemand {
     const bootLoop = attachLoop(bootstrap).then((l) => (this.#bootLoop = l));
     bootLoop.catch(() => undefined);
     this.#fuseDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
+    // Before any FUSE worker blocks in read(2): a lazy addon load on this thread could deadlock (format/native.ts).
+    preloadNativeAddons();
     try {
       this.session = await FuseSession.mount(this.#fuseDir, {
         fsModule: new URL('./blob-data-fs.js', import.meta.url),

@@ -3,7 +3,7 @@
 // (dependencies.md §5). Callers must close() in finally; the registry is killed by its own PID.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID, sign, X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,10 +108,13 @@ export async function startRegistry(opts: { auth?: RegistryAuthMode; users?: Rec
     host = `127.0.0.1:${port}`;
     const cfg = `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n${auth}`;
     writeFileSync(join(dir, 'reg.yml'), cfg);
-    const p = spawn('docker-registry', ['serve', join(dir, 'reg.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its log goes to a file, not a pipe: a test blocked in a synchronous read of a FUSE file could
+    // not drain a pipe, and a registry blocked on a full pipe answers nobody (a deadlock until timeouts).
+    const logFd = openSync(join(dir, 'registry.log'), 'a');
+    const p = spawn('docker-registry', ['serve', join(dir, 'reg.yml')], { stdio: ['ignore', 'ignore', logFd] });
+    closeSync(logFd);
     let exited = false;
     p.once('exit', () => (exited = true));
-    p.stderr!.resume();
     for (let i = 0; i < 100 && !exited; i++) {
       const up = await fetch(`http://${host}/v2/`).then((r) => (void r.arrayBuffer(), true), () => false);
       if (up) {
