@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { NydusError, UsageError, describeError } from '../util/errors.js';
 import { redact } from '../util/log.js';
+import { ControlError } from '../daemon/control.js';
 
 export async function runMain(prog: string, fn: (argv: string[]) => Promise<number | void>): Promise<void> {
   const argv = process.argv.slice(2);
@@ -18,7 +19,8 @@ export async function runMain(prog: string, fn: (argv: string[]) => Promise<numb
       const cmd = 'command' in err && typeof err.command === 'string' ? err.command : prog;
       process.stderr.write(`${prog}: ${msg} (see '${cmd} --help')\n`);
       process.exitCode = 2;
-    } else if (err instanceof NydusError) {
+    } else if (err instanceof NydusError || (err instanceof ControlError && err.status < 500)) {
+      // ControlError 4xx: a bad request of the user's (e.g. a corrupt --bootstrap at start-up).
       process.stderr.write(`${prog}: ${msg}\n`);
       process.exitCode = 1;
     } else if (err && typeof err === 'object' && 'code' in err && 'path' in err) {

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { BIN } from '../helpers/paths.js';
 import { testDir } from '../helpers/tmp.js';
@@ -19,6 +20,8 @@ interface Case {
 
 const dir = testDir('nydus-cli-');
 const NOPE = `${dir}/nope`;
+mkdirSync(`${dir}/mnt`);
+writeFileSync(`${dir}/garbage.boot`, Buffer.alloc(8192, 0x5a));
 const cases: Case[] = [];
 for (const bin of ['nydus-image', 'nydusd', 'nydusctl', 'nydusify', 'nydus-backend-proxy', 'nydus-distribute']) {
   cases.push({ bin, args: ['--help'], code: 0, out: /Usage:/ }, { bin, args: ['-V'], code: 0, out: /\d+\.\d+\.\d+/ }, { bin, args: ['--no-such-flag'], code: 2, err: /no-such-flag/ });
@@ -52,6 +55,8 @@ cases.push(
   { bin: 'nydus-image', args: ['create', NOPE, '-D', `${dir}/blobs`], code: 1, err: /nope/ },
   { bin: 'nydusd', args: ['--mountpoint', NOPE, '--localfs-dir', dir, '--bootstrap', NOPE], code: 2, err: /--mountpoint .*not a directory/ },
   { bin: 'nydusd', args: ['--config', NOPE, '--mountpoint', dir, '--bootstrap', NOPE], code: 1, err: /nope/ },
+  // A corrupt bootstrap is the user's input, not an internal error (it was exit 70).
+  { bin: 'nydusd', args: ['--localfs-dir', dir, '--mountpoint', `${dir}/mnt`, '--bootstrap', `${dir}/garbage.boot`], code: 1, err: /garbage\.boot: not a RAFS bootstrap/ },
   { bin: 'nydusctl', args: ['--sock', NOPE, 'info'], code: 1, err: /nope/ },
   { bin: 'nydus-backend-proxy', args: ['--blobsdir', NOPE], code: 2, err: /not a directory/ },
   // option values that start with '-'
