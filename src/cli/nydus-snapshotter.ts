@@ -13,6 +13,7 @@ import { Snapshotter } from '../snapshotter/snapshotter.js';
 import { UsageError } from '../util/errors.js';
 import { isLogLevel, logger, setLogLevel } from '../util/log.js';
 import { parseFlags, runMain } from './main.js';
+import { packageVersion } from '../util/version.js';
 
 const log = logger('snapshotter');
 
@@ -58,6 +59,8 @@ function setLevel(v: string): void {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'pull') return pull(argv.slice(1));
+  // -V as every other nydus-ts command; -v/--version as upstream's snapshotter.
+  if (argv.length === 1 && argv[0] === '-V') argv = ['--version'];
   const { values, positionals } = parseFlags(
     argv,
     {
@@ -79,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    process.stdout.write('nydus-snapshotter 0.1.0 (nydus-ts)\n');
+    process.stdout.write(`nydus-snapshotter ${packageVersion()} (nydus-ts)\n`);
     return 0;
   }
   const cfg: SnapshotterConfig = values.config ? loadConfig(values.config) : defaultConfig();

@@ -214,7 +214,7 @@ export class NydusDaemon implements DaemonControl {
   }
 
   #table(): MountTable {
-    return { version: Atomics.load(new Int32Array(this.#version), 0), mounts: [...this.#mounts.values()].map((m) => m.spec) };
+    return { version: Atomics.load(new Int32Array(this.#version), 0), mounts: [...this.#mounts.values()].map((m) => m.spec), retired: this.#retired.map((m) => m.spec) };
   }
 
   async #onWorkerRequest(req: DaemonRequest): Promise<unknown> {

@@ -20,6 +20,7 @@ describe('fuse-fs mount table refresh', () => {
     const versionBuf = new SharedArrayBuffer(4);
     const version = new Int32Array(versionBuf);
     const mounts: MountSpec[] = [];
+    const retired: MountSpec[] = [];
     // Table requests are answered with the table as of the request, but only when the test says so.
     const pending: Array<() => void> = [];
     const ctx: WorkerContext = {
@@ -27,7 +28,7 @@ describe('fuse-fs mount table refresh', () => {
       postToMain: () => undefined,
       request: <T>(msg: unknown): Promise<T> => {
         assert.equal((msg as DaemonRequest).t, 'table');
-        const table: MountTable = { version: Atomics.load(version, 0), mounts: [...mounts] };
+        const table: MountTable = { version: Atomics.load(version, 0), mounts: [...mounts], retired: [...retired] };
         return new Promise<T>((resolve) => pending.push(() => resolve(table as T)));
       },
     };
@@ -55,5 +56,30 @@ describe('fuse-fs mount table refresh', () => {
     const attr = (await second) as { attr: { ino: number; mode: number } };
     assert.equal(attr.attr.ino, 2 * INO_SPACE + rootIno);
     assert.equal(attr.attr.mode & 0o170000, 0o040000);
+  });
+  it('a worker idle across a remount still serves inodes of the replaced image (no ESTALE)', async () => {
+    const boot = new Uint8Array(readFileSync(FIXTURE_V6_22_BOOT));
+    const rootIno = openBootstrap(boot, 'fixture').rootIno;
+    const versionBuf = new SharedArrayBuffer(4);
+    const version = new Int32Array(versionBuf);
+    const mounts: MountSpec[] = [];
+    const retired: MountSpec[] = [];
+    const ctx: WorkerContext = {
+      workerIndex: 1,
+      postToMain: () => undefined,
+      request: <T>(): Promise<T> => Promise.resolve({ version: Atomics.load(version, 0), mounts: [...mounts], retired: [...retired] } as T),
+    };
+    const fs = await createFileSystem({ tableVersion: versionBuf, entryTimeout: 1, attrTimeout: 1, pseudoTimeout: 1 }, ctx);
+    const spec = (index: number): MountSpec => ({ index, mountpoint: '/a', bootstrap: boot, enableXattr: false, stats: newFsStatsBuffer(), uid: 0, gid: 0 });
+    // While this worker sleeps, /a is mounted (another worker hands out its inodes), then remounted.
+    mounts.push(spec(1));
+    Atomics.add(version, 0, 1);
+    retired.push(mounts.pop()!);
+    mounts.push(spec(2));
+    Atomics.add(version, 0, 1);
+    const old = (await fs.getattr!(INO_SPACE + rootIno, undefined, REQ)) as { attr: { ino: number } };
+    assert.equal(old.attr.ino, INO_SPACE + rootIno, 'the replaced image is still served');
+    const cur = (await fs.getattr!(2 * INO_SPACE + rootIno, undefined, REQ)) as { attr: { ino: number } };
+    assert.equal(cur.attr.ino, 2 * INO_SPACE + rootIno);
   });
 });

@@ -29,6 +29,8 @@ function ownDigest(c: ChunkInfo): ChunkInfo {
 export interface MountTable {
   version: number;
   mounts: MountSpec[];
+  /** Images replaced by remounts and still readable (until their mountpoint is unmounted). */
+  retired?: MountSpec[];
 }
 
 function toAttr(a: VfsAttr): Attr {
@@ -75,6 +77,14 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
       if (active.has(m.index)) continue;
       vfs.mount(m);
       active.set(m.index, m.mountpoint);
+    }
+    // A worker that was idle across a remount never had the replaced image, yet the kernel may send it
+    // an inode of that image (looked up by another worker): serve those too.
+    for (const r of table.retired ?? []) {
+      const kept = replaced.get(r.mountpoint) ?? [];
+      if (kept.includes(r.index)) continue;
+      vfs.keep(r);
+      replaced.set(r.mountpoint, [...kept, r.index]);
     }
     seen = table.version;
   }

@@ -116,11 +116,20 @@ export class Vfs {
     this.#pseudo.set(ROOT_ID, { ino: ROOT_ID, parent: ROOT_ID, children: new Map() });
   }
 
-  /** Adds (or, for an existing mountpoint, swaps in) a mount. Old inodes of a swapped mount stay readable. */
-  mount(spec: MountSpec): void {
+  /**
+   * Serves a mount's inodes without linking it into the namespace: an image a remount replaced,
+   * whose inodes the kernel may still hand to this worker (it never saw that image while current).
+   */
+  keep(spec: MountSpec): void {
+    if (this.#mounts.has(spec.index)) return;
     const buf = spec.bootstrap instanceof SharedArrayBuffer ? new Uint8Array(spec.bootstrap) : spec.bootstrap;
     const sb = openBootstrap(buf, `bootstrap of ${spec.mountpoint}`);
     this.#mounts.set(spec.index, { spec, sb, stats: new FsStats(spec.stats), files: spec.files ? new FileStats(spec.files.buf, spec.files.flags) : undefined, fds: new Map(), chunkCache: new Map(), lastMiss: new Map(), verified: new Map() });
+  }
+
+  /** Adds (or, for an existing mountpoint, swaps in) a mount. Old inodes of a swapped mount stay readable. */
+  mount(spec: MountSpec): void {
+    this.keep(spec);
     if (spec.mountpoint === '/') {
       this.#rootMount = spec.index;
       return;
