@@ -2,13 +2,13 @@
 // value names, defaults and one help line each, so `--help` can never drift from what is parsed.
 // Parse errors become one-line UsageErrors (exit 2 in runMain); --help and -V/--version print and
 // tell the caller to exit 0. Option values may start with '-' (`--target-suffix -nydus`).
-import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../util/errors.js';
 import { isLogLevel, setLogLevel } from '../util/log.js';
+import { packageVersion } from '../util/version.js';
 
-/** The one version string, from package.json (dist/src/cli → the package root). */
-export const VERSION: string = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+/** The one version string (package.json, read once in util/version). */
+export const VERSION: string = packageVersion();
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 

@@ -325,9 +325,3 @@ export function localfsDirConfig(dir: string): FsConfig {
   return normaliseConfig({ device: { backend: { type: 'localfs', config: { dir } }, cache: { type: 'blobcache', config: { work_dir: dir } } }, mode: 'direct' }, '--localfs-dir');
 }
 
-/** A copy safe to show over the API: secrets blanked. */
-export function withoutSecrets(c: FsConfig): FsConfig {
-  const cfg = { ...c.backend.config };
-  for (const k of ['auth', 'registry_token', 'access_key_id', 'access_key_secret']) if (k in cfg) cfg[k] = '';
-  return { ...c, backend: { ...c.backend, config: cfg } };
-}

@@ -6,11 +6,12 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { packageVersion } from '../util/version.js';
 
 const log = logger('builder');
 
 /** The in-process builder's version, for the nydus-builder-version annotation (as nydus-image -V). */
-export const BUILDER_VERSION = 'v0.1.0';
+export const BUILDER_VERSION = `v${packageVersion()}`;
 
 export interface BuildParams {
   fsVersion: 5 | 6;
