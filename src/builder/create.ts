@@ -24,6 +24,7 @@ import { applySingleLayerWhiteouts, type WhiteoutSpec } from './source/whiteout.
 import { isDir, isReg, type ImageModel, type TreeNode } from '../format/image-model.js';
 import { encodeBootstrapV5 } from './writer/v5.js';
 import { encodeBootstrapV6 } from './writer/v6.js';
+import { outputJsonVersion } from '../util/version.js';
 
 const log = logger('builder');
 
@@ -388,4 +389,18 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     if (progress) clearInterval(progress);
     await pool.close();
   }
+}
+
+/** The `--output-json` document (upstream OutputSerializer, upstream-features §1.15). */
+export function createOutputJson(r: CreateResult): Record<string, unknown> {
+  return {
+    version: outputJsonVersion(),
+    bootstrap: r.bootstrap,
+    blobs: r.blobs,
+    external_bootstrap: '',
+    external_blobs: [],
+    trace: { consumed_time: r.consumedTime, registered_events: r.registeredEvents },
+    fs_version: String(r.fsVersion),
+    compressor: r.compressor,
+  };
 }

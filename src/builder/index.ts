@@ -2,6 +2,7 @@
 // (sources, chunk pipeline, dedup) other modules reuse.
 export {
   createImage,
+  createOutputJson,
   dataOrder,
   parseChunkDictArg,
   parsePrefetchPatterns,

@@ -4,7 +4,7 @@
 import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { createImage } from '../builder/index.js';
+import { createImage, createOutputJson } from '../builder/index.js';
 import { signV4 } from '../storage/backend/sigv4.js';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -82,17 +82,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   if (p.nydusImage.length) await buildDirectory(o.sourceDir, bootstrap, blob, outputJson, p);
   else {
     const r = await createImage({ source: o.sourceDir, sourceType: 'dir-rafs', bootstrap, blob, whiteoutSpec: 'oci', fsVersion: p.fsVersion, compressor: p.compressor as 'zstd', chunkSize: p.chunkSize, ...(p.chunkDictPath ? { chunkDict: p.chunkDictPath } : {}) });
-    const out = {
-      version: '0.1.0',
-      bootstrap,
-      blobs: r.blobs,
-      external_bootstrap: '',
-      external_blobs: [],
-      trace: { consumed_time: r.consumedTime, registered_events: r.registeredEvents },
-      fs_version: String(r.fsVersion),
-      compressor: r.compressor,
-    };
-    await writeFile(outputJson, JSON.stringify(out, null, 2) + '\n');
+    await writeFile(outputJson, JSON.stringify(createOutputJson(r), null, 2) + '\n');
   }
   const out = JSON.parse(await readFile(outputJson, 'utf8')) as { blobs?: string[] };
   // The blob this build wrote is the last table entry (a chunk dict's blobs come first).

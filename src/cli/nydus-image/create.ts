@@ -2,7 +2,7 @@
 // (src/bin/nydus-image/main.rs, upstream-features §1.2); the work is builder/createImage.
 import { appendFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createImage, parseChunkDictArg, parsePrefetchPatterns, validateChunkSize, type CreateOptions, type CreateResult, type PrefetchPolicy, type SourceType } from '../../builder/index.js';
+import { createImage, createOutputJson, parseChunkDictArg, parsePrefetchPatterns, validateChunkSize, type CreateOptions, type CreateResult, type PrefetchPolicy, type SourceType } from '../../builder/index.js';
 import type { WhiteoutSpec } from '../../builder/index.js';
 import { parseCompressor } from '../../format/compress.js';
 import { parseDigester } from '../../format/digest.js';
@@ -10,7 +10,6 @@ import { NydusError, UsageError } from '../../util/errors.js';
 import { isLogLevel, logger, setLogLevel, setLogSink, getLogLevel } from '../../util/log.js';
 import { humanBytes, parseSize } from '../main.js';
 import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
-import { NYDUS_TS_VERSION } from './load.js';
 
 const log = logger('nydus-image');
 
@@ -119,19 +118,6 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
   return { opts, outputJson: v['output-json'], logLevel, logFile: v['log-file'] };
 }
 
-/** The `--output-json` document (upstream OutputSerializer, upstream-features §1.15). */
-export function createOutputJson(r: CreateResult): Record<string, unknown> {
-  return {
-    version: NYDUS_TS_VERSION,
-    bootstrap: r.bootstrap,
-    blobs: r.blobs,
-    external_bootstrap: '',
-    external_blobs: [],
-    trace: { consumed_time: r.consumedTime, registered_events: r.registeredEvents },
-    fs_version: String(r.fsVersion),
-    compressor: r.compressor,
-  };
-}
 
 async function readStdinText(): Promise<string> {
   const parts: Buffer[] = [];
