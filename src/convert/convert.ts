@@ -174,6 +174,9 @@ async function convertManifest(st: RunState, m: Manifest, platform: string, srcD
     }
     const r = await p;
     if (!reused) st.pullMs = Math.max(st.pullMs, r.pullMs);
+    // Push while the other layers still build (pushBlob is single-flight per digest; the loop after
+    // the merge awaits the same promise and reports its error).
+    if (r.blob && !opts.backend) pushBlob(st, r.blob.digest, { path: r.blob.path, size: r.blob.size }).catch(() => {});
     const to = r.blob ? `nydus blob ${r.blob.digest.slice(7, 19)} ${(r.blob.size / 1048576).toFixed(1)} MiB` : 'no blob (no file data)';
     opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → ${to}${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
     return { r, reused };
