@@ -3,16 +3,32 @@ import { readFileSync } from 'node:fs';
 import { nydusImageArgv, type BuildParams } from '../../convert/builder-cli.js';
 import { UsageError } from '../../util/errors.js';
 import { parseSize } from '../main.js';
+import type { FlagSpec } from '../command.js';
 
+/** Builder flags of convert and build (upstream names and defaults). */
 export const buildFlags = {
-  'fs-version': { type: 'string' },
-  compressor: { type: 'string' },
-  'chunk-size': { type: 'string' },
-  'fs-chunk-size': { type: 'string' },
-  'chunk-dict': { type: 'string' },
-  'nydus-image': { type: 'string' },
-  debug: { type: 'boolean', short: 'D' },
-} as const;
+  'fs-version': { arg: 'VERSION', desc: 'RAFS version of the image', default: '6', choices: ['5', '6'] },
+  compressor: { arg: 'ALGO', desc: 'chunk compression', default: 'zstd', choices: ['none', 'lz4_block', 'zstd'] },
+  'chunk-size': { arg: 'SIZE', desc: 'chunk size, a power of two in 0x1000..0x1000000 (alias: --fs-chunk-size)', default: '0x100000' },
+  'fs-chunk-size': { arg: 'SIZE', desc: 'alias of --chunk-size', hidden: true },
+  'chunk-dict': { arg: 'SPEC', desc: 'deduplicate against a chunk dictionary: bootstrap:local:PATH' },
+  'nydus-image': { arg: 'PATH', desc: 'external nydus-image builder to run (default: the built-in one)' },
+  debug: { short: 'D', desc: 'debug logging and stack traces of internal errors' },
+} as const satisfies Record<string, FlagSpec>;
+
+/** Blob backend flags of convert and build. */
+export const backendFlags = {
+  'backend-type': { arg: 'TYPE', desc: 'where blobs go: registry (with the image), oss, s3 or localfs', default: 'registry' },
+  'backend-config': { arg: 'JSON', desc: 'backend config as JSON (oss/s3: endpoint, bucket_name, keys...; localfs: {"dir": ...})' },
+  'backend-config-file': { arg: 'FILE', desc: 'backend config from a JSON file' },
+} as const satisfies Record<string, FlagSpec>;
+
+/** Registry access flags. */
+export const registryFlags = {
+  'source-insecure': { desc: 'skip TLS verification for the source registry' },
+  'target-insecure': { desc: 'skip TLS verification for the target registry' },
+  'plain-http': { desc: 'talk plain HTTP to the registries (not HTTPS)' },
+} as const satisfies Record<string, FlagSpec>;
 
 export function buildParams(v: { [k: string]: string | boolean | string[] | undefined }): BuildParams {
   const fs = String(v['fs-version'] ?? '6');
