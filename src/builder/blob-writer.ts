@@ -12,9 +12,10 @@ import { compressChunk } from '../format/compress.js';
 import { BlobChunkFlags, BlobFeatures, RAFS_DIGEST_LENGTH, type Compressor, type Digester } from '../format/constants.js';
 import { sha256 } from '../format/digest.js';
 import {
-  BLOB_CCT_HEADER_SIZE, BLOB_CCT_V1_ENTRY_SIZE, TAR_HEADER_SIZE, TOC_ENTRY_BLOB_DIGEST, TOC_ENTRY_BLOB_META, TOC_ENTRY_BLOB_META_HEADER,
+  BLOB_CCT_HEADER_SIZE, BLOB_CCT_V1_ENTRY_SIZE, BLOB_CCT_V2_ENTRY_SIZE, TAR_HEADER_SIZE, TOC_ENTRY_BLOB_DIGEST, TOC_ENTRY_BLOB_META, TOC_ENTRY_BLOB_META_HEADER,
   TOC_ENTRY_BLOB_RAW, TOC_ENTRY_BLOB_TOC, TOC_ENTRY_BOOTSTRAP, TocEntryFlags, compressCiArray, encodeBlobMetaHeader, encodeChunkInfoV1,
   encodeTarHeader, encodeTocEntries, tocFlagsForCompressor, type BlobMetaHeader, type TocEntry,
+  batchCiEntry, encodeBatchContexts, encodeChunkInfoV2, type BatchInflateContext, type CiEntry,
 } from '../format/blob/index.js';
 
 export interface BlobWriterOptions {
@@ -34,6 +35,11 @@ export interface BlobWriterOptions {
   blobId?: string;
   /** Compressor of the CI array; upstream uses the build's compressor (§7.3). */
   ciCompressor?: Compressor;
+  /**
+   * --batch-size (v6 only; 0 = off): chunks added with `batch` are concatenated raw and compressed
+   * together in batches of fewer than this many bytes; CI v2 entries and the BATCH feature.
+   */
+  batchSize?: number;
 }
 
 export interface ChunkPlacement {
@@ -96,6 +102,11 @@ export class BlobWriter {
   #dataSize = 0;
   #nextUncompressedOffset = 0;
   #done = false;
+  /** Open batch: raw bytes of its chunks so far, and where it will start in the blob. */
+  #batchBuf: Uint8Array | undefined;
+  #batchLen = 0;
+  #batchOffset = 0;
+  readonly #batches: BatchInflateContext[] = [];
 
   private constructor(o: BlobWriterOptions, fh: FileHandle | undefined) {
     this.#o = o;
@@ -106,6 +117,7 @@ export class BlobWriter {
   static async open(opts: BlobWriterOptions): Promise<BlobWriter> {
     if (opts.fsVersion === 6 && !opts.alignedChunk) throw buildError('RAFS v6 blobs need 4 KiB aligned chunks (alignedChunk)');
     if (opts.fsVersion === 5 && opts.blobToc) throw buildError('--features blob-toc needs RAFS v6');
+    if ((opts.batchSize ?? 0) > 0 && opts.fsVersion !== 6) throw buildError('--batch-size needs RAFS v6');
     const fh = opts.path !== undefined ? await open(opts.path, 'w') : undefined;
     return new BlobWriter(opts, fh);
   }
@@ -114,8 +126,16 @@ export class BlobWriter {
     return this.#count;
   }
 
-  /** Appends one chunk's stored bytes; sequential calls, in chunk-index order (§3.4). */
-  async addChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean; crc32: number }): Promise<ChunkPlacement> {
+  get #batchMode(): boolean {
+    return (this.#o.batchSize ?? 0) > 0;
+  }
+
+  /**
+   * Appends one chunk's stored bytes; sequential calls, in chunk-index order (§3.4). With `batch`
+   * (batch mode, chunk smaller than half the batch size) `stored` is the raw chunk, which joins the
+   * open batch; any other chunk first writes out the open batch, as upstream's dump_file_chunk does.
+   */
+  async addChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean; crc32: number; batch?: boolean }): Promise<ChunkPlacement> {
     if (this.#done) throw buildError('addChunk after finish/abort');
     const o = this.#o;
     if (!Number.isInteger(c.uncompressedSize) || c.uncompressedSize < 1 || c.uncompressedSize > o.chunkSize) {
@@ -129,6 +149,8 @@ export class BlobWriter {
       throw buildError(`chunk ${this.#count} is flagged compressed but not smaller than ${c.uncompressedSize}`);
     }
     if (c.digest.length !== RAFS_DIGEST_LENGTH) throw buildError(`chunk ${this.#count} digest has ${c.digest.length} bytes`);
+    if (c.batch) return this.#addBatchChunk(c);
+    await this.#flushBatch();
     const placement: ChunkPlacement = {
       index: this.#count,
       compressedOffset: this.#pos,
@@ -139,18 +161,63 @@ export class BlobWriter {
     const uEnd = placement.uncompressedOffset + c.uncompressedSize;
     this.#nextUncompressedOffset = o.alignedChunk ? align(uEnd, 4096) : uEnd;
     if (o.fsVersion === 6) {
-      const ci = this.#ci.reserve(BLOB_CCT_V1_ENTRY_SIZE);
-      encodeChunkInfoV1(
-        { compressedOffset: placement.compressedOffset, compressedSize: placement.compressedSize, uncompressedOffset: placement.uncompressedOffset, uncompressedSize: c.uncompressedSize, compressed: c.compressed, flags: 0, data: 0n },
-        ci,
-        this.#ci.len - BLOB_CCT_V1_ENTRY_SIZE,
-      );
+      this.#addCi({ compressedOffset: placement.compressedOffset, compressedSize: placement.compressedSize, uncompressedOffset: placement.uncompressedOffset, uncompressedSize: c.uncompressedSize, compressed: c.compressed, flags: 0, data: 0n });
     }
     this.#digests.reserve(RAFS_DIGEST_LENGTH).set(c.digest, this.#digests.len - RAFS_DIGEST_LENGTH);
     this.#count++;
     await this.#write(c.stored, true);
     this.#dataSize = this.#pos;
     return placement;
+  }
+
+  #addCi(e: CiEntry): void {
+    if (this.#batchMode) {
+      const ci = this.#ci.reserve(BLOB_CCT_V2_ENTRY_SIZE);
+      encodeChunkInfoV2(e, ci, this.#ci.len - BLOB_CCT_V2_ENTRY_SIZE);
+    } else {
+      const ci = this.#ci.reserve(BLOB_CCT_V1_ENTRY_SIZE);
+      encodeChunkInfoV1(e, ci, this.#ci.len - BLOB_CCT_V1_ENTRY_SIZE);
+    }
+  }
+
+  /** A raw small chunk joins the open batch (upstream BatchContextGenerator); nothing is written yet. */
+  async #addBatchChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean }): Promise<ChunkPlacement> {
+    const o = this.#o;
+    const batchSize = o.batchSize ?? 0;
+    if (batchSize <= 0) throw buildError('batch chunk without --batch-size');
+    if (c.compressed || c.stored.length !== c.uncompressedSize || c.uncompressedSize * 2 >= batchSize) {
+      throw buildError(`chunk ${this.#count} cannot join a batch (${c.uncompressedSize} bytes, batch size ${batchSize})`);
+    }
+    // Upstream: a chunk that would fill the batch to batch_size starts a new one.
+    if (this.#batchLen + c.uncompressedSize >= batchSize) await this.#flushBatch();
+    if (this.#batchLen === 0) this.#batchOffset = this.#pos;
+    this.#batchBuf ??= new Uint8Array(batchSize);
+    const placement: ChunkPlacement = {
+      index: this.#count,
+      compressedOffset: this.#batchOffset,
+      uncompressedOffset: this.#nextUncompressedOffset,
+      compressedSize: 0,
+      flags: BlobChunkFlags.COMPRESSED | BlobChunkFlags.BATCH | BlobChunkFlags.HAS_CRC32,
+    };
+    this.#nextUncompressedOffset = align(placement.uncompressedOffset + c.uncompressedSize, 4096);
+    this.#addCi(batchCiEntry(this.#batchOffset, placement.uncompressedOffset, c.uncompressedSize, this.#batches.length, this.#batchLen));
+    this.#batchBuf.set(c.stored, this.#batchLen);
+    this.#batchLen += c.uncompressedSize;
+    this.#digests.reserve(RAFS_DIGEST_LENGTH).set(c.digest, this.#digests.len - RAFS_DIGEST_LENGTH);
+    this.#count++;
+    return placement;
+  }
+
+  /** Compresses and writes the open batch (raw when compression does not shrink it). */
+  async #flushBatch(): Promise<void> {
+    if (this.#batchLen === 0) return;
+    const raw = this.#batchBuf!.subarray(0, this.#batchLen);
+    if (this.#pos !== this.#batchOffset) throw buildError('data was written into an open batch');
+    const { data } = compressChunk(raw, this.#o.compressor);
+    this.#batches.push({ compressedSize: data.length, uncompressedBatchSize: raw.length });
+    this.#batchLen = 0;
+    await this.#write(data, true);
+    this.#dataSize = this.#pos;
   }
 
   /**
@@ -161,6 +228,7 @@ export class BlobWriter {
    */
   async finish(makeBootstrap?: (info: BlobInfo) => Uint8Array): Promise<BlobInfo> {
     if (this.#done) throw buildError('finish called twice');
+    await this.#flushBatch();
     const o = this.#o;
     const n = this.#count;
     if (o.inlineMeta && !makeBootstrap) throw buildError('inline meta needs a bootstrap');
@@ -219,6 +287,7 @@ export class BlobWriter {
     const o = this.#o;
     let f = BlobFeatures.CAP_TAR_TOC;
     if (o.fsVersion === 6) f |= BlobFeatures.ALIGNED;
+    if (this.#batchMode) f |= BlobFeatures.BATCH | BlobFeatures.CHUNK_INFO_V2;
     if (o.blobToc) f |= BlobFeatures.HAS_TAR_HEADER | BlobFeatures.HAS_TOC | (this.#count > 0 ? BlobFeatures.INLINED_CHUNK_DIGEST : 0);
     if (o.inlineMeta) f |= BlobFeatures.INLINED_FS_META | BlobFeatures.HAS_TAR_HEADER;
     return f;
@@ -227,7 +296,10 @@ export class BlobWriter {
   /** [CI][CI header][hdr blob.meta] and, with blob-toc, [digests][hdr blob.digest] (§7.3, §7.7). */
   async #writeBlobMeta(info: BlobInfo, toc: TocEntry[], tarSections: boolean): Promise<void> {
     const o = this.#o;
-    const ci = this.#ci.bytes();
+    // Batch mode: the context table follows the CI array (upstream dump_meta_data).
+    const ciArray = this.#ci.bytes();
+    const contexts = this.#batchMode ? encodeBatchContexts(this.#batches) : new Uint8Array(0);
+    const ci = contexts.length ? Buffer.concat([ciArray, contexts]) : ciArray;
     const { data: ciStored, ciCompressor } = compressCiArray(ci, o.ciCompressor ?? o.compressor);
     const ciOffset = this.#pos;
     const header: BlobMetaHeader = {
@@ -237,9 +309,9 @@ export class BlobWriter {
       ciOffset,
       ciCompressedSize: ciStored.length,
       ciUncompressedSize: ci.length,
-      ciZranOffset: 0,
-      ciZranSize: 0,
-      ciZranCount: 0,
+      ciZranOffset: this.#batchMode ? ciArray.length : 0,
+      ciZranSize: contexts.length,
+      ciZranCount: this.#batchMode ? this.#batches.length : 0,
     };
     const headerBytes = encodeBlobMetaHeader(header);
     await this.#write(ciStored, true);
