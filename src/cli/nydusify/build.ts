@@ -5,7 +5,7 @@ import { parseFlags } from '../main.js';
 import { backendChoice, buildFlags, buildParams } from './common.js';
 
 export const usage =
-  'nydusify build --name N --source-dir D [--output-dir O] [--fs-version 5|6] [--compressor zstd] [--chunk-size 0x100000] [--backend-push --backend-type localfs|s3 (--backend-config JSON | --backend-config-file F)]';
+  'nydusify build --name N --source-dir D [--output-dir O] [--fs-version 5|6] [--compressor zstd] [--chunk-size 0x100000] [--batch-size 0x100000] [--backend-push --backend-type localfs|s3 (--backend-config JSON | --backend-config-file F)]';
 
 export async function run(args: string[]): Promise<number> {
   const { values: v, positionals } = parseFlags(args, {

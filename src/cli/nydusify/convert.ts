@@ -7,7 +7,7 @@ import { parseFlags, parseSize } from '../main.js';
 import { backendChoice, buildFlags, buildParams } from './common.js';
 
 export const usage =
-  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--merge-platform] [--with-referrer] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
+  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--batch-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--merge-platform] [--with-referrer] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
 
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
