@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { BlobFeatures } from '../../src/format/constants.js';
 import { batchRefOf, blobMetaRange, decodeBlobMeta } from '../../src/format/blob/index.js';
 import { openBootstrap } from '../../src/rafs/index.js';
+import { erofsMountUnavailable, withErofsMount } from '../kernel/erofs-mount.js';
 import { pattern } from '../helpers/data.js';
 import { BIN } from '../helpers/paths.js';
 import { testDir } from '../helpers/tmp.js';
@@ -121,6 +122,15 @@ for (const compressor of ['zstd', 'lz4_block']) {
       const x = spawnSync('tar', ['xf', tar, '-C', out]);
       assert.equal(x.status, 0);
       for (const [name, data] of FILES) assert.ok(readFileSync(join(out, name)).equals(data), name);
+    });
+
+    it('export --block: the flat disk mounts in the kernel with every byte', { skip: erofsMountUnavailable() ?? false, timeout: 120_000 }, async () => {
+      const disk = join(root, `disk-${compressor}`);
+      const ex = run(['export', '--block', img.boot, '-D', img.blobDir, '-O', disk]);
+      assert.equal(ex.status, 0, ex.stderr);
+      await withErofsMount(disk, [], (mnt) => {
+        for (const [name, data] of FILES) assert.ok(readFileSync(join(mnt, name)).equals(data), name);
+      });
     });
 
     it('nydusd serves every byte (cold, then warm from the cache)', { skip: fuseUsable(), timeout: 120_000 }, async () => {
