@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BlobFeatures } from '../../src/format/constants.js';
 import { batchRefOf, blobMetaRange, decodeBlobMeta } from '../../src/format/blob/index.js';
+import type { ChunkInfo } from '../../src/format/chunk-info.js';
 import { openBootstrap } from '../../src/rafs/index.js';
+import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
+import { FileCache } from '../../src/storage/cache/file-cache.js';
+import { RecordingBackend } from '../../src/storage/test-support.js';
 import { erofsMountUnavailable, withErofsMount } from '../kernel/erofs-mount.js';
 import { pattern } from '../helpers/data.js';
 import { BIN } from '../helpers/paths.js';
@@ -148,6 +152,41 @@ for (const compressor of ['zstd', 'lz4_block']) {
     });
   });
 }
+
+describe('blob cache and batches', () => {
+  const img = build('cache', 'zstd');
+  const batches = batchesOf(img.boot, img.blob);
+
+  it('chunks of one batch cost one backend read and land at their own offsets in .blob.data', async () => {
+    const sb = openBootstrap(readFileSync(img.boot), 'batch image');
+    const blob = sb.blobs[0]!;
+    const names = [...FILES.keys()].filter((n) => batches.get(n)!.has(batches.get('small/s3.txt')!.values().next().value!)).slice(0, 4);
+    assert.equal(names.length, 4);
+    const chunkOf = (name: string): ChunkInfo => {
+      let ino = sb.rootIno;
+      for (const part of name.split('/')) ino = sb.lookup(ino, Buffer.from(part))!.ino;
+      return sb.fileChunks(ino)[0]!;
+    };
+    const be = new RecordingBackend(new LocalFsBackend({ dir: img.blobDir }));
+    const work = join(root, 'cache', 'work');
+    const fc = new FileCache({ workDir: work, backend: be, useBlobMeta: true });
+    try {
+      const first = await fc.readChunks(blob, [chunkOf(names[0]!)]);
+      assert.ok(Buffer.from(first[0]!).equals(FILES.get(names[0]!)!));
+      const afterFirst = be.requests.length; // blob meta + the batch
+      for (const n of names.slice(1)) assert.ok(Buffer.from((await fc.readChunks(blob, [chunkOf(n)]))[0]!).equals(FILES.get(n)!), n);
+      assert.equal(be.requests.length, afterFirst, 'siblings come from the inflated batch');
+      const data = readFileSync(join(work, `${blob.blobId}.blob.data`));
+      for (const n of names) {
+        const c = chunkOf(n);
+        assert.ok(data.subarray(c.uncompressedOffset, c.uncompressedOffset + c.uncompressedSize).equals(FILES.get(n)!), `${n} cached at its offset`);
+      }
+    } finally {
+      await fc.close();
+      await be.close();
+    }
+  });
+});
 
 describe('a corrupt batch', () => {
   const img = build('corrupt', 'zstd');
