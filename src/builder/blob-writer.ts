@@ -40,6 +40,11 @@ export interface BlobWriterOptions {
    * together in batches of fewer than this many bytes; CI v2 entries and the BATCH feature.
    */
   batchSize?: number;
+  /**
+   * Compresses one batch as compressChunk does (e.g. on the worker pool, so the main thread keeps
+   * committing while batches compress); default: compressChunk on this thread.
+   */
+  compressBatch?: (raw: Uint8Array) => Promise<{ data: Uint8Array }>;
 }
 
 export interface ChunkPlacement {
@@ -53,6 +58,8 @@ export interface ChunkPlacement {
 
 /** Blob id the inline bootstrap carries when no --blob-id is given (§7.4). */
 export const INLINE_META_PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
+/** Batches compressing at once (bounds the memory of --batch-size builds; keeps both workers busy). */
+const MAX_PENDING_BATCHES = 4;
 /** Write buffer: chunk bytes are batched into writes of this size (build hot path). */
 const WRITE_BUFFER_SIZE = 4 << 20;
 
@@ -102,10 +109,15 @@ export class BlobWriter {
   #dataSize = 0;
   #nextUncompressedOffset = 0;
   #done = false;
-  /** Open batch: raw bytes of its chunks so far, and where it will start in the blob. */
+  /** Open batch: raw bytes of its chunks so far and the CI byte offsets of its entries. */
   #batchBuf: Uint8Array | undefined;
   #batchLen = 0;
-  #batchOffset = 0;
+  #batchCi: number[] = [];
+  /** Batches closed so far (the next batch's index). */
+  #batchCount = 0;
+  /** Closed batches being compressed, written in order; their CI entries get the offset then. */
+  #pending: Array<{ data: Promise<{ data: Uint8Array }>; len: number; ci: number[] }> = [];
+  /** Contexts of the batches written. */
   readonly #batches: BatchInflateContext[] = [];
 
   private constructor(o: BlobWriterOptions, fh: FileHandle | undefined) {
@@ -150,7 +162,9 @@ export class BlobWriter {
     }
     if (c.digest.length !== RAFS_DIGEST_LENGTH) throw buildError(`chunk ${this.#count} digest has ${c.digest.length} bytes`);
     if (c.batch) return this.#addBatchChunk(c);
-    await this.#flushBatch();
+    // A plain chunk's offset must be known now: write out every batch before it.
+    await this.#closeBatch();
+    await this.#drainBatches(0);
     const placement: ChunkPlacement = {
       index: this.#count,
       compressedOffset: this.#pos,
@@ -189,18 +203,20 @@ export class BlobWriter {
       throw buildError(`chunk ${this.#count} cannot join a batch (${c.uncompressedSize} bytes, batch size ${batchSize})`);
     }
     // Upstream: a chunk that would fill the batch to batch_size starts a new one.
-    if (this.#batchLen + c.uncompressedSize >= batchSize) await this.#flushBatch();
-    if (this.#batchLen === 0) this.#batchOffset = this.#pos;
+    if (this.#batchLen + c.uncompressedSize >= batchSize) await this.#closeBatch();
     this.#batchBuf ??= new Uint8Array(batchSize);
+    // The bootstrap record of a batch chunk has no compressed range (as upstream's): readers find
+    // the batch through the CI entry, whose offset is filled in once the batch is written.
     const placement: ChunkPlacement = {
       index: this.#count,
-      compressedOffset: this.#batchOffset,
+      compressedOffset: 0,
       uncompressedOffset: this.#nextUncompressedOffset,
       compressedSize: 0,
       flags: BlobChunkFlags.COMPRESSED | BlobChunkFlags.BATCH | BlobChunkFlags.HAS_CRC32,
     };
     this.#nextUncompressedOffset = align(placement.uncompressedOffset + c.uncompressedSize, 4096);
-    this.#addCi(batchCiEntry(this.#batchOffset, placement.uncompressedOffset, c.uncompressedSize, this.#batches.length, this.#batchLen));
+    this.#batchCi.push(this.#ci.len);
+    this.#addCi(batchCiEntry(0, placement.uncompressedOffset, c.uncompressedSize, this.#batchCount, this.#batchLen));
     this.#batchBuf.set(c.stored, this.#batchLen);
     this.#batchLen += c.uncompressedSize;
     this.#digests.reserve(RAFS_DIGEST_LENGTH).set(c.digest, this.#digests.len - RAFS_DIGEST_LENGTH);
@@ -208,16 +224,42 @@ export class BlobWriter {
     return placement;
   }
 
-  /** Compresses and writes the open batch (raw when compression does not shrink it). */
-  async #flushBatch(): Promise<void> {
+  /** Writes out the open and pending batches (before the compressor behind compressBatch goes away). */
+  async flushBatches(): Promise<void> {
+    await this.#closeBatch();
+    await this.#drainBatches(0);
+  }
+
+  /** Starts compressing the open batch (raw when compression does not shrink it); bounded queue. */
+  async #closeBatch(): Promise<void> {
     if (this.#batchLen === 0) return;
     const raw = this.#batchBuf!.subarray(0, this.#batchLen);
-    if (this.#pos !== this.#batchOffset) throw buildError('data was written into an open batch');
-    const { data } = compressChunk(raw, this.#o.compressor);
-    this.#batches.push({ compressedSize: data.length, uncompressedBatchSize: raw.length });
+    this.#batchBuf = undefined; // owned by the compression now
+    const data = this.#o.compressBatch ? this.#o.compressBatch(raw) : Promise.resolve(compressChunk(raw, this.#o.compressor));
+    data.catch(() => undefined); // awaited in order by #drainBatches
+    this.#pending.push({ data, len: this.#batchLen, ci: this.#batchCi });
+    this.#batchCi = [];
     this.#batchLen = 0;
-    await this.#write(data, true);
-    this.#dataSize = this.#pos;
+    this.#batchCount++;
+    await this.#drainBatches(MAX_PENDING_BATCHES);
+  }
+
+  /** Writes compressed batches in order until at most `keep` are pending; fills in their CI offsets. */
+  async #drainBatches(keep: number): Promise<void> {
+    while (this.#pending.length > keep) {
+      const b = this.#pending.shift()!;
+      const { data } = await b.data;
+      const off = this.#pos;
+      const ci = this.#ci.buf;
+      // comp_info bits 0-39 (CI v2 bytes 8-12); the batch entries' compressed size is 0.
+      for (const p of b.ci) {
+        new DataView(ci.buffer, ci.byteOffset).setUint32(p + 8, off % 0x1_0000_0000, true);
+        ci[p + 12] = Math.floor(off / 0x1_0000_0000) & 0xff;
+      }
+      this.#batches.push({ compressedSize: data.length, uncompressedBatchSize: b.len });
+      await this.#write(data, true);
+      this.#dataSize = this.#pos;
+    }
   }
 
   /**
@@ -228,7 +270,8 @@ export class BlobWriter {
    */
   async finish(makeBootstrap?: (info: BlobInfo) => Uint8Array): Promise<BlobInfo> {
     if (this.#done) throw buildError('finish called twice');
-    await this.#flushBatch();
+    await this.#closeBatch();
+    await this.#drainBatches(0);
     const o = this.#o;
     const n = this.#count;
     if (o.inlineMeta && !makeBootstrap) throw buildError('inline meta needs a bootstrap');

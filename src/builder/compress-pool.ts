@@ -33,6 +33,8 @@ export interface ChunkJob {
   bufs: ArrayBuffer[];
   /** raw[i] = 1: item i is not compressed (absent when no item is raw). */
   raw?: Uint8Array;
+  /** Compression only: no digest, no CRC (--batch-size batches). */
+  compressOnly?: boolean;
 }
 
 /** Wire format of a result. Item i: digest at 32·i, meta[3i..3i+2] = crc32, compressed, end of its stored bytes in `data`. */
@@ -92,8 +94,17 @@ export class ChunkPool {
     return r!;
   }
 
+  /**
+   * Compresses `data` off the main thread as compressChunk does (stored raw when not smaller);
+   * `data` is transferred when it owns its whole buffer, else copied.
+   */
+  async compress(data: Uint8Array, compressor: Compressor): Promise<{ data: Uint8Array; compressed: boolean }> {
+    const [r] = await this.run([{ data }], compressor, 'blake3', true);
+    return { data: r!.stored, compressed: r!.compressed };
+  }
+
   /** Reads (file items), digests and compresses a batch; results are in item order. Buffers are transferred. */
-  run(items: ChunkSource[], compressor: Compressor, digester: Digester): Promise<ProcessedChunk[]> {
+  run(items: ChunkSource[], compressor: Compressor, digester: Digester, compressOnly = false): Promise<ProcessedChunk[]> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new NydusError('ERR_INTERNAL', 'chunk pool is closed'));
     if (items.length === 0) return Promise.resolve([]);
@@ -137,7 +148,7 @@ export class ChunkPool {
     }
     this.#rr = (wi + 1) % this.#load.length;
     const id = this.#nextId++;
-    const job: ChunkJob = { id, compressor, digester, lengths, offsets, paths, pathEnds, bufs, ...(raw ? { raw } : {}) };
+    const job: ChunkJob = { id, compressor, digester, lengths, offsets, paths, pathEnds, bufs, ...(raw ? { raw } : {}), ...(compressOnly ? { compressOnly } : {}) };
     return new Promise<ProcessedChunk[]>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, items, lengths, bytes, worker: wi });
       this.#load[wi]! += bytes;

@@ -280,6 +280,7 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     inlineMeta: !!o.blobInlineMeta,
     ...(o.blobId !== undefined ? { blobId: o.blobId } : {}),
     batchSize: o.batchSize ?? 0,
+    compressBatch: (raw) => pool.compress(raw, compressor),
   });
   const pool = new ChunkPool(o.workers);
   const pipeline = new ChunkPipeline({
@@ -310,6 +311,7 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
           await pipeline.addFile(p, n.size, n.chunks, p.toString());
         }
         await pipeline.flush();
+        await writer.flushBatches();
       });
       // Free the workers (and the buffers they have not collected yet) before the bootstrap encode,
       // which is the peak of the main thread's memory.
@@ -321,7 +323,10 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
       );
       root = src.root;
       if (!parent) applySingleLayerWhiteouts(root, spec, false);
-      await timed('dump_blob', () => pipeline.flush());
+      await timed('dump_blob', async () => {
+        await pipeline.flush();
+        await writer.flushBatches();
+      });
       await pool.close();
     }
 
