@@ -161,7 +161,7 @@ function dirTree(root: string): FsTree {
   return t;
 }
 
-describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
+describe('nydusify e2e', { skip, timeout: 300_000 }, () => {
   let reg: RegistryHandle;
   let client: RegistryClient;
   let work: string;
