@@ -6,6 +6,7 @@ export {
   dataOrder,
   parseChunkDictArg,
   parsePrefetchPatterns,
+  validateBatchSize,
   validateChunkSize,
   RAFS_DEFAULT_CHUNK_SIZE,
   RAFS_MAX_CHUNK_SIZE,

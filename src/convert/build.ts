@@ -81,7 +81,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const p = o.params;
   if (p.nydusImage.length) await buildDirectory(o.sourceDir, bootstrap, blob, outputJson, p);
   else {
-    const r = await createImage({ source: o.sourceDir, sourceType: 'dir-rafs', bootstrap, blob, whiteoutSpec: 'oci', fsVersion: p.fsVersion, compressor: p.compressor as 'zstd', chunkSize: p.chunkSize, ...(p.chunkDictPath ? { chunkDict: p.chunkDictPath } : {}) });
+    const r = await createImage({ source: o.sourceDir, sourceType: 'dir-rafs', bootstrap, blob, whiteoutSpec: 'oci', fsVersion: p.fsVersion, compressor: p.compressor as 'zstd', chunkSize: p.chunkSize, ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.chunkDictPath ? { chunkDict: p.chunkDictPath } : {}) });
     await writeFile(outputJson, JSON.stringify(createOutputJson(r), null, 2) + '\n');
   }
   const out = JSON.parse(await readFile(outputJson, 'utf8')) as { blobs?: string[] };

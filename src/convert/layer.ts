@@ -142,6 +142,7 @@ function buildInProcess(tar: HashTap, params: BuildParams, out: { blob: string }
     fsVersion: params.fsVersion,
     compressor: params.compressor as 'zstd',
     chunkSize: params.chunkSize,
+    ...(params.batchSize ? { batchSize: params.batchSize } : {}),
     ...(params.chunkDictPath ? { chunkDict: params.chunkDictPath } : {}),
   }).catch((e: unknown) => {
     // The tap's error (unsafe tar, bad digest) is the cause; the builder only saw a broken stream.

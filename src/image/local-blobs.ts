@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { BlobInfo } from '../format/blob-info.js';
 import { chunkName, isChunkCompressed, isDigestKeyed, type ChunkInfo } from '../format/chunk-info.js';
 import { decompress } from '../format/compress.js';
+import { BlobFeatures } from '../format/constants.js';
+import { batchRefOf, blobMetaRange, decodeBlobMeta, inflateBatch, sliceBatch, type BatchRef, type BlobMeta } from '../format/blob/index.js';
 import { digest } from '../format/digest.js';
 import { FormatError, NydusError } from '../util/errors.js';
 import { hex } from '../util/bytes.js';
@@ -20,6 +22,10 @@ export class LocalBlobs {
   readonly #blobs: readonly BlobInfo[];
   readonly #src: LocalBlobSource;
   readonly #fds = new Map<number, { fd: number; size: number; path: string }>();
+  /** Blob meta of BATCH blobs (batch chunks are located through their CI entries). */
+  readonly #metas = new Map<number, BlobMeta>();
+  /** The last inflated batch per blob: files are read in data order, so neighbours share it. */
+  readonly #lastBatch = new Map<number, { index: number; data: Uint8Array }>();
 
   constructor(blobs: readonly BlobInfo[], src: LocalBlobSource) {
     this.#blobs = blobs;
@@ -39,23 +45,70 @@ export class LocalBlobs {
     return f;
   }
 
-  /** Reads, decompresses and (optionally) verifies one chunk; returns its uncompressed bytes. */
-  readChunk(c: ChunkInfo, verify = false): Uint8Array {
-    const blob = this.#blobs[c.blobIndex];
-    const f = this.#open(c.blobIndex);
-    const name = blob ? chunkName(blob, c) : `chunk ${c.index}`;
-    if (c.compressedOffset + c.compressedSize > f.size) {
-      throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId ?? c.blobIndex}`, `${name} (${c.compressedSize} bytes at ${c.compressedOffset}) lies beyond the end of ${f.path} (${f.size} bytes)`);
+  #read(blobIndex: number, offset: number, size: number, what: string): Buffer {
+    const f = this.#open(blobIndex);
+    const blob = this.#blobs[blobIndex];
+    if (offset + size > f.size) {
+      throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId ?? blobIndex}`, `${what} (${size} bytes at ${offset}) lies beyond the end of ${f.path} (${f.size} bytes)`);
     }
-    const stored = Buffer.allocUnsafe(c.compressedSize);
+    const out = Buffer.allocUnsafe(size);
     let got = 0;
-    while (got < stored.length) {
-      const n = readSync(f.fd, stored, got, stored.length - got, c.compressedOffset + got);
+    while (got < out.length) {
+      const n = readSync(f.fd, out, got, out.length - got, offset + got);
       if (n === 0) break;
       got += n;
     }
-    if (got !== stored.length) throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId}`, `short read of ${name}`);
+    if (got !== out.length) throw new FormatError('ERR_FORMAT_TRUNCATED', `blob ${blob?.blobId}`, `short read of ${what}`);
+    return out;
+  }
+
+  /** The batch a chunk of a BATCH blob lives in (from the blob's CI), or undefined for a plain chunk. */
+  #batchRef(blob: BlobInfo, c: ChunkInfo, name: string): BatchRef | undefined {
+    if (!(blob.features & BlobFeatures.BATCH)) return undefined;
+    let meta = this.#metas.get(c.blobIndex);
+    if (!meta) {
+      const range = blobMetaRange(blob);
+      if (!range) throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob.blobId}`, 'batch blob without blob meta');
+      meta = decodeBlobMeta(this.#read(c.blobIndex, range.offset, range.size, 'blob meta'), blob);
+      this.#metas.set(c.blobIndex, meta);
+    }
+    const e = meta.chunks[c.index];
+    if (!e) throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob.blobId}`, `${name} is beyond the blob's ${meta.chunks.length} CI entries`);
+    if (e.uncompressedOffset !== c.uncompressedOffset || e.uncompressedSize !== c.uncompressedSize) {
+      throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob.blobId}`, `${name}: bootstrap says uncompressed ${c.uncompressedOffset}+${c.uncompressedSize}, blob CI says ${e.uncompressedOffset}+${e.uncompressedSize}`);
+    }
+    return batchRefOf(e, meta.batches, `blob ${blob.blobId} ${name}`);
+  }
+
+  /** Reads, decompresses and (optionally) verifies one chunk; returns its uncompressed bytes. */
+  readChunk(c: ChunkInfo, verify = false): Uint8Array {
+    const blob = this.#blobs[c.blobIndex];
+    this.#open(c.blobIndex);
+    const name = blob ? chunkName(blob, c) : `chunk ${c.index}`;
     const compressor = blob?.compressor ?? 'none';
+    const ref = blob ? this.#batchRef(blob, c, name) : undefined;
+    let data: Uint8Array;
+    if (ref) {
+      let last = this.#lastBatch.get(c.blobIndex);
+      if (last?.index !== ref.index) {
+        this.#lastBatch.delete(c.blobIndex);
+        const stored = this.#read(c.blobIndex, ref.compressedOffset, ref.compressedSize, `batch ${ref.index} of ${name}`);
+        last = { index: ref.index, data: inflateBatch(stored, ref, compressor, `blob ${blob!.blobId} ${name}`) };
+        this.#lastBatch.set(c.blobIndex, last);
+      }
+      data = sliceBatch(last.data, ref, c.uncompressedSize);
+    } else data = this.#plain(c, blob, name, compressor);
+    if (verify) {
+      const d = digest(data, blob?.digester ?? 'blake3');
+      if (Buffer.compare(Buffer.from(d), Buffer.from(c.digest)) !== 0) {
+        throw new FormatError('ERR_DIGEST_MISMATCH', `blob ${blob?.blobId}`, `${blob && isDigestKeyed(blob) ? name : `${name} at compressed offset ${c.compressedOffset}`}: digest ${hex(d)} != recorded ${hex(c.digest)}`);
+      }
+    }
+    return data;
+  }
+
+  #plain(c: ChunkInfo, blob: BlobInfo | undefined, name: string, compressor: BlobInfo['compressor']): Uint8Array {
+    const stored = this.#read(c.blobIndex, c.compressedOffset, c.compressedSize, name);
     let data: Uint8Array = stored;
     if (isChunkCompressed(c)) {
       try {
@@ -66,12 +119,6 @@ export class LocalBlobs {
     }
     if (!isChunkCompressed(c) && data.length !== c.uncompressedSize) {
       throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob?.blobId}`, `${name} is stored raw but its sizes differ (${c.compressedSize} vs ${c.uncompressedSize})`);
-    }
-    if (verify) {
-      const d = digest(data, blob?.digester ?? 'blake3');
-      if (Buffer.compare(Buffer.from(d), Buffer.from(c.digest)) !== 0) {
-        throw new FormatError('ERR_DIGEST_MISMATCH', `blob ${blob?.blobId}`, `${blob && isDigestKeyed(blob) ? name : `${name} at compressed offset ${c.compressedOffset}`}: digest ${hex(d)} != recorded ${hex(c.digest)}`);
-      }
     }
     return data;
   }

@@ -18,6 +18,7 @@ import { extractBootstrap } from '../../src/convert/manifest.js';
 import { MT_DOCKER_CONFIG, MT_DOCKER_LAYER_GZIP, MT_DOCKER_MANIFEST, MT_NYDUS_BLOB, MT_OCI_CONFIG, MT_OCI_INDEX, MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, MT_OCI_MANIFEST, type Index, type Manifest } from '../../src/convert/media-types.js';
 import { RegistryClient, sha256Digest } from '../../src/convert/registry.js';
 import { encodeTarHeader, padding, type TarEntry } from '../../src/image/tar-writer.js';
+import { BlobFeatures } from '../../src/format/constants.js';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { hasDockerRegistry, startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { BIN } from '../helpers/paths.js';
@@ -160,7 +161,7 @@ function dirTree(root: string): FsTree {
   return t;
 }
 
-describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
+describe('nydusify e2e', { skip, timeout: 300_000 }, () => {
   let reg: RegistryHandle;
   let client: RegistryClient;
   let work: string;
@@ -256,6 +257,15 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     const a = sb.lookup(sb.lookup(sb.rootIno, Buffer.from('a'))!.ino, Buffer.from('h2'))!;
     const b = sb.lookup(sb.lookup(sb.rootIno, Buffer.from('b'))!.ino, Buffer.from('h3'))!;
     assert.equal(a.ino, b.ino);
+  });
+
+  test('convert --batch-size: BATCH blobs, check equals the source', async () => {
+    const r = await nydusify(['convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:batch`, ...flags, '--work-dir', join(work, 'wb'), '--batch-size', '0x10000']);
+    assert.equal(r.code, 0, r.stderr);
+    const chk = await nydusify(['check', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:batch`, ...flags, '--work-dir', join(work, 'chkb')]);
+    assert.equal(chk.code, 0, chk.stderr);
+    const sb = openBootstrap(readFileSync(join(work, 'chkb/nydus_bootstrap/image.boot')));
+    assert.ok(sb.blobs.length > 0 && sb.blobs.every((b) => (b.features & BlobFeatures.BATCH) !== 0), 'every blob has the BATCH feature');
   });
 
   test('2-platform index: each platform converted and marked; one platform collapses to a manifest', async () => {

@@ -1,5 +1,6 @@
 // Flags shared by nydusify subcommands: builder parameters and backend configs.
 import { readFileSync } from 'node:fs';
+import { validateBatchSize } from '../../builder/index.js';
 import { nydusImageArgv, type BuildParams } from '../../convert/builder-cli.js';
 import { UsageError } from '../../util/errors.js';
 import { parseSize } from '../main.js';
@@ -11,6 +12,7 @@ export const buildFlags = {
   compressor: { arg: 'ALGO', desc: 'chunk compression', default: 'zstd', choices: ['none', 'lz4_block', 'zstd'] },
   'chunk-size': { arg: 'SIZE', desc: 'chunk size, a power of two in 0x1000..0x1000000 (alias: --fs-chunk-size)', default: '0x100000' },
   'fs-chunk-size': { arg: 'SIZE', desc: 'alias of --chunk-size', hidden: true },
+  'batch-size': { arg: 'SIZE', desc: 'merge files smaller than half of SIZE into compressed batches (v6; a power of two from 0x1000 to the chunk size, 0 = off)', default: '0' },
   'chunk-dict': { arg: 'SPEC', desc: 'deduplicate against a chunk dictionary: bootstrap:local:PATH' },
   'nydus-image': { arg: 'PATH', desc: 'external nydus-image builder to run (default: the built-in one)' },
   debug: { short: 'D', desc: 'debug logging and stack traces of internal errors' },
@@ -37,6 +39,9 @@ export function buildParams(v: { [k: string]: string | boolean | string[] | unde
   if (!['none', 'lz4_block', 'zstd'].includes(compressor)) throw new UsageError(`invalid value '${compressor}' for --compressor: expected none, lz4_block or zstd`);
   const cs = parseSize('--chunk-size', String(v['chunk-size'] ?? v['fs-chunk-size'] ?? '0x100000'));
   if (cs < 0x1000 || cs > 0x1000000 || (cs & (cs - 1)) !== 0) throw new UsageError(`invalid value for --chunk-size: 0x${cs.toString(16)} must be a power of two in 0x1000..0x1000000`);
+  // Upstream nydusify passes --batch-size through to nydus-image (default "0", off).
+  const batchSize = parseSize('--batch-size', String(v['batch-size'] ?? '0'));
+  validateBatchSize(batchSize, fs === '5' ? 5 : 6, cs);
   let chunkDictPath: string | undefined;
   const cd = v['chunk-dict'];
   if (typeof cd === 'string') {
@@ -44,7 +49,7 @@ export function buildParams(v: { [k: string]: string | boolean | string[] | unde
     if (!m) throw new UsageError(`invalid value '${cd}' for --chunk-dict: expected bootstrap:local:PATH (bootstrap:registry: is not supported)`);
     chunkDictPath = m[1];
   }
-  return { fsVersion: fs === '5' ? 5 : 6, compressor, chunkSize: cs, chunkDictPath, nydusImage: nydusImageArgv(typeof v['nydus-image'] === 'string' ? v['nydus-image'] : undefined) };
+  return { fsVersion: fs === '5' ? 5 : 6, compressor, chunkSize: cs, ...(batchSize ? { batchSize } : {}), chunkDictPath, nydusImage: nydusImageArgv(typeof v['nydus-image'] === 'string' ? v['nydus-image'] : undefined) };
 }
 
 export interface BackendChoice {

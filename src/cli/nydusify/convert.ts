@@ -31,7 +31,7 @@ export const spec = {
     'push-chunk-size': { arg: 'SIZE', desc: 'upload blobs in chunks of SIZE (0: one request)', default: '0' },
     'log-level': { short: 'l', arg: 'LEVEL', desc: 'log verbosity', default: 'info', choices: LOG_LEVELS },
   },
-  after: 'Not supported (upstream): --source-archive, --target-archive, --build-cache*, --oci-ref, --reverse, --backend-force-push, --fs-align-chunk, --batch-size, --push-retry-*, bootstrap:registry: chunk dicts.',
+  after: 'Not supported (upstream): --source-archive, --target-archive, --build-cache*, --oci-ref, --reverse, --backend-force-push, --fs-align-chunk, --push-retry-*, bootstrap:registry: chunk dicts.',
 } as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 async function readStdin(): Promise<string> {
