@@ -172,7 +172,7 @@ export class RegistryBackend implements BlobBackend {
       const challenge = res.header('www-authenticate');
       res.discard();
       if (round >= 2) throw new BackendError('ERR_BACKEND_AUTH', BACKEND, `cannot access blob ${blobId}: registry keeps answering HTTP 401`, { status: 401 });
-      await this.auth.unauthorized(challenge, auth, signal);
+      if (!(await this.auth.unauthorized(challenge, auth, signal))) throw this.auth.refused();
     }
   }
 
