@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { humanBytes } from '../util/human.js';
 import { BUILDER_VERSION, type BuildParams } from './builder-cli.js';
 import { dockerCredentials, type Credentials } from './docker-config.js';
 import { convertLayer, type LayerResult } from './layer.js';
@@ -174,8 +175,8 @@ async function convertManifest(st: RunState, m: Manifest, platform: string, srcD
     }
     const r = await p;
     if (!reused) st.pullMs = Math.max(st.pullMs, r.pullMs);
-    const to = r.blob ? `nydus blob ${r.blob.digest.slice(7, 19)} ${(r.blob.size / 1048576).toFixed(1)} MiB` : 'no blob (no file data)';
-    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → ${to}${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
+    const to = r.blob ? `nydus blob ${r.blob.digest.slice(7, 19)} ${humanBytes(r.blob.size)}` : 'no blob (no file data)';
+    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${humanBytes(r.sourceSize)} → ${to}${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
     return { r, reused };
   });
   const merged = await mergeLayerBootstraps(
