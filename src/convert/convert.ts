@@ -51,6 +51,8 @@ export interface ConvertOptions {
   pushChunkSize?: number;
   concurrency?: number;
   progress?: (line: string) => void;
+  /** Bytes of layer data received from the source (`pull`) or sent to the target (`push`). */
+  onBytes?: (kind: 'pull' | 'push', bytes: number) => void;
   /** Written as the nydus-builder-version annotation (upstream: `nydus-image --version`). */
   builderVersion?: string;
   /** One index holding the source (OCI) manifests and the nydus ones (upstream --merge-platform). */
@@ -278,8 +280,8 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
   const dstRef = parseImageRef(opts.target);
   if (dstRef.digest) throw new UsageError('--target must be a tag reference, not a digest');
   await mkdir(opts.workDir, { recursive: true });
-  const src = new RegistryClient(srcRef.host, { insecure: opts.sourceInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.sourceCreds ?? dockerCredentials(srcRef.host) });
-  const dst = new RegistryClient(dstRef.host, { insecure: opts.targetInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.targetCreds ?? dockerCredentials(dstRef.host) });
+  const src = new RegistryClient(srcRef.host, { insecure: opts.sourceInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.sourceCreds ?? dockerCredentials(srcRef.host), ...(opts.onBytes ? { onBytes: (n: number) => opts.onBytes!('pull', n) } : {}) });
+  const dst = new RegistryClient(dstRef.host, { insecure: opts.targetInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.targetCreds ?? dockerCredentials(dstRef.host), ...(opts.onBytes ? { onBytes: (n: number) => opts.onBytes!('push', n) } : {}) });
   const st: RunState = {
     opts, src, dst, srcRef, dstRef,
     layers: new Map(),
@@ -348,6 +350,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
   st.metrics.SourcePullElapsed = ms2ns(st.pullMs);
   st.metrics.TargetPushElapsed = ms2ns(st.pushMs);
   st.metrics.ConversionElapsed = ms2ns(Date.now() - t0);
-  log.info(`converted ${formatRef(srcRef)} → ${formatRef(dstRef)} (${st.metrics.TargetDigest})`);
+  // The CLI prints the one success line; this is for library callers running with debug logs.
+  log.debug(`converted ${formatRef(srcRef)} → ${formatRef(dstRef)} (${st.metrics.TargetDigest})`);
   return st.metrics;
 }

@@ -3,7 +3,7 @@
 // Spec: OCI distribution-spec v1.1 (pull, push, "Mounting a blob from another repository").
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { HttpClient, isTlsMismatch, type HttpResponse, type RequestBody } from '../storage/backend/http.js';
 import { RegistryAuth } from '../storage/backend/registry-auth.js';
 import { withRetry } from '../storage/backend/retry.js';
@@ -22,6 +22,24 @@ export interface RegistryOptions {
   plainHttp?: boolean;
   creds?: Credentials | undefined;
   retries?: number;
+  /** Called with the size of every piece of blob data received (getBlob) or sent (uploadBlob). */
+  onBytes?: (bytes: number) => void;
+}
+
+/** A pass-through that reports the bytes flowing by (progress), or the stream itself without a hook. */
+function counted(s: Readable, onBytes: ((n: number) => void) | undefined): Readable {
+  if (!onBytes) return s;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  s.on('error', (e) => t.destroy(e));
+  t.on('close', () => {
+    if (!s.readableEnded) s.destroy();
+  });
+  return s.pipe(t);
 }
 
 export interface FetchedManifest {
@@ -221,7 +239,7 @@ export class RegistryClient {
       throw new NydusError('ERR_REGISTRY', `blob unknown: ${this.host}/${repo}@${digest}`);
     }
     if (res.status !== 200) await this.#fail(res, what);
-    return res.stream();
+    return counted(res.stream(), this.#opts.onBytes);
   }
 
   async getBlobBytes(repo: string, digest: string, limit = 64 << 20): Promise<Buffer> {
@@ -279,7 +297,7 @@ export class RegistryClient {
     const what = `push blob ${this.host}/${repo}@${digest}`;
     const size = Buffer.isBuffer(src) ? src.length : src.size;
     const part = (start: number, end: number): RequestBody =>
-      Buffer.isBuffer(src) ? src.subarray(start, end) : () => createReadStream(src.path, { start, end: end - 1, highWaterMark: 1 << 20 });
+      Buffer.isBuffer(src) ? src.subarray(start, end) : () => counted(createReadStream(src.path, { start, end: end - 1, highWaterMark: 1 << 20 }), this.#opts.onBytes);
     let loc = await this.#startUpload(repo, what);
     const withDigest = (u: URL): URL => {
       const x = new URL(u);

@@ -50,7 +50,7 @@ export class HttpProxyBackend implements BlobBackend, RemoteReadState {
     return new URL(blobId, this.#base);
   }
 
-  read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     const url = this.#url(blobId);
     const what = `cannot read blob ${blobId} [${offset}, +${length})`;
     return remoteRead(this, blobId, offset, length, signal, async () =>
@@ -58,7 +58,7 @@ export class HttpProxyBackend implements BlobBackend, RemoteReadState {
     );
   }
 
-  blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
+  async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
     const url = this.#url(blobId);
     return remoteBlobSize(this, blobId, signal, async () => blobSizeFromHead(await sendVia(this.#client, this.#router, { method: 'HEAD', url, signal }), BACKEND, blobId));
   }

@@ -98,7 +98,7 @@ export class RegistryBackend implements BlobBackend, RemoteReadState {
     if (!BLOB_ID.test(blobId)) throw new BackendError('ERR_BACKEND_NOT_FOUND', BACKEND, `invalid blob id "${blobId.slice(0, 80)}": expected 64 hex digits`);
   }
 
-  read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.#checkId(blobId);
     return remoteRead(this, blobId, offset, length, signal, () => this.#readOnce(blobId, offset, length, `blob ${blobId} [${offset}, +${length})`, signal));
   }
@@ -117,7 +117,7 @@ export class RegistryBackend implements BlobBackend, RemoteReadState {
     return readRangeResponse(res, BACKEND, `cannot read ${what}`, offset, length);
   }
 
-  blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
+  async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
     this.#checkId(blobId);
     return remoteBlobSize(this, blobId, signal, async () => blobSizeFromHead(await this.#fetch('HEAD', blobId, {}, signal), BACKEND, blobId));
   }

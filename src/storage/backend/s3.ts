@@ -66,14 +66,14 @@ export abstract class ObjectStoreBackend implements BlobBackend, RemoteReadState
     return sendVia(this.#client, this.#router, { method, url, headers, signal });
   }
 
-  read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     const what = `cannot read blob ${blobId} [${offset}, +${length}) from ${this.type}`;
     return remoteRead(this, blobId, offset, length, signal, async () =>
       readRangeResponse(await this.#send('GET', blobId, { range: rangeHeader(offset, length) }, signal), this.type, what, offset, length),
     );
   }
 
-  blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
+  async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
     return remoteBlobSize(this, blobId, signal, async () => blobSizeFromHead(await this.#send('HEAD', blobId, {}, signal), this.type, blobId, `cannot stat blob ${blobId} in ${this.type}`));
   }
 
