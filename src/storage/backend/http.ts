@@ -290,6 +290,7 @@ export class HttpClient {
   readonly #direct: Agent;
   readonly #proxies = new Map<string, ProxyAgent>();
   readonly #tls: Record<string, unknown>;
+  #closed = false;
 
   constructor(options: HttpClientOptions) {
     this.options = options;
@@ -327,6 +328,8 @@ export class HttpClient {
     const what = `${req.method} ${req.url.host}${req.url.pathname}`;
     const ctl = new RequestControl(backend, what, timeoutMs);
     if (req.signal?.aborted) throw new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: aborted`, { cause: req.signal.reason });
+    // After close() (daemon shutdown, umount) nothing is retried: the pools are gone.
+    if (this.#closed) throw new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: the backend is closed`);
     ctl.link(req.signal, () => new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: aborted`, { cause: req.signal?.reason }));
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
     if (req.deadline !== false) {
@@ -353,11 +356,13 @@ export class HttpClient {
       const code = (e as { code?: string }).code;
       if (code === 'UND_ERR_CONNECT_TIMEOUT') throw new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: connect timed out after ${connectTimeoutMs} ms`, { retryable: true, cause: e });
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') throw new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: no data for ${timeoutMs} ms`, { retryable: true, cause: e });
+      if (this.#closed) throw new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: the backend was closed`, { cause: e });
       throw ctl.wrap(e, `${what}: request failed`);
     }
   }
 
   close(): void {
+    this.#closed = true;
     void this.#direct.destroy().catch(() => {});
     for (const a of this.#proxies.values()) void a.destroy().catch(() => {});
     this.#proxies.clear();
