@@ -156,6 +156,9 @@ export class HttpResponse {
     this.url = url;
     this.#body = data.body;
     this.#ctl = ctl;
+    // undici destroys an unread body with the transport error (reset, deadline, abort): without a
+    // listener that would be an uncaught exception. Readers see the error through their iterator.
+    data.body.on('error', () => {});
     data.body.once('close', () => ctl.done());
   }
 
@@ -173,7 +176,6 @@ export class HttpResponse {
   stream(): Readable {
     const ctl = this.#ctl;
     const body = this.#body;
-    body.on('error', () => {});
     // Re-emit transport failures in our typed, redacted form.
     const orig = body.emit.bind(body) as (ev: string | symbol, ...a: unknown[]) => boolean;
     body.emit = ((ev: string | symbol, ...a: unknown[]) => (ev === 'error' ? orig(ev, ctl.failure ?? ctl.wrap(a[0], `${ctl.what}: connection lost`)) : orig(ev, ...a))) as typeof body.emit;
@@ -272,7 +274,7 @@ class RequestControl {
 function wrapTransportError(e: unknown, backend: string, msg: string): BackendError {
   const err = e as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = err?.code && !err.code.startsWith('UND_ERR') ? err.code : (err?.cause?.code ?? err?.code);
-  const detail = [code, err?.cause?.message ?? err?.message].filter(Boolean).join(': ') || String(e);
+  const detail = [code, (err?.cause?.message ?? err?.message)?.trim()].filter(Boolean).join(': ') || String(e);
   return new BackendError('ERR_BACKEND_NETWORK', backend, redact(`${msg} (${detail})`), { retryable: true, cause: e });
 }
 
