@@ -9,7 +9,7 @@ import { signV4 } from '../storage/backend/sigv4.js';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { buildDirectory, type BuildParams } from './builder-cli.js';
-import { rawRequest, readAll } from './http.js';
+import { HttpClient } from '../storage/backend/http.js';
 import { sha256File } from './layer.js';
 
 const log = logger('build');
@@ -53,8 +53,15 @@ async function pushS3(cfg: Record<string, unknown>, key: string, file: string): 
     secretAccessKey: str('access_key_secret'),
     contentSha256Header: true,
   });
-  const res = await rawRequest({ method: 'PUT', url, headers: signed.headers, body: () => createReadStream(file, { highWaterMark: 1 << 20 }) });
-  const body = await readAll(res, 1 << 20);
+  const client = new HttpClient({ backend: 's3', connectTimeoutMs: 30_000, timeoutMs: 120_000, skipVerify: false });
+  let res;
+  let body: Buffer;
+  try {
+    res = await client.request({ method: 'PUT', url, headers: signed.headers, body: () => createReadStream(file, { highWaterMark: 1 << 20 }), deadline: false });
+    body = await res.readAll(1 << 20);
+  } finally {
+    client.close();
+  }
   if (res.status !== 200) throw new NydusError('ERR_BACKEND_HTTP_STATUS', `s3 PUT ${bucket}/${key}: HTTP ${res.status} ${body.toString('utf8').slice(0, 200)}`);
   return url.href;
 }

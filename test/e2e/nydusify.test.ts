@@ -234,6 +234,15 @@ describe('nydusify e2e', { skip, timeout: 300_000 }, () => {
     assert.ok(!existsSync(join(work, 'w1b')), 'a work dir created by convert is removed');
   });
 
+  test('on a terminal: byte progress for pull and push, the success line once', async () => {
+    // script(1) gives nydusify a pseudo-terminal as stderr; its output is the terminal transcript.
+    const cmd = [process.execPath, BIN('nydusify'), 'convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:tty`, ...flags, '--work-dir', join(work, 'wtty')].map((a) => `'${a}'`).join(' ');
+    const out = await new Promise<string>((ok, fail) => execFile('script', ['-qec', cmd, '/dev/null'], { maxBuffer: 1 << 24 }, (err, stdout) => (err ? fail(new Error(`${err.message}\n${stdout}`)) : ok(stdout))));
+    assert.match(out, /pulled \d+(\.\d)? (B|KiB|MiB), pushed \d+(\.\d)? (B|KiB|MiB)/, out);
+    assert.equal(out.match(/Converted to /g)?.length, 1, out);
+    assert.doesNotMatch(out, /INFO nydusify/, out);
+  });
+
   test('3-layer image with whiteouts, opaque dir and hardlinks equals umoci unpack of the source', async () => {
     const r = await nydusify(['convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:nydus`, ...flags, '--work-dir', join(work, 'w2'), '--push-chunk-size', '1M']);
     assert.equal(r.code, 0, r.stderr);

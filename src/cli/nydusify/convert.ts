@@ -3,6 +3,7 @@ import { rm, stat, writeFile } from 'node:fs/promises';
 import { convertImage, hostPlatform } from '../../convert/convert.js';
 import { parseImageRef } from '../../convert/reference.js';
 import { UsageError } from '../../util/errors.js';
+import { humanBytes } from '../../util/human.js';
 import { parseSize } from '../main.js';
 import { LOG_LEVELS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
 import { backendChoice, backendFlags, buildFlags, buildParams, registryFlags } from './common.js';
@@ -66,6 +67,23 @@ export async function run(args: string[]): Promise<number> {
   const existed = await stat(workDir).then(() => true, () => false);
   const backend = backendChoice(v['backend-type'], v['backend-config'], v['backend-config-file'], false);
   const tty = process.stderr.isTTY === true;
+  // On a terminal, one status line of layer bytes pulled and pushed, redrawn at most 5 times a second
+  // and wiped before any other line (so the success line appears once, alone).
+  const moved = { pull: 0, push: 0 };
+  let drawn = 0;
+  let shown = false;
+  const wipe = (): void => {
+    if (shown) process.stderr.write('\r\x1b[K');
+    shown = false;
+  };
+  const onBytes = (kind: 'pull' | 'push', n: number): void => {
+    moved[kind] += n;
+    const now = Date.now();
+    if (now - drawn < 200) return;
+    drawn = now;
+    process.stderr.write(`\r\x1b[Kpulled ${humanBytes(moved.pull)}, pushed ${humanBytes(moved.push)}`);
+    shown = true;
+  };
   try {
     const metrics = await convertImage({
       source,
@@ -84,11 +102,14 @@ export async function run(args: string[]): Promise<number> {
       backend,
       workDir,
       pushChunkSize: v['push-chunk-size'] ? parseSize('--push-chunk-size', v['push-chunk-size']) : 0,
-      ...(tty || v.debug ? { progress: (l: string) => process.stderr.write(`${l}\n`) } : {}),
+      ...(tty || v.debug ? { progress: (l: string) => (wipe(), process.stderr.write(`${l}\n`)) } : {}),
+      ...(tty ? { onBytes } : {}),
     });
+    wipe();
     if (v['output-json']) await writeFile(v['output-json'], JSON.stringify(metrics, null, 2) + '\n');
     process.stderr.write(`Converted to ${target} (${metrics.TargetDigest})\n`);
   } finally {
+    wipe();
     if (!existed) await rm(workDir, { recursive: true, force: true });
   }
   return 0;

@@ -232,6 +232,7 @@ export class FileCache implements BlobCache {
         } else missing.push(i);
       }),
     );
+    if (log.enabled('debug')) log.debug(`blob ${e.blob.blobId}: ${chunks.length - missing.length} cache hit(s), ${missing.length} miss(es) among chunks ${chunks.map((c) => c.index).join(',')}`);
     if (missing.length === 0) return out;
     missing = missing.sort((a, b) => a - b);
     const run = async (): Promise<Uint8Array[]> => {
