@@ -15,7 +15,7 @@ import { logger, setLogLevel, isLogLevel, redactSecrets } from '../util/log.js';
 import { packageVersion } from '../util/version.js';
 import { type BlobCacheEntry, type BlobObjectId, ControlError, type DaemonControl, type DaemonInfo, type DaemonState, type MetricsKind, type MountRequest } from './control.js';
 import { FileStats, FsStats, newFileStatsBuffer, newFsStatsBuffer } from './fs-stats.js';
-import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
+import { fetchReply, type DaemonRequest, type FuseFsInit, type MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { startPrefetch } from './prefetch-plan.js';
 import type { MountSpec } from './vfs.js';
@@ -229,11 +229,8 @@ export class NydusDaemon implements DaemonControl {
         if (log.enabled('trace')) log.trace(`fetch ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')} for ${m.mountpoint}`);
         const datas = await m.storage.readChunks(req.chunks);
         if (log.enabled('trace')) log.trace(`fetched ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')}`);
-        // Storage may hand the same bytes to several readers (joined fetches), so never transfer its
-        // buffers: copy into fresh ones and move those (a detached buffer would break the others).
-        // (Buffer#slice is a view, not a copy: copy explicitly.)
-        const owned = datas.map((d) => new Uint8Array(d));
-        return withTransfer(owned, owned.map((d) => d.buffer as ArrayBuffer));
+        const r = fetchReply(datas, req.ranges);
+        return withTransfer(r.value, r.transfer);
       } catch (e) {
         this.#event(`read of ${req.chunks.length} chunk(s) for ${m.mountpoint} failed: ${describeError(e)}`);
         log.warn(`read failed on ${m.mountpoint}: ${describeError(e)}`);

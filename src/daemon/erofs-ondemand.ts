@@ -26,7 +26,7 @@ import { RafsV6Super } from '../rafs/v6.js';
 import { describeError, NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { BLOB_DATA_MOUNT, type BlobDataFsInit } from './blob-data-fs.js';
-import type { DaemonRequest } from './fuse-fs.js';
+import { fetchReply, type DaemonRequest } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { startPrefetch } from './prefetch-plan.js';
 
@@ -202,9 +202,8 @@ export class ErofsOndemand {
     if (req.t !== 'fetch' || req.mount !== BLOB_DATA_MOUNT || !this.#storage) throw new NydusError('ERR_INTERNAL', 'unknown worker request');
     try {
       const datas = await this.#storage.readChunks(req.chunks);
-      // Storage may share these bytes with joined readers: move copies, never its buffers.
-      const owned = datas.map((d) => new Uint8Array(d));
-      return withTransfer(owned, owned.map((d) => d.buffer as ArrayBuffer));
+      const r = fetchReply(datas, req.ranges);
+      return withTransfer(r.value, r.transfer);
     } catch (e) {
       log.warn(`read of ${req.chunks.length} chunk(s) failed: ${describeError(e)}`);
       throw e;

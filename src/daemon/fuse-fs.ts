@@ -19,11 +19,33 @@ export interface FuseFsInit {
 /** Worker → main requests. */
 export type DaemonRequest =
   | { t: 'table' }
-  | { t: 'fetch'; mount: number; chunks: ChunkInfo[]; ino?: number }
+  /** `ranges[i]` = [from, to) of chunk i the reader needs: only those bytes are copied back. */
+  | { t: 'fetch'; mount: number; chunks: ChunkInfo[]; ino?: number; ranges?: Array<[number, number]> }
   | { t: 'readahead'; mount: number; chunks: ChunkInfo[] };
 
 function ownDigest(c: ChunkInfo): ChunkInfo {
   return { ...c, digest: c.digest.slice() };
+}
+
+/**
+ * A fetch's reply, moved to the worker: copies of the wanted ranges (all of each chunk without
+ * `ranges`) in one new buffer. Storage may hand the same bytes to several readers (joined fetches,
+ * kept chunks), so its buffers are never transferred; and a 128 KiB read of a 1 MiB chunk copies
+ * 128 KiB, not the chunk.
+ */
+export function fetchReply(datas: readonly Uint8Array[], ranges?: ReadonlyArray<readonly [number, number]>): { value: Uint8Array[]; transfer: ArrayBuffer[] } {
+  const r = datas.map((d, i) => {
+    const [from, to] = ranges?.[i] ?? [0, d.length];
+    return d.subarray(Math.min(from, d.length), Math.min(to, d.length));
+  });
+  const all = new Uint8Array(r.reduce((n, d) => n + d.length, 0));
+  let off = 0;
+  const value = r.map((d) => {
+    all.set(d, off);
+    off += d.length;
+    return all.subarray(off - d.length, off);
+  });
+  return { value, transfer: [all.buffer] };
 }
 
 export interface MountTable {
@@ -45,7 +67,7 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise
   const version = new Int32Array(init.tableVersion);
   const vfs = new Vfs({
     // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
-    fetchChunks: (mount, chunks, ino) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest), ino } satisfies DaemonRequest),
+    fetchChunks: (mount, chunks, ino, ranges) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest), ino, ranges } satisfies DaemonRequest),
     readahead: (mount, chunks) => ctx.postToMain({ t: 'readahead', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
   });
   let seen = -1;

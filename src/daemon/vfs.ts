@@ -64,7 +64,7 @@ export interface DataClient {
    * Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread).
    * `ino` is the FUSE inode the read is for (shown by /api/v1/metrics/inflight while it waits).
    */
-  fetchChunks(mountIndex: number, chunks: ChunkInfo[], ino: number): Promise<Uint8Array[]>;
+  fetchChunks(mountIndex: number, chunks: ChunkInfo[], ino: number, ranges?: Array<[number, number]>): Promise<Uint8Array[]>;
   /** Asks for chunks to be brought into the cache in the background (no reply). */
   readahead(mountIndex: number, chunks: ChunkInfo[]): void;
 }
@@ -361,6 +361,8 @@ export class Vfs {
     // A cold part names its chunk by position in `missing` (and so in the fetch's reply).
     const parts: Array<Buffer | { miss: number; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
+    // Only the needed bytes of each missing chunk come back (a chunk appears once per read).
+    const ranges: Array<[number, number]> = [];
     let lastMissPos = -1;
     // The chunks must cover [offset, end) without gaps: a crafted bootstrap with too few or empty
     // chunks would otherwise make the read silently short.
@@ -381,6 +383,7 @@ export class Vfs {
       } else {
         parts.push({ miss: missing.length, from, to });
         missing.push(c);
+        ranges.push([from, to]);
         lastMissPos = k;
       }
     }
@@ -389,11 +392,12 @@ export class Vfs {
     m.files?.read(local, end - offset);
     if (missing.length === 0) return parts as Buffer[];
     this.#readahead(m, local, chunks, lastMissPos);
-    return this.#data.fetchChunks(m.spec.index, missing, ino).then((datas) =>
+    return this.#data.fetchChunks(m.spec.index, missing, ino, ranges).then((datas) =>
       parts.map((p) => {
         if (Buffer.isBuffer(p)) return p;
         const d = datas[p.miss]!;
-        return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
+        if (d.length !== p.to - p.from) throw new FsError(E.EIO, `short chunk data for inode ${local}`);
+        return Buffer.from(d.buffer, d.byteOffset, d.length);
       }),
     );
   }
@@ -462,7 +466,8 @@ export class Vfs {
     for (let k = pos + 1; k < chunks.length && ahead.length < SEQUENTIAL_READAHEAD_CHUNKS; k++) {
       const c = chunks[k]!;
       const ent = m.spec.cache[c.blobIndex];
-      if (ent && !isChunkReady(ent.bitmap, c.index)) ahead.push(c);
+      // No view (dummycache, digest-keyed blobs): storage keeps what it fetched ahead in memory or its cache.
+      if (!ent || !isChunkReady(ent.bitmap, c.index)) ahead.push(c);
     }
     if (ahead.length) this.#data.readahead(m.spec.index, ahead);
   }
