@@ -1,7 +1,7 @@
 // nydusd's main thread: one FUSE session, a table of RAFS mounts (the root from --bootstrap and/or
 // pseudo mounts added over the API), storage per mount, prefetch, metrics, and the state machine
 // upstream reports (INIT → READY → RUNNING).
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getegid, geteuid } from 'node:process';
@@ -18,6 +18,7 @@ import { FileStats, FsStats, newFileStatsBuffer, newFsStatsBuffer } from './fs-s
 import { fetchReply, type DaemonRequest, type FuseFsInit, type MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { startPrefetch } from './prefetch-plan.js';
+import { readFileShared } from './shared-file.js';
 import type { MountSpec } from './vfs.js';
 import { CacheQuota } from '../storage/cache/cache-quota.js';
 
@@ -261,16 +262,12 @@ export class NydusDaemon implements DaemonControl {
   }
 
   async #addMount(mountpoint: string, source: string, config: FsConfig, prefetchFiles?: string[], fixedIndex?: number): Promise<MountState> {
-    let buf: Buffer;
+    let shared: SharedArrayBuffer;
     try {
-      if (!statSync(source).isFile()) throw new Error('not a regular file');
-      buf = readFileSync(source);
+      shared = readFileShared(source);
     } catch (e) {
       throw new ControlError(400, 'INVALID_ARGUMENT', `bootstrap ${source}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : describeError(e)}`);
     }
-    // Copy into shared memory once: every FUSE worker decodes from the same bytes.
-    const shared = new SharedArrayBuffer(buf.length);
-    new Uint8Array(shared).set(buf);
     let sb: RafsSuper;
     try {
       sb = openBootstrap(new Uint8Array(shared), `bootstrap ${source}`);
