@@ -104,8 +104,18 @@ export function isChunkReady(bitmap: Uint8Array, index: number): boolean {
   return byte < bitmap.length && (Atomics.load(bitmap, byte) & (0x80 >>> (index & 7))) !== 0;
 }
 
+/** Warm reads land in one reused buffer per worker (a 1 MiB READ plus slack for unaligned chunks). */
+const SCRATCH_BYTES = 2 << 20;
+
 export class Vfs {
   readonly #mounts = new Map<number, Mount>();
+  /**
+   * Cached bytes of the current read. A synchronous read's reply is written before the worker
+   * reads the next request, so the buffer is free again then: no 1 MiB allocation (and its page
+   * faults and GC) per warm READ. Reads that wait for a fetch copy their cached parts out first.
+   */
+  #scratch: Buffer | undefined;
+  #scratchUsed = 0;
   readonly #pseudo = new Map<number, PseudoDir>();
   #nextPseudo = 2;
   #rootMount: number | undefined;
@@ -354,6 +364,7 @@ export class Vfs {
     const end = Math.min(fileSize, offset + size);
     if (offset >= end) return [];
     const chunks = cached?.chunks ?? this.#chunks(m, local, fileSize);
+    this.#scratchUsed = 0;
     const cs = m.sb.meta.chunkSize;
     // Chunks are in file order and (without holes) chunk k covers [k*cs, ...): start near offset/cs.
     let k = Math.min(chunks.length, Math.floor(offset / cs));
@@ -391,6 +402,11 @@ export class Vfs {
     m.stats.dataRead(end - offset);
     m.files?.read(local, end - offset);
     if (missing.length === 0) return parts as Buffer[];
+    // This reply waits: the worker serves other reads meanwhile, which reuse the scratch buffer.
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (Buffer.isBuffer(p) && p.buffer === this.#scratch?.buffer) parts[i] = Buffer.from(p);
+    }
     this.#readahead(m, local, chunks, lastMissPos);
     return this.#data.fetchChunks(m.spec.index, missing, ino, ranges).then((datas) =>
       parts.map((p) => {
@@ -420,7 +436,8 @@ export class Vfs {
     }
     const fd = this.#cacheFd(m, c.blobIndex)!;
     const [start, len] = verify ? [0, c.uncompressedSize] : [from, to - from];
-    const b = Buffer.allocUnsafe(len);
+    // Verified chunks are kept (m.verified): they get their own buffer.
+    const b = verify ? Buffer.allocUnsafe(len) : this.#take(len);
     let got = 0;
     while (got < b.length) {
       const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + start + got);
@@ -450,6 +467,14 @@ export class Vfs {
     m.verified.set(memoKey, { digest: c.digest, data: b });
     if (m.verified.size > VERIFIED_CHUNKS) m.verified.delete(m.verified.keys().next().value!);
     return b.subarray(from, to);
+  }
+
+  #take(len: number): Buffer {
+    this.#scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    if (this.#scratchUsed + len > this.#scratch.length) return Buffer.allocUnsafe(len);
+    const b = this.#scratch.subarray(this.#scratchUsed, this.#scratchUsed + len);
+    this.#scratchUsed += len;
+    return b;
   }
 
   /**
