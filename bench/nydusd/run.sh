@@ -3,6 +3,7 @@
 # on a zstd-3 squashfs vs kernel EROFS lz4hc, same data.
 #   bench/nydusd/run.sh   env: BENCH_DIR=/tmp/nydusd-dp MIXED_MB=768 SMALL_INODES=100000
 #                                   ROWS="cold warm rand stat mount" THREADS=4 NODE_PROF="--cpu-prof ..."
+#                                   BASE=<another checkout, built>: its nydusd rows too ("…@base"), same run
 # Rows: cold mixed-file read (page cache dropped, fresh blob cache) per server; warm O_DIRECT 1 MiB
 # sequential; 4 KiB random O_DIRECT; stat walk of 20k files after dropping dentries; 100k-inode mount
 # time (start to a stat of a top-level entry); RSS of the daemon's process tree after the cold read.
@@ -13,7 +14,7 @@ NODE=${NODE:-$REPO/node_modules/.bin/node}
 B=${BENCH_DIR:-/tmp/nydusd-dp}
 MIXED_MB=${MIXED_MB:-768}
 SMALL_INODES=${SMALL_INODES:-100000}
-ROWS=${ROWS:-cold warm rand stat mount}
+ROWS=${ROWS-cold warm rand stat mount}
 THREADS=${THREADS:-4}
 NI="$NODE $REPO/bin/nydus-image.js"
 mkdir -p "$B"; MNT=$B/mnt; mkdir -p "$MNT"
@@ -108,13 +109,14 @@ cfg() { # $1 cache type $2 work_dir $3 blob dir
 mount_nydusd() { # $1 cache type $2 work_dir $3 bootstrap $4 blob dir $5 entry
   cfg "$1" "$2" "$4"; local t; t=$(now_ms)
   # shellcheck disable=SC2086
-  "$NODE" ${NODE_PROF:-} "$REPO/bin/nydusd.js" --config "$B/nydusd.json" --mountpoint "$MNT" --bootstrap "$3" --log-level warn --thread-num "$THREADS" >>"$B/daemon.log" 2>&1 &
+  "$NODE" ${NODE_PROF:-} "$USE_REPO/bin/nydusd.js" --config "$B/nydusd.json" --mountpoint "$MNT" --bootstrap "$3" --log-level warn --thread-num "$THREADS" >>"$B/daemon.log" 2>&1 &
   DPID=$!; wait_mount "$MNT" "$DPID" "$5"; MOUNT_MS=$(( $(now_ms) - t ))
 }
 mount_squash() { local t; t=$(now_ms); squashfuse_ll -f "$1" "$MNT" >>"$B/daemon.log" 2>&1 & DPID=$!; wait_mount "$MNT" "$DPID" "$2"; MOUNT_MS=$(( $(now_ms) - t )); }
-prepare() { # $1 kind [$2 fresh]: fresh mount, dropped caches
+prepare() { # $1 kind [$2 fresh]: fresh mount, dropped caches; kind@base = the BASE checkout's nydusd
   unmount_all; drop
-  case $1 in
+  USE_REPO=$REPO; [ "${1#*@}" = base ] && USE_REPO=$BASE
+  case ${1%@base} in
     nydusd-blobcache) [ "${2:-}" = fresh ] && { rm -rf "$B/cache"; mkdir -p "$B/cache"; }; mount_nydusd blobcache "$B/cache" "$B/image.boot" "$B/blobs" mixed.bin ;;
     nydusd-dummy) mount_nydusd dummycache "" "$B/image.boot" "$B/blobs" mixed.bin ;;
     squashfuse_ll) mount_squash "$B/sq.img" mixed.bin ;;
@@ -122,25 +124,27 @@ prepare() { # $1 kind [$2 fresh]: fresh mount, dropped caches
   esac
 }
 cpu_of() { [ -n "$DPID" ] && [ "${1%%-*}" = nydusd ] && cpu_s "$DPID" || echo -; }
+USE_REPO=$REPO
+with_base() { for k in "$@"; do echo "$k"; [ -n "${BASE:-}" ] && [ "${k%%-*}" = nydusd ] && echo "$k@base"; done; }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)   $(date -u +%FT%TZ)   mixed file $MIXED_MB MiB"
 has() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 if has cold; then
-  echo; printf '%-18s %8s %9s %9s %8s\n' "cold read" wall_s MB/s cpu_s rss_MB
-  for kind in nydusd-blobcache nydusd-dummy squashfuse_ll erofs-lz4hc; do
+  echo; printf '%-22s %8s %9s %9s %8s\n' "cold read" wall_s MB/s cpu_s rss_MB
+  for kind in $(with_base nydusd-blobcache nydusd-dummy squashfuse_ll erofs-lz4hc); do
     prepare $kind fresh; c0=$(cpu_of $kind)
     t=$(now_ms); dd if="$MNT/mixed.bin" of=/dev/null bs=1M status=none; t1=$(now_ms)
     c1=$(cpu_of $kind); rss=$([ -n "$DPID" ] && rss_mb "$DPID" || echo -)
     cpu=$([ "$c0" = - ] && echo - || python3 -c "print('%.2f' % ($c1 - $c0))")
-    printf '%-18s %8s %9s %9s %8s\n' $kind "$(secs $t $t1)" "$(python3 -c "print('%.0f' % ($MIXED_MB * 1.048576 / (($t1 - $t) / 1000)))")" "$cpu" "$rss"
+    printf '%-22s %8s %9s %9s %8s\n' $kind "$(secs $t $t1)" "$(python3 -c "print('%.0f' % ($MIXED_MB * 1.048576 / (($t1 - $t) / 1000)))")" "$cpu" "$rss"
   done
 fi
 if has warm; then
   # Fill the blob cache completely first.
   prepare nydusd-blobcache fresh; cat "$MNT/mixed.bin" > /dev/null
   echo; printf '%-18s %8s %9s %9s\n' "warm O_DIRECT 1M" wall_s MB/s cpu_s
-  for kind in nydusd-blobcache squashfuse_ll; do
+  for kind in $(with_base nydusd-blobcache squashfuse_ll); do
     prepare $kind; c0=$(cpu_of $kind)
     t=$(now_ms); dd if="$MNT/mixed.bin" of=/dev/null bs=1M iflag=direct status=none; t1=$(now_ms); c1=$(cpu_of $kind)
     printf '%-18s %8s %9s %9s\n' $kind "$(secs $t $t1)" "$(python3 -c "print('%.0f' % ($MIXED_MB * 1.048576 / (($t1 - $t) / 1000)))")" "$([ "$c0" = - ] && echo - || python3 -c "print('%.2f' % ($c1 - $c0))")"
@@ -157,16 +161,17 @@ for o in offs: os.preadv(fd, [buf], o)
 print('%.0f' % (n / (time.perf_counter() - t)))
 EOF
   echo; printf '%-18s %9s\n' "4K random O_DIRECT" iops
-  for kind in nydusd-blobcache squashfuse_ll; do
+  for kind in $(with_base nydusd-blobcache squashfuse_ll); do
     prepare $kind; cat "$MNT/mixed.bin" > /dev/null  # warm both sides' data (squashfs image in page cache)
     printf '%-18s %9s\n' $kind "$(python3 "$B/rand.py" "$MNT/mixed.bin" "${RAND_N:-20000}")"
   done
 fi
 if has stat; then
   echo; printf '%-18s %8s %9s\n' "stat walk 20k" wall_s stat/s
-  for kind in nydusd squashfuse_ll; do
+  for kind in $(with_base nydusd squashfuse_ll); do
     unmount_all; drop
-    if [ $kind = nydusd ]; then rm -rf "$B/small/cache"; mount_nydusd blobcache "$B/small/cache" "$B/small/image.boot" "$B/small/blobs" d000
+    USE_REPO=$REPO; [ "${kind#*@}" = base ] && USE_REPO=$BASE
+    if [ "${kind%@base}" = nydusd ]; then rm -rf "$B/small/cache"; mount_nydusd blobcache "$B/small/cache" "$B/small/image.boot" "$B/small/blobs" d000
     else mount_squash "$B/small/sq.img" d000; fi
     echo 2 > /proc/sys/vm/drop_caches
     r=$(python3 -c "
@@ -175,19 +180,20 @@ r = sys.argv[1]; names = [os.path.join(r, 'd%03d' % (i // 1000), 'f%05d' % i) fo
 t = time.perf_counter()
 for n in names: os.stat(n)
 d = time.perf_counter() - t; print('%.3f %.0f' % (d, len(names) / d))" "$MNT")
-    printf '%-18s %8s %9s\n' $kind $r
+    printf '%-18s %8s %9s\n' "$kind" $r
   done
 fi
 if has mount; then
   echo; echo "mount time, $SMALL_INODES-inode image, start to stat of a top-level entry (ms, median of 5):"
-  for kind in nydusd squashfuse_ll; do
+  for kind in $(with_base nydusd squashfuse_ll); do
     ts=()
+    USE_REPO=$REPO; [ "${kind#*@}" = base ] && USE_REPO=$BASE
     for i in 1 2 3 4 5; do
       unmount_all
-      if [ $kind = nydusd ]; then rm -rf "$B/small/cache"; mount_nydusd blobcache "$B/small/cache" "$B/small/image.boot" "$B/small/blobs" d000
+      if [ "${kind%@base}" = nydusd ]; then rm -rf "$B/small/cache"; mount_nydusd blobcache "$B/small/cache" "$B/small/image.boot" "$B/small/blobs" d000
       else mount_squash "$B/small/sq.img" d000; fi
       ts+=("$MOUNT_MS")
-      [ $kind = nydusd ] && [ $i = 5 ] && echo "  nydusd RSS after mount: $(rss_mb $DPID) MB"
+      [ "${kind%@base}" = nydusd ] && [ $i = 5 ] && echo "  $kind RSS after mount: $(rss_mb $DPID) MB, CPU at mount $(cpu_s $DPID) s"
     done
     echo "  $kind: $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 3p) (all: ${ts[*]})"
   done
