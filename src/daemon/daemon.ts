@@ -230,7 +230,7 @@ export class NydusDaemon implements DaemonControl {
         if (log.enabled('trace')) log.trace(`fetch ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')} for ${m.mountpoint}`);
         const datas = await m.storage.readChunks(req.chunks);
         if (log.enabled('trace')) log.trace(`fetched ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')}`);
-        const r = fetchReply(datas, req.ranges);
+        const r = fetchReply(datas, req.ranges, req.into);
         return withTransfer(r.value, r.transfer);
       } catch (e) {
         this.#event(`read of ${req.chunks.length} chunk(s) for ${m.mountpoint} failed: ${describeError(e)}`);

@@ -200,7 +200,7 @@ export class ErofsOndemand {
     if (req.t !== 'fetch' || req.mount !== BLOB_DATA_MOUNT || !this.#storage) throw new NydusError('ERR_INTERNAL', 'unknown worker request');
     try {
       const datas = await this.#storage.readChunks(req.chunks);
-      const r = fetchReply(datas, req.ranges);
+      const r = fetchReply(datas, req.ranges, req.into);
       return withTransfer(r.value, r.transfer);
     } catch (e) {
       log.warn(`read of ${req.chunks.length} chunk(s) failed: ${describeError(e)}`);
