@@ -9,7 +9,7 @@ import { Worker, type TransferListItem } from 'node:worker_threads';
 import { encodeOutHeader, FUSE_NOTIFY_RESEND, MAX_OPCODE, OPCODE_NAMES, OUT_HEADER_SIZE } from './abi.js';
 import { DEFAULT_PROTOCOL_OPTIONS, type InitInfo, type ProtocolOptions } from './dispatch.js';
 import { errnoOf } from './errno.js';
-import { isFuseMounted, mountFuse, raiseReadahead, unmountFuse, unmountFuseSync, withTimeout, type MountOptions, type UnmountStep } from './mount.js';
+import { abortConnection, isFuseMounted, mountFuse, raiseReadahead, unmountFuse, unmountFuseSync, withTimeout, type MountOptions, type UnmountStep } from './mount.js';
 import type { MainMessage, WorkerData, WorkerMessage } from './worker.js';
 import { logger } from '../util/log.js';
 
@@ -295,6 +295,14 @@ export class FuseSession extends EventEmitter {
     try {
       await withTimeout(this.closed, timeoutMs, `FUSE session end on ${this.mountpoint}`);
     } catch (e) {
+      // The superblock can outlive our umount (a copy of the mount in another mount namespace), and
+      // then the workers stay blocked in read(2): no terminate() reaches them and process.exit()
+      // would wait for them forever. Ending the connection wakes them with ENODEV.
+      if (step !== 'abort' && abortConnection(this.connId)) {
+        log.warn(`${this.mountpoint}: the connection outlived the unmount; aborted it`);
+        const ended = await withTimeout(this.closed, timeoutMs, 'FUSE session end after abort').then(() => true, () => false);
+        if (ended) return 'abort';
+      }
       // Workers stuck (should not happen after abort): force them down so the process can exit.
       this.terminateWorkers();
       throw e;
