@@ -1,32 +1,34 @@
 #!/usr/bin/env bash
-# nydusd vs squashfuse_ll vs kernel EROFS vs the native directory, same tree, one run, side by side.
-#   bench/nydusd/run.sh        env: BENCH_DIR=/tmp/nydusd-bench USR_CAP_MB=1024 BIG_MB=1024 SMALL_INODES=100000
-# Tree: a copy of /usr (first USR_CAP_MB of file data in path order) + big.bin (BIG_MB of distinct
-# real /usr bytes, so zstd has realistic work). Images: nydus v6 zstd (localfs + blobcache),
-# mksquashfs -comp zstd, and `nydus-image export --block` of the same v6 image (flat EROFS disk).
-# Every measurement starts from dropped page caches (echo 3 > /proc/sys/vm/drop_caches) and a fresh
-# mount; "cold" nydusd also starts from an empty blobcache, "warm" from a fully populated one.
+# nydusd data path (issue 14) side by side, one run: nydusd (blobcache / dummycache) vs squashfuse_ll
+# on a zstd-3 squashfs vs kernel EROFS lz4hc, same data.
+#   bench/nydusd/run.sh   env: BENCH_DIR=/tmp/nydusd-dp MIXED_MB=768 SMALL_INODES=100000
+#                                   ROWS="cold warm rand stat mount" THREADS=4 NODE_PROF="--cpu-prof ..."
+#                                   BASE=<another checkout, built>: its nydusd rows too ("…@base"), same run
+# Rows: cold mixed-file read (page cache dropped, fresh blob cache) per server; warm O_DIRECT 1 MiB
+# sequential; 4 KiB random O_DIRECT; stat walk of 20k files after dropping dentries; 100k-inode mount
+# time (start to a stat of a top-level entry); RSS of the daemon's process tree after the cold read.
+# For nydusd it also prints the daemon's CPU seconds (user+sys, all threads) per row.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-B=${BENCH_DIR:-/tmp/nydusd-bench}
-USR_CAP_MB=${USR_CAP_MB:-1024}
-BIG_MB=${BIG_MB:-1024}
+REPO=${REPO:-$(cd "$(dirname "$0")/../.." && pwd)}  # REPO= another checkout to bench its build
+NODE=${NODE:-$REPO/node_modules/.bin/node}
+B=${BENCH_DIR:-/tmp/nydusd-dp}
+MIXED_MB=${MIXED_MB:-768}
 SMALL_INODES=${SMALL_INODES:-100000}
-NI="node $REPO/bin/nydus-image.js"
-mkdir -p "$B"
-MNT=$B/mnt
-mkdir -p "$MNT"
+ROWS=${ROWS-cold warm rand stat mount}
+THREADS=${THREADS:-4}
+NI="$NODE $REPO/bin/nydus-image.js"
+mkdir -p "$B"; MNT=$B/mnt; mkdir -p "$MNT"
 DPID=""
 
 now_ms() { date +%s%3N; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 is_mounted() { awk -v m="$1" '$2==m{f=1} END{exit !f}' /proc/mounts; }
-wait_mount() { # $1 mountpoint $2 pid: poll until mounted and answering (deadline 60 s)
+wait_mount() { # $1 mountpoint $2 pid $3 entry to stat
   local end=$(( $(now_ms) + 60000 ))
-  until is_mounted "$1" && stat "$1/." >/dev/null 2>&1; do
+  until is_mounted "$1" && stat "$1/$3" >/dev/null 2>&1; do
     kill -0 "$2" 2>/dev/null || { echo "daemon $2 died" >&2; return 1; }
     [ "$(now_ms)" -lt "$end" ] || { echo "mount timeout" >&2; return 1; }
-    sleep 0.002
+    sleep 0.001
   done
 }
 unmount_all() {
@@ -34,121 +36,168 @@ unmount_all() {
   if is_mounted "$MNT"; then umount "$MNT" 2>/dev/null || umount -l "$MNT"; fi
 }
 trap unmount_all EXIT
-rss_mb() { awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$1/status"; }
+tree_pids() { local p=$1; echo "$p"; for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done; }
+rss_mb() { local t=0 p; for p in $(tree_pids "$1"); do t=$(( t + $(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0) )); done; echo $(( t / 1024 )); }
+cpu_s() { # user+sys seconds of the daemon tree (all threads)
+  local t=0 p; for p in $(tree_pids "$1"); do t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0) )); done
+  python3 -c "import os,sys; print('%.2f' % (int(sys.argv[1]) / os.sysconf('SC_CLK_TCK')))" "$t"
+}
+secs() { python3 -c "import sys; print('%.3f' % ((int(sys.argv[2]) - int(sys.argv[1])) / 1000))" "$1" "$2"; }
 
-# ---- data ------------------------------------------------------------------------------------
-if [ ! -f "$B/tree.done" ]; then
-  rm -rf "$B/tree"; mkdir -p "$B/tree"
-  python3 - "$B/list" "$USR_CAP_MB" <<'EOF'
+# ---- data ----------------------------------------------------------------------------------------
+if [ ! -f "$B/data.done" ]; then
+  rm -rf "$B/tree" "$B/small"; mkdir -p "$B/tree"
+  # Mixed file: 256 KiB pieces cycling text, ELF, random, zeros (real bytes from /usr).
+  python3 - "$B/tree/mixed.bin" "$MIXED_MB" <<'EOF'
 import os, sys
-out, cap = sys.argv[1], int(sys.argv[2]) << 20
-total = 0
-with open(out, 'w') as f:
-    for d, dirs, files in os.walk('/usr'):
-        dirs.sort(); files.sort()
-        f.write(d + '\n')
-        for n in files:
+out, total = sys.argv[1], int(sys.argv[2]) << 20
+def files(pred):
+    for d, _, fs in os.walk('/usr'):
+        for n in sorted(fs):
             p = os.path.join(d, n)
-            try: st = os.lstat(p)
-            except OSError: continue
-            if total + st.st_size > cap: continue
-            total += st.st_size if not os.path.islink(p) else 0
-            f.write(p + '\n')
+            try:
+                if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) > 65536 and pred(p): yield p
+            except OSError: pass
+def stream(pred):
+    while True:
+        for p in files(pred):
+            with open(p, 'rb') as f:
+                while b := f.read(1 << 20): yield b
+def elf(p):
+    with open(p, 'rb') as f: return f.read(4) == b'\x7fELF'
+def text(p):
+    with open(p, 'rb') as f: b = f.read(4096)
+    return b and all(c in b'\t\n\r' or 32 <= c < 127 for c in b)
+srcs = [stream(text), stream(elf), None, None]
+P = 256 << 10
+buf = {0: b'', 1: b''}
+with open(out, 'wb') as o:
+    n, i = 0, 0
+    while n < total:
+        k = i % 4; i += 1
+        if k == 2: piece = os.urandom(P)
+        elif k == 3: piece = bytes(P)
+        else:
+            while len(buf[k]) < P: buf[k] += next(srcs[k])
+            piece, buf[k] = buf[k][:P], buf[k][P:]
+        o.write(piece); n += P
 EOF
-  tar -C / --no-recursion -cf - -T "$B/list" 2>/dev/null | tar -C "$B/tree" -xf -
-  find /usr -type f -size +256k -print0 2>/dev/null | sort -z | xargs -0 cat 2>/dev/null | head -c $((BIG_MB << 20)) > "$B/tree/big.bin" || true
-  touch "$B/tree.done"
-fi
-TREE_FILES=$(find "$B/tree" -type f | wc -l); TREE_INODES=$(find "$B/tree" | wc -l); TREE_MB=$(du -sm "$B/tree" | cut -f1)
-echo "tree: $TREE_INODES inodes, $TREE_FILES files, $TREE_MB MB (big.bin $BIG_MB MiB)"
-
-if [ ! -f "$B/images.done" ]; then
-  rm -rf "$B/blobs" "$B/image.boot" "$B/sq.img" "$B/erofs.disk"; mkdir -p "$B/blobs"
-  t=$(now_ms); $NI create --fs-version 6 --compressor zstd -B "$B/image.boot" -D "$B/blobs" "$B/tree" >/dev/null; echo "build nydus v6 zstd: $(( $(now_ms) - t )) ms"
-  t=$(now_ms); mksquashfs "$B/tree" "$B/sq.img" -comp zstd -noappend -quiet -no-progress >/dev/null; echo "build squashfs zstd: $(( $(now_ms) - t )) ms"
-  t=$(now_ms); $NI export --block "$B/image.boot" -D "$B/blobs" -O "$B/erofs.disk" >/dev/null; echo "export erofs disk: $(( $(now_ms) - t )) ms"
-  # 100k-inode image for mount time.
-  rm -rf "$B/small"; mkdir -p "$B/small/src"
+  mkdir -p "$B/small"
   python3 -c "
 import os,sys
 r=sys.argv[1]
 for i in range(int(sys.argv[2])):
     d=os.path.join(r,'d%03d'%(i//1000)); os.makedirs(d,exist_ok=True); open(os.path.join(d,'f%05d'%i),'w').close()" "$B/small/src" "$SMALL_INODES"
-  mkdir -p "$B/small/blobs"
+  touch "$B/data.done"
+fi
+if [ ! -f "$B/images.done" ]; then
+  rm -rf "$B/blobs" "$B/small/blobs"; mkdir -p "$B/blobs" "$B/small/blobs"
+  t=$(now_ms); $NI create --fs-version 6 --compressor zstd -B "$B/image.boot" -D "$B/blobs" "$B/tree" >/dev/null; echo "build nydus v6 zstd: $(( $(now_ms) - t )) ms"
+  t=$(now_ms); mksquashfs "$B/tree" "$B/sq.img" -comp zstd -Xcompression-level 3 -noappend -quiet -no-progress >/dev/null; echo "build squashfs zstd-3: $(( $(now_ms) - t )) ms"
+  t=$(now_ms); mkfs.erofs -zlz4hc "$B/erofs.img" "$B/tree" >/dev/null; echo "build erofs lz4hc: $(( $(now_ms) - t )) ms"
   $NI create --fs-version 6 --compressor zstd -B "$B/small/image.boot" -D "$B/small/blobs" "$B/small/src" >/dev/null
-  mksquashfs "$B/small/src" "$B/small/sq.img" -comp zstd -noappend -quiet -no-progress >/dev/null
+  mksquashfs "$B/small/src" "$B/small/sq.img" -comp zstd -Xcompression-level 3 -noappend -quiet -no-progress >/dev/null
   touch "$B/images.done"
 fi
-ls -l "$B/blobs" "$B/sq.img" "$B/erofs.disk" | awk '{print $5, $9}'
 
-cfg() { # $1 work_dir $2 blobdir
-  cat > "$B/nydusd.json" <<EOF
-{"device":{"backend":{"type":"localfs","config":{"dir":"$2"}},"cache":{"type":"blobcache","config":{"work_dir":"$1"}}},"mode":"direct","digest_validate":false,"iostats_files":false,"enable_xattr":true}
-EOF
+cfg() { # $1 cache type $2 work_dir $3 blob dir
+  local cache='{"type":"dummycache"}'
+  [ "$1" = blobcache ] && cache="{\"type\":\"blobcache\",\"config\":{\"work_dir\":\"$2\"}}"
+  echo "{\"device\":{\"backend\":{\"type\":\"localfs\",\"config\":{\"dir\":\"$3\"}},\"cache\":$cache},\"mode\":\"direct\",\"digest_validate\":false,\"iostats_files\":false,\"enable_xattr\":true}" > "$B/nydusd.json"
 }
-# mount_<kind>: sets DPID and MOUNT_MS. Never call these in $(...): a daemon would inherit the
-# substitution's pipe and the substitution would wait for it to exit.
-mount_nydusd() { # $1 work_dir $2 bootstrap $3 blobdir
-  cfg "$1" "$3"; local t; t=$(now_ms)
-  node ${NODE_PROF:-} "$REPO/bin/nydusd.js" --config "$B/nydusd.json" --mountpoint "$MNT" --bootstrap "$2" --log-level warn --thread-num ${THREADS:-4} >>"$B/daemon.log" 2>&1 &
-  DPID=$!; wait_mount "$MNT" "$DPID"; MOUNT_MS=$(( $(now_ms) - t ))
+# Sets DPID and MOUNT_MS. Never call in $(...): the daemon would hold the substitution's pipe.
+mount_nydusd() { # $1 cache type $2 work_dir $3 bootstrap $4 blob dir $5 entry
+  cfg "$1" "$2" "$4"; local t; t=$(now_ms)
+  # shellcheck disable=SC2086
+  "$NODE" ${NODE_PROF:-} "$USE_REPO/bin/nydusd.js" --config "$B/nydusd.json" --mountpoint "$MNT" --bootstrap "$3" --log-level warn --thread-num "$THREADS" >>"$B/daemon.log" 2>&1 &
+  DPID=$!; wait_mount "$MNT" "$DPID" "$5"; MOUNT_MS=$(( $(now_ms) - t ))
 }
-mount_squash() { local t; t=$(now_ms); squashfuse_ll -f "$1" "$MNT" >>"$B/daemon.log" 2>&1 & DPID=$!; wait_mount "$MNT" "$DPID"; MOUNT_MS=$(( $(now_ms) - t )); }
-mount_erofs() { local t; t=$(now_ms); mount -t erofs -o loop,ro "$B/erofs.disk" "$MNT"; MOUNT_MS=$(( $(now_ms) - t )); }
-
-prepare() { # $1 kind: fresh mount, dropped caches; sets MOUNT_MS
+mount_squash() { local t; t=$(now_ms); squashfuse_ll -f "$1" "$MNT" >>"$B/daemon.log" 2>&1 & DPID=$!; wait_mount "$MNT" "$DPID" "$2"; MOUNT_MS=$(( $(now_ms) - t )); }
+prepare() { # $1 kind [$2 fresh]: fresh mount, dropped caches; kind@base = the BASE checkout's nydusd
   unmount_all; drop
-  case $1 in
-    native) MOUNT_MS=0 ;;
-    nydusd-cold) rm -rf "$B/cache"; mkdir -p "$B/cache"; mount_nydusd "$B/cache" "$B/image.boot" "$B/blobs" ;;
-    nydusd-warm) mount_nydusd "$B/cache" "$B/image.boot" "$B/blobs" ;;
-    squashfuse_ll) mount_squash "$B/sq.img" ;;
-    erofs) mount_erofs ;;
+  USE_REPO=$REPO; [ "${1#*@}" = base ] && USE_REPO=$BASE
+  case ${1%@base} in
+    nydusd-blobcache) [ "${2:-}" = fresh ] && { rm -rf "$B/cache"; mkdir -p "$B/cache"; }; mount_nydusd blobcache "$B/cache" "$B/image.boot" "$B/blobs" mixed.bin ;;
+    nydusd-dummy) mount_nydusd dummycache "" "$B/image.boot" "$B/blobs" mixed.bin ;;
+    squashfuse_ll) mount_squash "$B/sq.img" mixed.bin ;;
+    erofs-lz4hc) mount -t erofs -o loop,ro "$B/erofs.img" "$MNT" ;;
   esac
 }
-root_of() { [ "$1" = native ] && echo "$B/tree" || echo "$MNT"; }
-secs() { python3 -c "import sys; print('%.3f' % ((int(sys.argv[2]) - int(sys.argv[1])) / 1000))" "$1" "$2"; }
+cpu_of() { [ -n "$DPID" ] && [ "${1%%-*}" = nydusd ] && cpu_s "$DPID" || echo -; }
+USE_REPO=$REPO
+with_base() { for k in "$@"; do echo "$k"; [ -n "${BASE:-}" ] && [ "${k%%-*}" = nydusd ] && echo "$k@base"; done; }
 
-RAND=$B/rand.py
-cat > "$RAND" <<'EOF'
-import os, random, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY); size = os.fstat(fd).st_size
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)   $(date -u +%FT%TZ)   mixed file $MIXED_MB MiB"
+has() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+if has cold; then
+  echo; printf '%-22s %8s %9s %9s %8s\n' "cold read" wall_s MB/s cpu_s rss_MB
+  for kind in $(with_base nydusd-blobcache nydusd-dummy squashfuse_ll erofs-lz4hc); do
+    prepare $kind fresh; c0=$(cpu_of $kind)
+    t=$(now_ms); dd if="$MNT/mixed.bin" of=/dev/null bs=1M status=none; t1=$(now_ms)
+    c1=$(cpu_of $kind); rss=$([ -n "$DPID" ] && rss_mb "$DPID" || echo -)
+    cpu=$([ "$c0" = - ] && echo - || python3 -c "print('%.2f' % ($c1 - $c0))")
+    printf '%-22s %8s %9s %9s %8s\n' $kind "$(secs $t $t1)" "$(python3 -c "print('%.0f' % ($MIXED_MB * 1.048576 / (($t1 - $t) / 1000)))")" "$cpu" "$rss"
+  done
+fi
+if has warm; then
+  # Fill the blob cache completely first.
+  prepare nydusd-blobcache fresh; cat "$MNT/mixed.bin" > /dev/null
+  echo; printf '%-18s %8s %9s %9s\n' "warm O_DIRECT 1M" wall_s MB/s cpu_s
+  for kind in $(with_base nydusd-blobcache squashfuse_ll); do
+    prepare $kind; c0=$(cpu_of $kind)
+    t=$(now_ms); dd if="$MNT/mixed.bin" of=/dev/null bs=1M iflag=direct status=none; t1=$(now_ms); c1=$(cpu_of $kind)
+    printf '%-18s %8s %9s %9s\n' $kind "$(secs $t $t1)" "$(python3 -c "print('%.0f' % ($MIXED_MB * 1.048576 / (($t1 - $t) / 1000)))")" "$([ "$c0" = - ] && echo - || python3 -c "print('%.2f' % ($c1 - $c0))")"
+  done
+fi
+if has rand; then
+  cat > "$B/rand.py" <<'EOF'
+import mmap, os, random, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT); size = os.fstat(fd).st_size
+buf = mmap.mmap(-1, 4096)
 random.seed(42); n = int(sys.argv[2]); offs = [random.randrange(0, size // 4096) * 4096 for _ in range(n)]
 t = time.perf_counter()
-for o in offs: os.pread(fd, 4096, o)
+for o in offs: os.preadv(fd, [buf], o)
 print('%.0f' % (n / (time.perf_counter() - t)))
 EOF
-
-# Warm the nydusd cache once (also validates the content path end to end).
-rm -rf "$B/cache"; mkdir -p "$B/cache"
-prepare nydusd-warm; tar -C "$MNT" -cf - . | cat > /dev/null; unmount_all
-
-printf '\n%-14s %9s %9s %10s %10s %10s %8s\n' kind mount_ms walk_s tree_MB/s big_MB/s rand_iops rss_MB
-for kind in native erofs squashfuse_ll nydusd-warm nydusd-cold; do
-  prepare $kind; m=$MOUNT_MS; R=$(root_of $kind)
-  t=$(now_ms); find "$R" -printf '%s %m\n' > /dev/null; walk=$(secs "$t" "$(now_ms)")
-  prepare $kind
-  t=$(now_ms); bytes=$(tar -C "$R" -cf - . | wc -c); tree=$(python3 -c "print('%.0f' % ($bytes / 1e6 / (($(now_ms) - $t) / 1000)))")
-  rss=$([ -n "$DPID" ] && rss_mb "$DPID" || echo -)
-  prepare $kind
-  t=$(now_ms); dd if="$R/big.bin" of=/dev/null bs=1M status=none; big=$(python3 -c "print('%.0f' % ($BIG_MB * 1.048576 / (($(now_ms) - $t) / 1000)))")
-  prepare $kind
-  iops=$(python3 "$RAND" "$R/big.bin" ${RAND_N:-20000})
-  printf '%-14s %9s %9s %10s %10s %10s %8s\n' $kind "$m" "$walk" "$tree" "$big" "$iops" "$rss"
-done
-unmount_all
-
-echo; echo "mount time, $SMALL_INODES-inode image (ms, median of 5):"
-for kind in nydusd squashfuse_ll; do
-  ts=()
-  for i in 1 2 3 4 5; do
-    unmount_all
-    if [ $kind = nydusd ]; then rm -rf "$B/small/cache"; mkdir -p "$B/small/cache"; mount_nydusd "$B/small/cache" "$B/small/image.boot" "$B/small/blobs"
-    else mount_squash "$B/small/sq.img"; fi
-    ts+=("$MOUNT_MS")
-    [ $kind = nydusd ] && [ $i = 5 ] && echo "  nydusd RSS after mount: $(rss_mb $DPID) MB"
+  echo; printf '%-18s %9s\n' "4K random O_DIRECT" iops
+  for kind in $(with_base nydusd-blobcache squashfuse_ll); do
+    prepare $kind; cat "$MNT/mixed.bin" > /dev/null  # warm both sides' data (squashfs image in page cache)
+    printf '%-18s %9s\n' $kind "$(python3 "$B/rand.py" "$MNT/mixed.bin" "${RAND_N:-20000}")"
   done
-  echo "  $kind: $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 3p) (all: ${ts[*]})"
-done
+fi
+if has stat; then
+  echo; printf '%-18s %8s %9s\n' "stat walk 20k" wall_s stat/s
+  for kind in $(with_base nydusd squashfuse_ll); do
+    unmount_all; drop
+    USE_REPO=$REPO; [ "${kind#*@}" = base ] && USE_REPO=$BASE
+    if [ "${kind%@base}" = nydusd ]; then rm -rf "$B/small/cache"; mount_nydusd blobcache "$B/small/cache" "$B/small/image.boot" "$B/small/blobs" d000
+    else mount_squash "$B/small/sq.img" d000; fi
+    # One pass first, so the daemon's workers are loaded; then drop dentries and inodes and measure.
+    find "$MNT" > /dev/null; echo 2 > /proc/sys/vm/drop_caches
+    r=$(python3 -c "
+import os, sys, time
+r = sys.argv[1]; names = [os.path.join(r, 'd%03d' % (i // 1000), 'f%05d' % i) for i in range(20000)]
+t = time.perf_counter()
+for n in names: os.stat(n)
+d = time.perf_counter() - t; print('%.3f %.0f' % (d, len(names) / d))" "$MNT")
+    printf '%-18s %8s %9s\n' "$kind" $r
+  done
+fi
+if has mount; then
+  echo; echo "mount time, $SMALL_INODES-inode image, start to stat of a top-level entry (ms, median of 5):"
+  for kind in $(with_base nydusd squashfuse_ll); do
+    ts=()
+    USE_REPO=$REPO; [ "${kind#*@}" = base ] && USE_REPO=$BASE
+    for i in 1 2 3 4 5; do
+      unmount_all
+      if [ "${kind%@base}" = nydusd ]; then rm -rf "$B/small/cache"; mount_nydusd blobcache "$B/small/cache" "$B/small/image.boot" "$B/small/blobs" d000
+      else mount_squash "$B/small/sq.img" d000; fi
+      ts+=("$MOUNT_MS")
+      [ "${kind%@base}" = nydusd ] && [ $i = 5 ] && echo "  $kind RSS after mount: $(rss_mb $DPID) MB, CPU at mount $(cpu_s $DPID) s"
+    done
+    echo "  $kind: $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 3p) (all: ${ts[*]})"
+  done
+fi
 unmount_all
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -127,6 +127,8 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): LowLeve
     // A cold part names its chunk by position in `missing` (and so in the fetch's reply).
     const parts: Array<Buffer | { miss: number; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
+    // Only the needed bytes of each missing chunk come back (a chunk appears once per read).
+    const ranges: Array<[number, number]> = [];
     let lastMissPos = -1;
     let pos = offset;
     for (let k = firstChunk(t, offset); k < t.chunks.length && pos < end; k++) {
@@ -144,6 +146,7 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): LowLeve
       } else {
         parts.push({ miss: missing.length, from, to });
         missing.push(c);
+        ranges.push([from, to]);
         lastMissPos = k;
       }
       pos = start + to;
@@ -151,11 +154,12 @@ export function createFileSystem(initData: unknown, ctx: WorkerContext): LowLeve
     if (pos < end) parts.push(...zeros(end - pos));
     if (missing.length === 0) return parts as Buffer[];
     readahead(blob, t, lastMissPos);
-    return ctx.request<Uint8Array[]>({ t: 'fetch', mount: BLOB_DATA_MOUNT, chunks: missing } satisfies DaemonRequest).then((datas) =>
+    return ctx.request<Uint8Array[]>({ t: 'fetch', mount: BLOB_DATA_MOUNT, chunks: missing, ranges } satisfies DaemonRequest).then((datas) =>
       parts.map((p) => {
         if (Buffer.isBuffer(p)) return p;
         const d = datas[p.miss]!;
-        return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
+        if (d.length !== p.to - p.from) throw new FsError(E.EIO, `short data for chunk ${missing[p.miss]!.index}`);
+        return Buffer.from(d.buffer, d.byteOffset, d.length);
       }),
     );
   };

@@ -1,7 +1,7 @@
 // nydusd's main thread: one FUSE session, a table of RAFS mounts (the root from --bootstrap and/or
 // pseudo mounts added over the API), storage per mount, prefetch, metrics, and the state machine
 // upstream reports (INIT → READY → RUNNING).
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getegid, geteuid } from 'node:process';
@@ -15,10 +15,11 @@ import { logger, setLogLevel, isLogLevel, redactSecrets } from '../util/log.js';
 import { packageVersion } from '../util/version.js';
 import { type BlobCacheEntry, type BlobObjectId, ControlError, type DaemonControl, type DaemonInfo, type DaemonState, type MetricsKind, type MountRequest } from './control.js';
 import { FileStats, FsStats, newFileStatsBuffer, newFsStatsBuffer } from './fs-stats.js';
-import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
+import { fetchReply, type DaemonRequest, type FuseFsInit, type MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { startPrefetch } from './prefetch-plan.js';
 import { createPrometheus } from './prometheus.js';
+import { readFileShared } from './shared-file.js';
 import type { MountSpec } from './vfs.js';
 import { CacheQuota } from '../storage/cache/cache-quota.js';
 
@@ -231,11 +232,8 @@ export class NydusDaemon implements DaemonControl {
         if (log.enabled('trace')) log.trace(`fetch ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')} for ${m.mountpoint}`);
         const datas = await m.storage.readChunks(req.chunks);
         if (log.enabled('trace')) log.trace(`fetched ${req.chunks.map((c) => `${c.blobIndex}:${c.index}`).join(',')}`);
-        // Storage may hand the same bytes to several readers (joined fetches), so never transfer its
-        // buffers: copy into fresh ones and move those (a detached buffer would break the others).
-        // (Buffer#slice is a view, not a copy: copy explicitly.)
-        const owned = datas.map((d) => new Uint8Array(d));
-        return withTransfer(owned, owned.map((d) => d.buffer as ArrayBuffer));
+        const r = fetchReply(datas, req.ranges, req.into);
+        return withTransfer(r.value, r.transfer);
       } catch (e) {
         this.#event(`read of ${req.chunks.length} chunk(s) for ${m.mountpoint} failed: ${describeError(e)}`);
         log.warn(`read failed on ${m.mountpoint}: ${describeError(e)}`);
@@ -266,16 +264,12 @@ export class NydusDaemon implements DaemonControl {
   }
 
   async #addMount(mountpoint: string, source: string, config: FsConfig, prefetchFiles?: string[], fixedIndex?: number): Promise<MountState> {
-    let buf: Buffer;
+    let shared: SharedArrayBuffer;
     try {
-      if (!statSync(source).isFile()) throw new Error('not a regular file');
-      buf = readFileSync(source);
+      shared = readFileShared(source);
     } catch (e) {
       throw new ControlError(400, 'INVALID_ARGUMENT', `bootstrap ${source}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : describeError(e)}`);
     }
-    // Copy into shared memory once: every FUSE worker decodes from the same bytes.
-    const shared = new SharedArrayBuffer(buf.length);
-    new Uint8Array(shared).set(buf);
     let sb: RafsSuper;
     try {
       sb = openBootstrap(new Uint8Array(shared), `bootstrap ${source}`);

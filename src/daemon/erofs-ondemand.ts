@@ -15,7 +15,7 @@
 // reads of blocks not in the page cache fail with ENOTCONN at the loop device, which completes the
 // bio with an I/O error, and EROFS returns EIO to the reader. Nothing hangs; `umount MNT` cleans up.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { FsConfig } from '../config/daemon-config.js';
@@ -26,7 +26,8 @@ import { RafsV6Super } from '../rafs/v6.js';
 import { describeError, NydusError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { BLOB_DATA_MOUNT, type BlobDataFsInit } from './blob-data-fs.js';
-import type { DaemonRequest } from './fuse-fs.js';
+import { fetchReply, type DaemonRequest } from './fuse-fs.js';
+import { readFileShared } from './shared-file.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { startPrefetch } from './prefetch-plan.js';
 
@@ -123,15 +124,12 @@ export class ErofsOndemand {
     const { bootstrap, config } = this.opts;
     const t0 = performance.now();
     const step = (what: string): void => log.debug(`${what} at +${(performance.now() - t0).toFixed(0)} ms`);
-    let buf: Buffer;
+    let shared: SharedArrayBuffer;
     try {
-      if (!statSync(bootstrap).isFile()) throw new Error('not a regular file');
-      buf = readFileSync(bootstrap);
+      shared = readFileShared(bootstrap);
     } catch (e) {
       throw new NydusError('ERR_FS', `bootstrap ${bootstrap}: ${describeError(e)}`);
     }
-    const shared = new SharedArrayBuffer(buf.length);
-    new Uint8Array(shared).set(buf);
     const sb = openBootstrap(new Uint8Array(shared), `bootstrap ${bootstrap}`);
     if (!(sb instanceof RafsV6Super)) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `bootstrap ${bootstrap}: kernel EROFS needs a RAFS v6 image (this one is v${sb.meta.version})`);
     if (sb.devices.length !== sb.blobs.length) throw new NydusError('ERR_FORMAT_INVALID', `bootstrap ${bootstrap}: ${sb.blobs.length} blobs but ${sb.devices.length} EROFS device slots`);
@@ -202,9 +200,8 @@ export class ErofsOndemand {
     if (req.t !== 'fetch' || req.mount !== BLOB_DATA_MOUNT || !this.#storage) throw new NydusError('ERR_INTERNAL', 'unknown worker request');
     try {
       const datas = await this.#storage.readChunks(req.chunks);
-      // Storage may share these bytes with joined readers: move copies, never its buffers.
-      const owned = datas.map((d) => new Uint8Array(d));
-      return withTransfer(owned, owned.map((d) => d.buffer as ArrayBuffer));
+      const r = fetchReply(datas, req.ranges, req.into);
+      return withTransfer(r.value, r.transfer);
     } catch (e) {
       log.warn(`read of ${req.chunks.length} chunk(s) failed: ${describeError(e)}`);
       throw e;

@@ -19,12 +19,42 @@ export interface FuseFsInit {
 /** Worker → main requests. */
 export type DaemonRequest =
   | { t: 'table' }
-  | { t: 'fetch'; mount: number; chunks: ChunkInfo[]; ino?: number }
+  /** `ranges[i]` = [from, to) of chunk i the reader needs: only those bytes are copied back. */
+  /** `into`: shared memory of the asking worker to copy the reply into (instead of a new buffer). */
+  | { t: 'fetch'; mount: number; chunks: ChunkInfo[]; ino?: number; ranges?: Array<[number, number]>; into?: Uint8Array }
   | { t: 'readahead'; mount: number; chunks: ChunkInfo[] };
 
 function ownDigest(c: ChunkInfo): ChunkInfo {
   return { ...c, digest: c.digest.slice() };
 }
+
+/**
+ * A fetch's reply, moved to the worker: copies of the wanted ranges (all of each chunk without
+ * `ranges`) in one new buffer. Storage may hand the same bytes to several readers (joined fetches,
+ * kept chunks), so its buffers are never transferred; and a 128 KiB read of a 1 MiB chunk copies
+ * 128 KiB, not the chunk.
+ */
+export function fetchReply(datas: readonly Uint8Array[], ranges?: ReadonlyArray<readonly [number, number]>, into?: Uint8Array): { value: Uint8Array[]; transfer: ArrayBuffer[] } {
+  const r = datas.map((d, i) => {
+    const [from, to] = ranges?.[i] ?? [0, d.length];
+    return d.subarray(Math.min(from, d.length), Math.min(to, d.length));
+  });
+  const total = r.reduce((n, d) => n + d.length, 0);
+  // The worker's shared reply slot: views of it travel back without a copy or an allocation.
+  const shared = into && into.buffer instanceof SharedArrayBuffer && into.length >= total;
+  const all = shared ? into : new Uint8Array(total);
+  let off = 0;
+  const value = r.map((d) => {
+    all.set(d, off);
+    off += d.length;
+    return all.subarray(off - d.length, off);
+  });
+  return { value, transfer: shared ? [] : [all.buffer as ArrayBuffer] };
+}
+
+/** Reply slots per worker (one per cold read waiting at a time) and their size (the largest READ). */
+const REPLY_SLOTS = 4;
+const REPLY_SLOT_BYTES = 1 << 20;
 
 export interface MountTable {
   version: number;
@@ -43,9 +73,26 @@ function toAttr(a: VfsAttr): Attr {
 export function createFileSystem(initData: unknown, ctx: WorkerContext): Promise<LowLevelFileSystem> | LowLevelFileSystem {
   const init = initData as FuseFsInit;
   const version = new Int32Array(init.tableVersion);
+  // Cold reads' data comes back through a few shared slots the main thread copies into: no 1 MiB
+  // buffer allocated (main) and collected (here) per cold READ, which cost CPU in GC and kept
+  // hundreds of MiB of garbage resident across the workers. A slot is free again when its read
+  // settles: its reply is written in the same turn, and a slot is only handed out again for a new
+  // request, which comes in a later turn.
+  let slots: SharedArrayBuffer | undefined;
+  const freeSlots = Array.from({ length: REPLY_SLOTS }, (_, i) => i);
   const vfs = new Vfs({
     // Digests are views into the shared bootstrap: copy so structured cloning doesn't drag it along.
-    fetchChunks: (mount, chunks, ino) => ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest), ino } satisfies DaemonRequest),
+    fetchChunks: (mount, chunks, ino, ranges) => {
+      const bytes = ranges ? ranges.reduce((n, [a, b]) => n + (b - a), 0) : Infinity;
+      const slot = bytes <= REPLY_SLOT_BYTES ? freeSlots.pop() : undefined;
+      const into = slot === undefined ? undefined : new Uint8Array((slots ??= new SharedArrayBuffer(REPLY_SLOTS * REPLY_SLOT_BYTES)), slot * REPLY_SLOT_BYTES, bytes);
+      const p = ctx.request<Uint8Array[]>({ t: 'fetch', mount, chunks: chunks.map(ownDigest), ino, ranges, into } satisfies DaemonRequest);
+      if (slot !== undefined) {
+        const free = (): void => void freeSlots.push(slot);
+        p.then(free, free);
+      }
+      return p;
+    },
     readahead: (mount, chunks) => ctx.postToMain({ t: 'readahead', mount, chunks: chunks.map(ownDigest) } satisfies DaemonRequest),
   });
   let seen = -1;

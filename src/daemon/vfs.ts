@@ -64,7 +64,7 @@ export interface DataClient {
    * Returns the uncompressed bytes of each chunk (fetched, verified and cached by the main thread).
    * `ino` is the FUSE inode the read is for (shown by /api/v1/metrics/inflight while it waits).
    */
-  fetchChunks(mountIndex: number, chunks: ChunkInfo[], ino: number): Promise<Uint8Array[]>;
+  fetchChunks(mountIndex: number, chunks: ChunkInfo[], ino: number, ranges?: Array<[number, number]>): Promise<Uint8Array[]>;
   /** Asks for chunks to be brought into the cache in the background (no reply). */
   readahead(mountIndex: number, chunks: ChunkInfo[]): void;
 }
@@ -104,8 +104,18 @@ export function isChunkReady(bitmap: Uint8Array, index: number): boolean {
   return byte < bitmap.length && (Atomics.load(bitmap, byte) & (0x80 >>> (index & 7))) !== 0;
 }
 
+/** Warm reads land in one reused buffer per worker (a 1 MiB READ plus slack for unaligned chunks). */
+const SCRATCH_BYTES = 2 << 20;
+
 export class Vfs {
   readonly #mounts = new Map<number, Mount>();
+  /**
+   * Cached bytes of the current read. A synchronous read's reply is written before the worker
+   * reads the next request, so the buffer is free again then: no 1 MiB allocation (and its page
+   * faults and GC) per warm READ. Reads that wait for a fetch copy their cached parts out first.
+   */
+  #scratch: Buffer | undefined;
+  #scratchUsed = 0;
   readonly #pseudo = new Map<number, PseudoDir>();
   #nextPseudo = 2;
   #rootMount: number | undefined;
@@ -354,6 +364,7 @@ export class Vfs {
     const end = Math.min(fileSize, offset + size);
     if (offset >= end) return [];
     const chunks = cached?.chunks ?? this.#chunks(m, local, fileSize);
+    this.#scratchUsed = 0;
     const cs = m.sb.meta.chunkSize;
     // Chunks are in file order and (without holes) chunk k covers [k*cs, ...): start near offset/cs.
     let k = Math.min(chunks.length, Math.floor(offset / cs));
@@ -361,6 +372,8 @@ export class Vfs {
     // A cold part names its chunk by position in `missing` (and so in the fetch's reply).
     const parts: Array<Buffer | { miss: number; from: number; to: number }> = [];
     const missing: ChunkInfo[] = [];
+    // Only the needed bytes of each missing chunk come back (a chunk appears once per read).
+    const ranges: Array<[number, number]> = [];
     let lastMissPos = -1;
     // The chunks must cover [offset, end) without gaps: a crafted bootstrap with too few or empty
     // chunks would otherwise make the read silently short.
@@ -381,6 +394,7 @@ export class Vfs {
       } else {
         parts.push({ miss: missing.length, from, to });
         missing.push(c);
+        ranges.push([from, to]);
         lastMissPos = k;
       }
     }
@@ -388,12 +402,18 @@ export class Vfs {
     m.stats.dataRead(end - offset);
     m.files?.read(local, end - offset);
     if (missing.length === 0) return parts as Buffer[];
+    // This reply waits: the worker serves other reads meanwhile, which reuse the scratch buffer.
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (Buffer.isBuffer(p) && p.buffer === this.#scratch?.buffer) parts[i] = Buffer.from(p);
+    }
     this.#readahead(m, local, chunks, lastMissPos);
-    return this.#data.fetchChunks(m.spec.index, missing, ino).then((datas) =>
+    return this.#data.fetchChunks(m.spec.index, missing, ino, ranges).then((datas) =>
       parts.map((p) => {
         if (Buffer.isBuffer(p)) return p;
         const d = datas[p.miss]!;
-        return Buffer.from(d.buffer, d.byteOffset + p.from, p.to - p.from);
+        if (d.length !== p.to - p.from) throw new FsError(E.EIO, `short chunk data for inode ${local}`);
+        return Buffer.from(d.buffer, d.byteOffset, d.length);
       }),
     );
   }
@@ -416,7 +436,8 @@ export class Vfs {
     }
     const fd = this.#cacheFd(m, c.blobIndex)!;
     const [start, len] = verify ? [0, c.uncompressedSize] : [from, to - from];
-    const b = Buffer.allocUnsafe(len);
+    // Verified chunks are kept (m.verified): they get their own buffer.
+    const b = verify ? Buffer.allocUnsafe(len) : this.#take(len);
     let got = 0;
     while (got < b.length) {
       const n = readSync(fd, b, got, b.length - got, c.uncompressedOffset + start + got);
@@ -448,6 +469,14 @@ export class Vfs {
     return b.subarray(from, to);
   }
 
+  #take(len: number): Buffer {
+    this.#scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    if (this.#scratchUsed + len > this.#scratch.length) return Buffer.allocUnsafe(len);
+    const b = this.#scratch.subarray(this.#scratchUsed, this.#scratchUsed + len);
+    this.#scratchUsed += len;
+    return b;
+  }
+
   /**
    * Page-cache readahead asks for one chunk's worth at a time, so a cold sequential read would wait
    * for one fetch after another. Once two consecutive chunks of a file miss, fetch the next few in
@@ -462,7 +491,8 @@ export class Vfs {
     for (let k = pos + 1; k < chunks.length && ahead.length < SEQUENTIAL_READAHEAD_CHUNKS; k++) {
       const c = chunks[k]!;
       const ent = m.spec.cache[c.blobIndex];
-      if (ent && !isChunkReady(ent.bitmap, c.index)) ahead.push(c);
+      // No view (dummycache, digest-keyed blobs): storage keeps what it fetched ahead in memory or its cache.
+      if (!ent || !isChunkReady(ent.bitmap, c.index)) ahead.push(c);
     }
     if (ahead.length) this.#data.readahead(m.spec.index, ahead);
   }

@@ -9,7 +9,7 @@ import { Worker, type TransferListItem } from 'node:worker_threads';
 import { encodeOutHeader, FUSE_NOTIFY_RESEND, MAX_OPCODE, OPCODE_NAMES, OUT_HEADER_SIZE } from './abi.js';
 import { DEFAULT_PROTOCOL_OPTIONS, type InitInfo, type ProtocolOptions } from './dispatch.js';
 import { errnoOf } from './errno.js';
-import { isFuseMounted, mountFuse, unmountFuse, unmountFuseSync, withTimeout, type MountOptions, type UnmountStep } from './mount.js';
+import { abortConnection, isFuseMounted, mountFuse, raiseReadahead, unmountFuse, unmountFuseSync, withTimeout, type MountOptions, type UnmountStep } from './mount.js';
 import type { MainMessage, WorkerData, WorkerMessage } from './worker.js';
 import { logger } from '../util/log.js';
 
@@ -34,6 +34,8 @@ export interface SessionOptions {
   onMessage?: (msg: unknown, from: RequestSource) => void;
   /** Time allowed for workers to load and the kernel's INIT to be answered. Default 10 s. */
   initTimeoutMs?: number;
+  /** Readahead window set on the mount after INIT (raiseReadahead); default: the protocol's maxReadahead. 0 = leave the kernel's. */
+  readahead?: number;
 }
 
 export interface SessionStats {
@@ -200,6 +202,8 @@ export class FuseSession extends EventEmitter {
       case 'init':
         if (!this.init) {
           this.init = m.info as InitInfo;
+          const ra = this.opts.readahead ?? this.opts.protocol?.maxReadahead ?? DEFAULT_PROTOCOL_OPTIONS.maxReadahead;
+          if (ra > 0 && raiseReadahead(this.mountpoint, ra)) log.debug(`readahead of ${this.mountpoint} raised to ${ra >> 10} KiB`);
           this.emit('init', this.init);
         }
         return;
@@ -291,6 +295,14 @@ export class FuseSession extends EventEmitter {
     try {
       await withTimeout(this.closed, timeoutMs, `FUSE session end on ${this.mountpoint}`);
     } catch (e) {
+      // The superblock can outlive our umount (a copy of the mount in another mount namespace), and
+      // then the workers stay blocked in read(2): no terminate() reaches them and process.exit()
+      // would wait for them forever. Ending the connection wakes them with ENODEV.
+      if (step !== 'abort' && abortConnection(this.connId)) {
+        log.warn(`${this.mountpoint}: the connection outlived the unmount; aborted it`);
+        const ended = await withTimeout(this.closed, timeoutMs, 'FUSE session end after abort').then(() => true, () => false);
+        if (ended) return 'abort';
+      }
       // Workers stuck (should not happen after abort): force them down so the process can exit.
       this.terminateWorkers();
       throw e;

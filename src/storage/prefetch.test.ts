@@ -134,9 +134,9 @@ test('Prefetcher yields while user reads are in flight, and can be stopped', asy
   await fc2.close();
 });
 
-test('NoCache reads from the backend every time', async () => {
+test('NoCache without kept chunks reads from the backend every time', async () => {
   const { t, be } = setup(4);
-  const nc = new NoCache({ backend: be, validate: true });
+  const nc = new NoCache({ backend: be, validate: true, keepChunks: 0 });
   for (let i = 0; i < 2; i++) {
     const got = await nc.readChunks(t.blob, t.chunks);
     assert.deepEqual(got.map((b) => Buffer.from(b)), t.datas.map((d) => Buffer.from(d)));
@@ -146,6 +146,31 @@ test('NoCache reads from the backend every time', async () => {
   assert.equal(nc.isReady(t.blob, 0), false);
   await assert.rejects(nc.readChunks(t.blob, [{ ...t.chunks[1]!, digest: new Uint8Array(32) }]), /chunk 1 of blob/);
   assert.equal(nc.metrics.digestFailures, 1);
+});
+
+test('NoCache: one fetch per chunk for concurrent readers, the last chunks kept, bad chunks never kept', async () => {
+  const { t, be } = setup(4);
+  const nc = new NoCache({ backend: be, validate: true, keepChunks: 2 });
+  // Page-sized readers of one chunk arriving together: one backend read, one decode.
+  const all = await Promise.all(Array.from({ length: 8 }, () => nc.readChunks(t.blob, [t.chunks[1]!])));
+  for (const [d] of all) assert.deepEqual(Buffer.from(d!), Buffer.from(t.datas[1]!));
+  assert.equal(be.requests.length, 1);
+  assert.equal(nc.metrics.inflightJoins, 7);
+  // Kept: read again without the backend.
+  assert.deepEqual(Buffer.from((await nc.readChunks(t.blob, [t.chunks[1]!]))[0]!), Buffer.from(t.datas[1]!));
+  assert.equal(be.requests.length, 1);
+  // A record with another digest for the same place is not served the kept bytes: fetched and refused.
+  await assert.rejects(nc.readChunks(t.blob, [{ ...t.chunks[1]!, digest: new Uint8Array(32) }]), /chunk 1 of blob/);
+  assert.equal(be.requests.length, 2);
+  await assert.rejects(nc.readChunks(t.blob, [{ ...t.chunks[2]!, digest: new Uint8Array(32) }]), /chunk 2 of blob/);
+  assert.equal(be.requests.length, 3);
+  await nc.readChunks(t.blob, [t.chunks[2]!]);
+  assert.equal(be.requests.length, 4, 'the failed chunk was not kept');
+  // LRU of 2: chunk 1 and 2 are kept; 0 and 3 push them out.
+  await nc.readChunks(t.blob, [t.chunks[0]!, t.chunks[3]!]);
+  const n = be.requests.length;
+  await nc.readChunks(t.blob, [t.chunks[1]!]);
+  assert.equal(be.requests.length, n + 1);
 });
 
 test('openMountStorage() from a v2 config: reads across blobs, cache views, prefetch, metrics', async () => {

@@ -10,7 +10,7 @@ import type { ChunkInfo } from '../../src/format/chunk-info.js';
 import type { LowLevelFileSystem, RequestInfo, WorkerContext } from '../../src/fuse/index.js';
 import { FUSE_ROOT_ID } from '../../src/fuse/index.js';
 import { createFileSystem, type BlobDataFsInit } from '../../src/daemon/blob-data-fs.js';
-import type { DaemonRequest } from '../../src/daemon/fuse-fs.js';
+import { fetchReply, type DaemonRequest } from '../../src/daemon/fuse-fs.js';
 import { writeBlobData } from '../../src/image/export.js';
 import { LocalBlobs } from '../../src/image/local-blobs.js';
 import { openBootstrap } from '../../src/rafs/index.js';
@@ -66,7 +66,8 @@ describe('blob-data-fs: .blob.data files served from chunks', () => {
         assert.equal(m.t, 'fetch');
         if (m.t !== 'fetch') throw new Error('unexpected');
         fetched.push(...m.chunks);
-        return Promise.resolve(m.chunks.map((c) => blobs.readChunk(c, true)) as T);
+        // As the main thread answers: only the ranges the reader asked for.
+        return Promise.resolve(fetchReply(m.chunks.map((c) => blobs.readChunk(c, true)), m.ranges).value as T);
       },
     };
     const bootBuf = readFileSync(boot);

@@ -3,9 +3,10 @@
 // workers can test readiness without asking the main thread.
 //
 // Two views of readiness: the shared in-memory bits (setReady: the data is in the cache file, so
-// readers in this process may pread it) and the persisted bits (persist: the caller has
-// fdatasync'ed the data first). Only persisted bits reach disk, so after a crash a set bit always
-// points at durable data; the bitmap file itself is not synced (losing a bit costs a re-fetch).
+// readers in this process may pread it) and the persisted bits (persist: the caller's data write
+// has returned). Only persisted bits reach the file, so after a daemon crash a set bit always points
+// at written data; neither file is synced on the read path (upstream neither; losing a bit costs a
+// re-fetch).
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import {
   CHUNK_MAP_HEADER_SIZE,
@@ -103,7 +104,7 @@ export class PersistedChunkMap {
     }
   }
 
-  /** Persists the bits of these chunks. Call only after their data is durable (fdatasync). */
+  /** Persists the bits of these chunks. Call only after their data write has returned. */
   persist(indexes: readonly number[]): Promise<void> {
     let lo = Infinity;
     let hi = -1;

@@ -4,7 +4,8 @@
 // Upstream: storage/src/cache/filecache/mod.rs, cachedfile.rs.
 //
 // Miss path: in-flight map (one fetch per chunk however many readers) → merged backend reads →
-// decompress/verify → write data → set bit (SharedArrayBuffer) → later, batched: fdatasync → persist bitmap bytes.
+// decompress/verify → write data → set bit (SharedArrayBuffer) → later, batched: persist bitmap bytes
+// (no fdatasync on the read path, as upstream).
 //
 // Chunk identity (format/chunk-info.ts chunkKey): the chunk index, except for v5 blobs without the
 // extended blob table, whose records all say index 0: those are keyed by digest and place in an
@@ -52,7 +53,7 @@ export interface FileCacheOptions {
   io?: UserIoGate;
   /** `cache_size_limit`: bytes of chunk data kept in work_dir (LRU blobs evicted); 0 = unlimited. */
   sizeLimit?: number;
-  /** Test hook between the durable data write and setting the ready bits (crash simulation). */
+  /** Test hook between the data write and persisting the ready bits (crash simulation). */
   beforeMarkReady?: (blob: BlobInfo, indexes: number[]) => void | Promise<void>;
 }
 
@@ -79,7 +80,7 @@ interface Entry {
   state: Int32Array;
   member: QuotaMember;
   ciLoad?: Promise<Pick<BlobMeta, 'chunks' | 'batches'> | undefined>;
-  /** Ready in memory, not yet fdatasync'ed and persisted (batched off the read path). */
+  /** Ready in memory, bit not yet persisted (batched off the read path). */
   unsynced: number[];
   syncing: boolean;
 }
@@ -433,8 +434,8 @@ export class FileCache implements BlobCache {
         this.quota.note(e.blob.blobId, bytes);
         return;
       }
-      // In the cache file now: readers of this process may pread it. Durability (fdatasync, then
-      // the persisted bit) follows in batches, off the read path.
+      // In the cache file now: readers of this process may pread it. The persisted bit follows in
+      // batches, off the read path.
       // Written by us and verified when fetched (verify implies validation of fetches): trusted.
       for (const g of good) if (e.verify) this.#trust(e, g.chunk);
       if (e.map) {
@@ -457,9 +458,10 @@ export class FileCache implements BlobCache {
   }
 
   /**
-   * fdatasync then persist the bits of chunks already ready in memory. One sync covers every chunk
-   * written since the last one, so a burst of cold reads pays for a few syncs, not one per read;
-   * a bit reaches disk only after its data did, so a crash never leaves a bit over garbage.
+   * Persists the bits of chunks already ready in memory, in batches (one map write covers every
+   * chunk written since the last). No fdatasync, as upstream: a bit is written only after its data
+   * write returned, so a crashed or killed daemon (whose writes are in the page cache) never leaves
+   * a bit over garbage; a power loss may, and then validation or a re-fetch are the remedy.
    */
   #makeDurable(e: Entry, indexes: number[]): void {
     e.unsynced.push(...indexes);
@@ -471,7 +473,6 @@ export class FileCache implements BlobCache {
           while (e.unsynced.length) {
             const batch = e.unsynced;
             e.unsynced = [];
-            await e.fh.datasync();
             await this.#o.beforeMarkReady?.(e.blob, batch);
             await e.map!.persist(batch);
           }
