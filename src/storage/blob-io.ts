@@ -10,6 +10,8 @@ import { BlobChunkFlags, RAFS_MAX_CHUNK_SIZE } from '../format/constants.js';
 import { crc32c, digest } from '../format/digest.js';
 import { FormatError, NydusError } from '../util/errors.js';
 import type { BlobBackend } from './backend/backend.js';
+import { isZranBlob, separateMetaBlobId } from '../format/zran/context.js';
+import { fetchZranRead } from './zran-io.js';
 
 /** Upstream default for `amplify_io` / `merging_size` / `batch_size`. */
 export const DEFAULT_MERGE_SIZE = 1 << 20;
@@ -133,6 +135,7 @@ export interface FetchOptions {
  * backend request fails every chunk of the read.
  */
 export async function fetchMergedRead(backend: BlobBackend, blob: BlobInfo, read: MergedRead, opts: FetchOptions = {}): Promise<ChunkResult[]> {
+  if (isZranBlob(blob)) return fetchZranRead(backend, blob, read, opts);
   let bytes: Uint8Array;
   try {
     bytes = await backend.read(blob.blobId, read.offset, read.length, opts.signal);
@@ -175,7 +178,8 @@ export interface LoadedBlobMeta extends BlobMeta {
 export async function loadBlobMetaFromBackend(backend: BlobBackend, blob: BlobInfo, signal?: AbortSignal): Promise<LoadedBlobMeta | undefined> {
   const range = blobMetaRange(blob);
   if (!range) return undefined;
-  const bytes = await backend.read(blob.blobId, range.offset, range.size, signal);
+  // SEPARATE blobs (zran `*-ref`) keep their meta in the ref blob named by blob_meta_digest.
+  const bytes = await backend.read(separateMetaBlobId(blob), range.offset, range.size, signal);
   const meta = decodeBlobMeta(bytes, blob);
   const h = blob.metaCiCompressedSize;
   return { ...meta, headerBytes: bytes.slice(h, h + BLOB_CCT_HEADER_SIZE) };

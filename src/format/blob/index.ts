@@ -9,3 +9,4 @@ export * from './toc.js';
 export * from './chunk-digests.js';
 export * from './chunk-map.js';
 export * from './blob-meta.js';
+export * from './zran.js';

@@ -19,6 +19,8 @@ export interface InflateCheckpoint {
   member: number;
   /** Output offset where this member's data starts (the window never reaches before it). */
   memberOut: number;
+  /** Upstream ctx_byte: the partly used byte holding the block's first bits in its top `8 - bit % 8` bits. */
+  ctxByte: number;
 }
 
 export interface InflaterOptions {
@@ -307,7 +309,10 @@ export class Inflater {
   }
 
   #blockHeader(): void {
-    const cp: InflateCheckpoint = { bit: (this.#inBase + this.#ip) * 8 - this.#bc, out: this.produced, member: this.#member, memberOut: this.#memberOut };
+    const bit = (this.#inBase + this.#ip) * 8 - this.#bc;
+    const pending = (8 - (bit & 7)) & 7;
+    const ctxByte = pending ? ((this.#bb & ((1 << pending) - 1)) << (8 - pending)) & 0xff : 0;
+    const cp: InflateCheckpoint = { bit, out: this.produced, member: this.#member, memberOut: this.#memberOut, ctxByte };
     this.last = cp;
     this.#o.onBlock?.(cp);
     this.#final = this.#bits(1) === 1;
