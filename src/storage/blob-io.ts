@@ -6,12 +6,12 @@ import type { BlobInfo } from '../format/blob-info.js';
 import { BLOB_CCT_HEADER_SIZE, blobMetaRange, decodeBlobMeta, type BlobMeta, type CiEntry } from '../format/blob/index.js';
 import { chunkKey, chunkName, isChunkCompressed, type ChunkInfo, type ChunkKey } from '../format/chunk-info.js';
 import { decompress } from '../format/compress.js';
-import { BlobChunkFlags, RAFS_MAX_CHUNK_SIZE } from '../format/constants.js';
+import { BlobChunkFlags, BlobFeatures, RAFS_MAX_CHUNK_SIZE } from '../format/constants.js';
 import { crc32c, digest } from '../format/digest.js';
 import { FormatError, NydusError } from '../util/errors.js';
 import type { BlobBackend } from './backend/backend.js';
-import { isZranBlob, separateMetaBlobId } from '../format/zran/context.js';
-import { fetchZranRead } from './zran-io.js';
+import { isZranBlob } from '../format/zran/context.js';
+import { fetchZranRead, readSeparateBlobMeta } from './zran-io.js';
 
 /** Upstream default for `amplify_io` / `merging_size` / `batch_size`. */
 export const DEFAULT_MERGE_SIZE = 1 << 20;
@@ -179,7 +179,7 @@ export async function loadBlobMetaFromBackend(backend: BlobBackend, blob: BlobIn
   const range = blobMetaRange(blob);
   if (!range) return undefined;
   // SEPARATE blobs (zran `*-ref`) keep their meta in the ref blob named by blob_meta_digest.
-  const bytes = await backend.read(separateMetaBlobId(blob), range.offset, range.size, signal);
+  const bytes = blob.features & BlobFeatures.SEPARATE ? await readSeparateBlobMeta(backend, blob, signal) : await backend.read(blob.blobId, range.offset, range.size, signal);
   const meta = decodeBlobMeta(bytes, blob);
   const h = blob.metaCiCompressedSize;
   return { ...meta, headerBytes: bytes.slice(h, h + BLOB_CCT_HEADER_SIZE) };

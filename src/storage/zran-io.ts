@@ -11,27 +11,36 @@ import { FormatError } from '../util/errors.js';
 import type { BlobBackend } from './backend/backend.js';
 import { chunkLabel, verifyChunk, type ChunkResult, type FetchOptions, type MergedRead } from './blob-io.js';
 
-// One index load per backend and blob (the file cache also loads the CI; both are small).
+// One ref blob meta read per backend and blob: the file cache's CI load and the zran index share it.
+const metaReads = new WeakMap<BlobBackend, Map<string, Promise<Uint8Array>>>();
 const indexes = new WeakMap<BlobBackend, Map<string, Promise<ZranIndex>>>();
 
-/** The CI + contexts of a zran blob, read once per backend from its ref (meta) blob. */
-export function zranIndexFor(backend: BlobBackend, blob: BlobInfo, signal?: AbortSignal): Promise<ZranIndex> {
-  let m = indexes.get(backend);
-  if (!m) indexes.set(backend, (m = new Map()));
-  const key = `${blob.blobId}/${separateMetaBlobId(blob)}`;
+function once<T>(maps: WeakMap<BlobBackend, Map<string, Promise<T>>>, backend: BlobBackend, key: string, load: () => Promise<T>): Promise<T> {
+  let m = maps.get(backend);
+  if (!m) maps.set(backend, (m = new Map()));
   let p = m.get(key);
   if (!p) {
-    p = (async () => {
-      const range = blobMetaRange(blob);
-      if (!range) throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob.blobId}`, 'zran blob without blob meta');
-      const bytes = await backend.read(separateMetaBlobId(blob), range.offset, range.size, signal);
-      return decodeZranIndex(bytes, blob);
-    })();
+    p = load();
     const mm = m;
+    // A failed load is retried by the next read.
     p.catch(() => mm.delete(key));
     m.set(key, p);
   }
   return p;
+}
+
+/** The blob meta range (`blobMetaRange`) of a SEPARATE blob, from the blob its blob_meta_digest names. */
+export function readSeparateBlobMeta(backend: BlobBackend, blob: BlobInfo, signal?: AbortSignal): Promise<Uint8Array> {
+  return once(metaReads, backend, `${blob.blobId}/${separateMetaBlobId(blob)}`, async () => {
+    const range = blobMetaRange(blob);
+    if (!range) throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob.blobId}`, 'separate blob without blob meta');
+    return backend.read(separateMetaBlobId(blob), range.offset, range.size, signal);
+  });
+}
+
+/** The CI + contexts of a zran blob, read once per backend from its ref (meta) blob. */
+export function zranIndexFor(backend: BlobBackend, blob: BlobInfo, signal?: AbortSignal): Promise<ZranIndex> {
+  return once(indexes, backend, `${blob.blobId}/${separateMetaBlobId(blob)}`, async () => decodeZranIndex(await readSeparateBlobMeta(backend, blob, signal), blob));
 }
 
 /** fetchMergedRead for zran blobs: the read's chunks, grouped by context. */
