@@ -94,6 +94,8 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
   let layerSize = 0;
   const rbuf = Buffer.allocUnsafe(READ_BUF);
   const bounds: InflateCheckpoint[] = [];
+  // Every block start (their minRef is final once the next block starts): to trim windows.
+  const blocks: InflateCheckpoint[] = [];
   const inf = new Inflater({
     gzip: true,
     name: `gzip layer ${name}`,
@@ -107,6 +109,7 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
     },
     onBlock: (cp) => {
       bounds.push(cp);
+      blocks.push(cp);
       resolveEnds(cp);
     },
   });
@@ -288,7 +291,10 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
 
   const root: TreeNode = src.root;
   applySingleLayerWhiteouts(root, o.whiteoutSpec, false);
-  for (const c of ctxs) c.inLen = c.inEnd - c.inOffset;
+  for (const c of ctxs) {
+    c.inLen = c.inEnd - c.inOffset;
+    c.dict = c.dict.subarray(c.dict.length - windowNeeded(blocks, c));
+  }
 
   const layerDigest = hash.digest('hex');
   const blobId = o.blobId ?? layerDigest;
@@ -335,6 +341,26 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
     prefetchPaths: [],
   };
   return { model, metaBlob, metaBlobId: metaDigest.toString('hex'), blob, layerSize, layerDigest, chunks: ci.length, contexts: ctxs.length };
+}
+
+/**
+ * Bytes of the window the context's blocks actually copy from: a decoder needs no more (zlib's
+ * inflateSetDictionary takes a shorter one too). Incompressible data (stored blocks) needs none,
+ * which keeps the ref blob small.
+ */
+function windowNeeded(blocks: readonly InflateCheckpoint[], c: ZranContext): number {
+  let lo = 0;
+  let hi = blocks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (blocks[mid]!.out < c.outOffset) lo = mid + 1;
+    else hi = mid;
+  }
+  // The block the context starts at is the last one at or before outOffset with that out.
+  while (lo > 0 && blocks[lo - 1]!.out === c.outOffset) lo--;
+  let min = c.outOffset;
+  for (let i = lo; i < blocks.length && blocks[i]!.out < c.outOffset + c.outLen; i++) min = Math.min(min, blocks[i]!.minRef);
+  return Math.min(c.dict.length, c.outOffset - min);
 }
 
 /** Writes the ref blob to `blob` or `<blobDir>/<meta blob id>`; returns the path. */

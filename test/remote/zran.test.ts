@@ -106,9 +106,9 @@ describe('targz-ref (zran) images from real gzip layers', { skip }, () => {
     it(`${kind}: mounts from docker-registry with only bootstrap + index converted; files equal; check passes`, { timeout: 180_000 }, async (t) => {
       const img = buildRef(root, kind, layers[kind]!);
       t.diagnostic(`layer ${img.layer.length} bytes, ref blob ${img.meta.length} bytes (${((100 * img.meta.length) / img.layer.length).toFixed(2)} %)`);
-      // Upstream's context spacing (a 32 KiB window per ~0.5-1 MiB of gzip): ~3.5 % for this
-      // incompressible tree, less for real (compressible) layers; see bench/README.md.
-      assert.ok(img.meta.length < img.layer.length * 0.05, `ref blob ${img.meta.length} is not small next to the ${img.layer.length}-byte layer`);
+      // Upstream's context spacing (a window per ~0.5-1 MiB of gzip), windows trimmed to what the
+      // blocks copy from: ~1.8 % at gzip -1 (random data still has short matches), <0.1 % at -9.
+      assert.ok(img.meta.length < img.layer.length * 0.025, `ref blob ${img.meta.length} is not small next to the ${img.layer.length}-byte layer`);
 
       const c = nydusImage(['check', '-B', img.boot, '-D', join(img.dir, 'blobs')]);
       assert.equal(c.code, 0, c.err);
@@ -126,7 +126,7 @@ describe('targz-ref (zran) images from real gzip layers', { skip }, () => {
         assert.equal(r.hash, want.get('etc/os-release')!.slice(2));
         const small = await d.backendBytes();
         t.diagnostic(`reading one 29-byte file fetched ${small} bytes`);
-        assert.ok(small <= img.meta.length + 2.5 * MiB && small < img.layer.length / 3, `one small file fetched ${small} bytes of a ${img.layer.length}-byte layer`);
+        assert.ok(small <= img.meta.length + 2 * MiB && small < img.layer.length / 5, `one small file fetched ${small} bytes of a ${img.layer.length}-byte layer`);
         const got = await hashTreeAsync(d.mnt);
         assert.deepEqual(got, want, 'mounted tree differs from the layer content');
         const m = await d.metrics('backend');

@@ -7,7 +7,7 @@ import { parseFlags, parseSize } from '../main.js';
 import { backendChoice, buildFlags, buildParams } from './common.js';
 
 export const usage =
-  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--merge-platform] [--with-referrer] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
+  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--merge-platform] [--with-referrer] [--oci-ref] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
 
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
@@ -33,6 +33,7 @@ export async function run(args: string[]): Promise<number> {
     'merge-platform': { type: 'boolean' },
     'multi-platform': { type: 'boolean' },
     'with-referrer': { type: 'boolean' },
+    'oci-ref': { type: 'boolean' },
     'backend-type': { type: 'string' },
     'backend-config': { type: 'string' },
     'backend-config-file': { type: 'string' },
@@ -79,6 +80,7 @@ export async function run(args: string[]): Promise<number> {
       // Upstream: --multi-platform is an alias; MERGE_PLATFORM / WITH_REFERRER env vars as well.
       mergePlatform: v['merge-platform'] ?? v['multi-platform'] ?? process.env.MERGE_PLATFORM === 'true',
       withReferrer: v['with-referrer'] ?? process.env.WITH_REFERRER === 'true',
+      ociRef: v['oci-ref'] ?? false,
       backend,
       workDir,
       pushChunkSize: v['push-chunk-size'] ? parseSize('--push-chunk-size', v['push-chunk-size']) : 0,

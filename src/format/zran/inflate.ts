@@ -21,6 +21,8 @@ export interface InflateCheckpoint {
   memberOut: number;
   /** Upstream ctx_byte: the partly used byte holding the block's first bits in its top `8 - bit % 8` bits. */
   ctxByte: number;
+  /** Lowest absolute output offset a match of this block copies from (updated while it decodes). */
+  minRef: number;
 }
 
 export interface InflaterOptions {
@@ -312,7 +314,7 @@ export class Inflater {
     const bit = (this.#inBase + this.#ip) * 8 - this.#bc;
     const pending = (8 - (bit & 7)) & 7;
     const ctxByte = pending ? ((this.#bb & ((1 << pending) - 1)) << (8 - pending)) & 0xff : 0;
-    const cp: InflateCheckpoint = { bit, out: this.produced, member: this.#member, memberOut: this.#memberOut, ctxByte };
+    const cp: InflateCheckpoint = { bit, out: this.produced, member: this.#member, memberOut: this.#memberOut, ctxByte, minRef: this.produced };
     this.last = cp;
     this.#o.onBlock?.(cp);
     this.#final = this.#bits(1) === 1;
@@ -445,11 +447,18 @@ export class Inflater {
     let bc = this.#bc;
     let out = this.#out;
     let ol = this.#ol;
+    const cp = this.last;
+    // Lowest copy source relative to the buffer start (#ob only changes inside #room, after save).
+    let minRel = Infinity;
     const save = (): void => {
       this.#ip = ip;
       this.#bb = bb;
       this.#bc = bc;
       this.#ol = ol;
+      if (cp && minRel !== Infinity) {
+        cp.minRef = Math.min(cp.minRef, this.#ob + minRel);
+        minRel = Infinity;
+      }
     };
     const load = (): void => {
       inp = this.#in;
@@ -530,6 +539,7 @@ export class Inflater {
       bc -= x;
       if (dist > ol || this.#ob + ol - dist < this.#memberOut) fail(`distance ${dist} reaches before the start of the data`);
       let from = ol - dist;
+      if (from < minRel) minRel = from;
       if (dist >= len) {
         out.copyWithin(ol, from, from + len);
         ol += len;

@@ -1,0 +1,86 @@
+// `nydusify convert --oci-ref`: each gzip layer stays as it is in the registry; the converter only
+// builds its bootstrap and ref blob (CI + zran contexts, builder/zran.ts) and pushes the ref blobs
+// and the merged bootstrap. Manifest shape as upstream's converter with OCIRef: one nydus blob
+// layer per ref blob, annotated `containerd.io/snapshot/nydus-ref: <original layer digest>`, then
+// the bootstrap layer; the bootstrap's blob table names the original layers (sha256 hex), which
+// must be readable from the target repository (cross-repository mount on the same registry).
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { buildZranRef } from '../builder/zran.js';
+import { encodeBootstrapV6 } from '../builder/writer/v6.js';
+import type { ImageModel } from '../format/image-model.js';
+import { NydusError } from '../util/errors.js';
+import type { BuildParams } from './builder-cli.js';
+import type { LayerCompression } from './media-types.js';
+import { checkDigest } from './reference.js';
+
+/** The annotation upstream (nydus-snapshotter label.NydusRefLayer) puts on a ref blob layer. */
+export const ANNO_NYDUS_REF_LAYER = 'containerd.io/snapshot/nydus-ref';
+
+export interface RefLayerInput {
+  index: number;
+  digest: string;
+  size: number;
+  compression: LayerCompression;
+  open: () => Promise<NodeJS.ReadableStream>;
+}
+
+export interface RefLayerResult {
+  sourceDigest: string;
+  sourceSize: number;
+  /** The ref blob (blob meta of the layer): pushed as this layer's nydus blob. */
+  refBlob: { path: string; digest: string; size: number };
+  /** Hex digest of the original layer = the data blob id in the bootstrap. */
+  layerId: string;
+  /** Chunks of the layer (0: no file data, no blob in the bootstrap). */
+  chunks: number;
+  bootstrap: Uint8Array;
+  model: ImageModel;
+  pullMs: number;
+  convertMs: number;
+}
+
+export async function convertRefLayer(input: RefLayerInput, workDir: string, params: BuildParams): Promise<RefLayerResult> {
+  const what = `layer ${input.index + 1} (${input.digest})`;
+  if (input.compression !== 'gzip') throw new NydusError('ERR_FORMAT_UNSUPPORTED', `${what}: --oci-ref needs gzip layers, this one is ${input.compression}`);
+  if (params.fsVersion !== 6) throw new NydusError('ERR_FORMAT_UNSUPPORTED', '--oci-ref requires --fs-version 6');
+  const { hex } = checkDigest(input.digest, what);
+  await mkdir(workDir, { recursive: true });
+  const path = join(workDir, `ref-layer-${hex}`);
+  const t0 = Date.now();
+  try {
+    // The layer is read twice (download, then one inflate pass): the file stays on local disk.
+    const h = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({
+      transform(c: Buffer, _e, cb) {
+        h.update(c);
+        size += c.length;
+        cb(null, c);
+      },
+    });
+    await pipeline(await input.open(), tap, createWriteStream(path));
+    if (h.digest('hex') !== hex) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: downloaded content does not match its digest`);
+    const t1 = Date.now();
+    const r = await buildZranRef({ source: path, name: what, chunkSize: params.chunkSize, digester: 'blake3', explicitUidGid: true, whiteoutSpec: 'oci', blobId: hex });
+    const refPath = join(workDir, `ref-blob-${r.metaBlobId}`);
+    await writeFile(refPath, r.metaBlob);
+    return {
+      sourceDigest: input.digest,
+      sourceSize: size,
+      refBlob: { path: refPath, digest: `sha256:${r.metaBlobId}`, size: r.metaBlob.length },
+      layerId: hex,
+      chunks: r.chunks,
+      bootstrap: encodeBootstrapV6(r.model),
+      model: r.model,
+      pullMs: t1 - t0,
+      convertMs: Date.now() - t1,
+    };
+  } finally {
+    await rm(path, { force: true });
+  }
+}
