@@ -13,6 +13,10 @@ import { BIN, REPO_ROOT } from '../helpers/paths.js';
 import { hasDockerRegistry, pushBlob, startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { hashTree, hashTreeAsync, mountsUnder, nydusdSkip, Nydusd, readHash, registryBackend, sha256, v1Config } from './harness.js';
 import { makeSmallTree } from './tree.js';
+import { extractBootstrap } from '../../src/convert/manifest.js';
+import { ANNO_NYDUS_BLOB, ANNO_NYDUS_BOOTSTRAP, type Manifest } from '../../src/convert/media-types.js';
+import { ANNO_NYDUS_REF_LAYER } from '../../src/convert/oci-ref.js';
+import { RegistryClient } from '../../src/convert/registry.js';
 
 const skip = nydusdSkip() ?? (hasDockerRegistry() ? undefined : 'docker-registry not installed');
 const MiB = 1 << 20;
@@ -94,7 +98,13 @@ describe('targz-ref (zran) images from real gzip layers', { skip }, () => {
     const blob = (d: string): Buffer => readFileSync(join(oci, 'blobs/sha256', d.replace('sha256:', '')));
     const manifest = JSON.parse(blob(index.manifests[0]!.digest).toString()) as { layers: { digest: string }[] };
     layers.umoci = blob(manifest.layers.at(-1)!.digest);
+    // A second layer on top: a whiteout, a new file, a changed file (for nydusify --oci-ref).
+    rmSync(join(root, 'bundle/rootfs/etc/config.txt'));
+    writeFileSync(join(root, 'bundle/rootfs/etc/os-release'), 'NAME="layer two"\n');
+    writeFileSync(join(root, 'bundle/rootfs/new.txt'), 'added by layer two\n'.repeat(1000));
+    sh('umoci', ['repack', '--image', `${oci}:t`, join(root, 'bundle')]);
     reg = await startRegistry();
+    sh('skopeo', ['copy', '--dest-tls-verify=false', `oci:${oci}:t`, `docker://${reg.host}/zran/src:v1`]);
   });
   after(async () => {
     await reg?.close();
@@ -136,6 +146,39 @@ describe('targz-ref (zran) images from real gzip layers', { skip }, () => {
       }
     });
   }
+
+  it('nydusify convert --oci-ref: ref blobs + bootstrap only, layers mounted not uploaded; nydusd reads the 2-layer image', { timeout: 240_000 }, async (t) => {
+    const dir = join(root, 'ociref');
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync(process.execPath, [BIN('nydusify'), 'convert', '--oci-ref', '--source', `${reg.host}/zran/src:v1`, '--target', `${reg.host}/zran/dst:v1`, '--source-insecure', '--target-insecure', '--work-dir', join(dir, 'w'), '--output-json', join(dir, 'm.json')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const metrics = JSON.parse(readFileSync(join(dir, 'm.json'), 'utf8')) as { SourceImageSize: number; TargetImageSize: number };
+    t.diagnostic(`source ${metrics.SourceImageSize} bytes, uploaded ${metrics.TargetImageSize} (${((100 * metrics.TargetImageSize) / metrics.SourceImageSize).toFixed(2)} %)`);
+    assert.ok(metrics.TargetImageSize < metrics.SourceImageSize * 0.03, 'only ref blobs and the bootstrap are uploaded');
+
+    const c = new RegistryClient(reg.host, { plainHttp: true });
+    const src = (await c.getManifest('zran/src', 'v1')).json as unknown as Manifest;
+    const dst = (await c.getManifest('zran/dst', 'v1')).json as unknown as Manifest;
+    assert.equal(dst.layers.length, src.layers.length + 1, 'one nydus blob per layer, then the bootstrap');
+    dst.layers.slice(0, -1).forEach((l, i) => {
+      assert.equal(l.annotations?.[ANNO_NYDUS_BLOB], 'true');
+      assert.equal(l.annotations?.[ANNO_NYDUS_REF_LAYER], src.layers[i]!.digest, 'names its original layer');
+    });
+    assert.equal(dst.layers.at(-1)!.annotations?.[ANNO_NYDUS_BOOTSTRAP], 'true');
+    for (const l of src.layers) assert.equal(await c.headBlob('zran/dst', l.digest), l.size, 'original layer present in the target repository');
+    const boot = join(dir, 'bootstrap');
+    writeFileSync(boot, extractBootstrap(await c.getBlobBytes('zran/dst', dst.layers.at(-1)!.digest)));
+
+    const want2 = hashTree(join(root, 'bundle/rootfs'));
+    const d = new Nydusd(join(dir, 'd'), join(dir, 'd', 'mnt'));
+    try {
+      await d.start(v1Config({ backend: registryBackend(reg.host, 'zran/dst'), workDir: join(dir, 'd', 'cache') }), boot);
+      assert.deepEqual(await hashTreeAsync(d.mnt), want2, 'mounted tree differs from the 2-layer image');
+      assert.equal((await d.metrics('backend')).read_errors, 0);
+    } finally {
+      await d.stop();
+    }
+  });
 
   it('nydus-image check finds a corrupted byte in the layer', { timeout: 120_000 }, () => {
     const img = buildRef(root, 'corrupt', layers['gzip-9']!);
