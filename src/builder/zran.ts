@@ -11,7 +11,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyBlobInfo, type BlobInfo } from '../format/blob-info.js';
-import { BLOB_CCT_HEADER_SIZE, CHUNK_V2_FLAG_COMPRESSED, CHUNK_V2_FLAG_ZRAN, compressCiArray, encodeBlobMetaHeader, encodeCiArray, encodeZranContexts, zranData, type CiEntry, type ZranContext } from '../format/blob/index.js';
+import { CHUNK_V2_FLAG_COMPRESSED, CHUNK_V2_FLAG_ZRAN, compressCiArray, encodeBlobMetaHeader, encodeCiArray, encodeZranContexts, zranData, type CiEntry, type ZranContext } from '../format/blob/index.js';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { BlobChunkFlags, BlobFeatures, type Digester } from '../format/constants.js';
 import { digest } from '../format/digest.js';
@@ -55,6 +55,10 @@ export interface ZranBuildResult {
   layerDigest: string;
   chunks: number;
   contexts: number;
+  /** Regular files with data, chunk references, uncompressed file bytes. */
+  files: number;
+  chunkRefs: number;
+  fileBytes: number;
 }
 
 interface Ctx extends ZranContext {
@@ -179,7 +183,12 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
     return c;
   }
 
+  let files = 0;
+  let chunkRefs = 0;
+  let fileBytes = 0;
   function addChunk(data: Uint8Array, start: number, fileOffset: number, out: ChunkInfo[]): void {
+    chunkRefs++;
+    fileBytes += data.length;
     const d = digest(data, o.digester);
     const key = Buffer.from(d).toString('hex');
     const hit = byDigest.get(key);
@@ -248,6 +257,7 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
     explicitUidGid: o.explicitUidGid,
     onFileData: async (body, size, out, file, dataOffset) => {
       if (dataOffset === undefined) throw new NydusError('ERR_BUILD', `${file}: tar source gave no data offset`);
+      files++;
       let off = 0;
       let piece: Uint8Array | undefined;
       let fill = 0;
@@ -330,7 +340,6 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
     blobMetaDigest: new Uint8Array(metaDigest),
     blobMetaSize: metaBlob.length,
   };
-  void BLOB_CCT_HEADER_SIZE;
   const model: ImageModel = {
     root,
     blobs: ci.length ? [blob] : [],
@@ -340,7 +349,7 @@ async function build(o: ZranBuildOptions, fd: number, name: string): Promise<Zra
     explicitUidGid: o.explicitUidGid,
     prefetchPaths: [],
   };
-  return { model, metaBlob, metaBlobId: metaDigest.toString('hex'), blob, layerSize, layerDigest, chunks: ci.length, contexts: ctxs.length };
+  return { model, metaBlob, metaBlobId: metaDigest.toString('hex'), blob, layerSize, layerDigest, chunks: ci.length, contexts: ctxs.length, files, chunkRefs, fileBytes };
 }
 
 /**
@@ -421,7 +430,7 @@ export async function createTargzRef(o: CreateOptions): Promise<CreateResult> {
     compressor: 'gzip',
     digester,
     model: r.model,
-    stats: { files: 0, bytes: r.blob.uncompressedSize, chunks: r.chunks, dedupChunks: 0, inodes } as CreateResult['stats'],
+    stats: { files: r.files, bytes: r.fileBytes, chunks: r.chunkRefs, dedupChunks: r.chunkRefs - r.chunks, storedChunks: r.chunks, storedBytes: 0, inodes },
     consumedTime: { build_tree: (t1 - t0) / 1000, dump_bootstrap: (t2 - t1) / 1000, total_build: (t2 - t0) / 1000 },
     registeredEvents: { euid: process.geteuid?.() ?? 0, egid: process.getegid?.() ?? 0, load_from_directory: inodes },
   };

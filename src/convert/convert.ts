@@ -2,12 +2,8 @@
 // (upstream-features §4.3/§4.6/§4.7). Per platform: convert layers (cached by source digest within
 // the run), merge their bootstraps, push blobs that the target lacks, the bootstrap layer, config
 // and manifest; then an index when the source was a multi-platform index.
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { BUILDER_VERSION, type BuildParams } from './builder-cli.js';
@@ -20,6 +16,7 @@ import { checkDigest, formatRef, parseImageRef, refReference, type ImageRef } fr
 import { RegistryClient, sha256Digest } from './registry.js';
 import { isNydusEntry, platformMatches } from './resolve.js';
 import { ANNO_NYDUS_REF_LAYER, convertRefLayer, type RefLayerResult } from './oci-ref.js';
+import { downloadTo } from './download.js';
 
 export { hostPlatform } from './resolve.js';
 
@@ -318,21 +315,6 @@ async function copySourceManifest(st: RunState, m: Manifest, bytes: Buffer, desc
   await dst.putManifest(dstRef.repo, desc.digest, desc.mediaType, bytes);
 }
 
-async function downloadTo(stream: NodeJS.ReadableStream, path: string, digest: string): Promise<number> {
-  const h = createHash(checkDigest(digest, 'source blob').algorithm);
-  let size = 0;
-  const tap = new Transform({
-    transform(c: Buffer, _e, cb) {
-      h.update(c);
-      size += c.length;
-      cb(null, c);
-    },
-  });
-  await pipeline(stream, tap, createWriteStream(path));
-  const got = `${checkDigest(digest, 'source blob').algorithm}:${h.digest('hex')}`;
-  if (got !== digest) throw new NydusError('ERR_DIGEST_MISMATCH', `source blob ${digest}: downloaded content has digest ${got}`);
-  return size;
-}
 
 function configPlatform(c: ImageConfig): Platform {
   return { os: c.os ?? 'unknown', architecture: c.architecture ?? 'unknown', ...(c.variant ? { variant: c.variant } : {}) };

@@ -4,12 +4,8 @@
 // layer per ref blob, annotated `containerd.io/snapshot/nydus-ref: <original layer digest>`, then
 // the bootstrap layer; the bootstrap's blob table names the original layers (sha256 hex), which
 // must be readable from the target repository (cross-repository mount on the same registry).
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { buildZranRef } from '../builder/zran.js';
 import { encodeBootstrapV6 } from '../builder/writer/v6.js';
 import type { ImageModel } from '../format/image-model.js';
@@ -17,6 +13,7 @@ import { NydusError } from '../util/errors.js';
 import type { BuildParams } from './builder-cli.js';
 import type { LayerCompression } from './media-types.js';
 import { checkDigest } from './reference.js';
+import { downloadTo } from './download.js';
 
 /** The annotation upstream (nydus-snapshotter label.NydusRefLayer) puts on a ref blob layer. */
 export const ANNO_NYDUS_REF_LAYER = 'containerd.io/snapshot/nydus-ref';
@@ -54,17 +51,7 @@ export async function convertRefLayer(input: RefLayerInput, workDir: string, par
   const t0 = Date.now();
   try {
     // The layer is read twice (download, then one inflate pass): the file stays on local disk.
-    const h = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(c: Buffer, _e, cb) {
-        h.update(c);
-        size += c.length;
-        cb(null, c);
-      },
-    });
-    await pipeline(await input.open(), tap, createWriteStream(path));
-    if (h.digest('hex') !== hex) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: downloaded content does not match its digest`);
+    const size = await downloadTo(await input.open(), path, input.digest);
     const t1 = Date.now();
     const r = await buildZranRef({ source: path, name: what, chunkSize: params.chunkSize, digester: 'blake3', explicitUidGid: true, whiteoutSpec: 'oci', blobId: hex });
     const refPath = join(workDir, `ref-blob-${r.metaBlobId}`);
