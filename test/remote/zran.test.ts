@@ -6,6 +6,7 @@
 // line naming the layer.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -37,6 +38,42 @@ function nydusImage(args: string[]): { code: number; out: string; err: string } 
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
+/**
+ * An eStargz-shaped layer: every tar entry its own gzip member (big file data split every 1 MiB),
+ * a `stargz.index.json` entry, then the footer member whose FEXTRA field names the TOC offset.
+ */
+function estargz(tar: Buffer): Buffer {
+  const members: Buffer[] = [];
+  let p = 0;
+  while (p + 512 <= tar.length && !tar.subarray(p, p + 512).every((b) => b === 0)) {
+    const size = parseInt(tar.subarray(p + 124, p + 136).toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+    const end = p + 512 + Math.ceil(size / 512) * 512;
+    for (let q = p; q < end; q += MiB) members.push(gzip(tar.subarray(q, Math.min(end, q + MiB)), 6));
+    p = end;
+  }
+  const tocOffset = members.reduce((n, m) => n + m.length, 0);
+  const toc = Buffer.from(JSON.stringify({ version: 1, entries: [] }));
+  const th = Buffer.alloc(512);
+  th.write('stargz.index.json', 0);
+  th.write('0000644\0', 100);
+  th.write('0000000\0', 108);
+  th.write('0000000\0', 116);
+  th.write(toc.length.toString(8).padStart(11, '0') + '\0', 124);
+  th.write('00000000000\0', 136);
+  th.write('0', 156);
+  th.write('ustar\x0000', 257);
+  th.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of th) sum += b;
+  th.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  members.push(gzip(Buffer.concat([th, toc, Buffer.alloc(Math.ceil(toc.length / 512) * 512 - toc.length), Buffer.alloc(1024)]), 6));
+  const payload = Buffer.from(`${tocOffset.toString(16).padStart(16, '0')}STARGZ`);
+  const extra = Buffer.concat([Buffer.from('SG'), Buffer.from([payload.length, 0]), payload]);
+  const footer = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, extra.length, 0]), extra, Buffer.from([3, 0]), Buffer.alloc(8)]);
+  members.push(footer);
+  return Buffer.concat(members);
+}
+
 interface RefImage {
   layer: Buffer;
   layerId: string;
@@ -47,13 +84,13 @@ interface RefImage {
 }
 
 /** `nydus-image create --type targz-ref` of one layer file; the ref blob goes to --blob-dir. */
-function buildRef(root: string, name: string, layer: Buffer): RefImage {
+function buildRef(root: string, name: string, layer: Buffer, type = 'targz-ref'): RefImage {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   const layerId = sha256(layer);
   writeFileSync(join(dir, layerId), layer);
   const boot = join(dir, 'bootstrap');
-  const r = nydusImage(['create', '--type', 'targz-ref', '-B', boot, '-D', join(dir, 'blobs'), '--output-json', join(dir, 'out.json'), join(dir, layerId)]);
+  const r = nydusImage(['create', '--type', type, '-B', boot, '-D', join(dir, 'blobs'), '--output-json', join(dir, 'out.json'), join(dir, layerId)]);
   assert.equal(r.code, 0, r.err);
   const out = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8')) as { blobs: string[] };
   assert.deepEqual(out.blobs, [layerId], 'the data blob is the layer, named by its digest');
@@ -87,6 +124,8 @@ describe('targz-ref (zran) images from real gzip layers', { skip }, () => {
     // Two members, split 3 MiB + 100 bytes in: inside bin/big's data.
     const cut = 3 * MiB + 100;
     layers['multi-member'] = Buffer.concat([gzip(tar.subarray(0, cut), 6), gzip(tar.subarray(cut), 1)]);
+    layers.estargz = estargz(tar);
+    assert.ok(gunzipSync(layers.estargz).includes(Buffer.from('stargz.index.json')), 'the eStargz layer has its TOC entry');
     // umoci (Go's gzip writer) from the same tree.
     const oci = join(root, 'oci');
     sh('umoci', ['init', '--layout', oci]);
@@ -112,9 +151,9 @@ describe('targz-ref (zran) images from real gzip layers', { skip }, () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  for (const kind of ['gzip-1', 'gzip-9', 'multi-member', 'umoci']) {
+  for (const kind of ['gzip-1', 'gzip-9', 'multi-member', 'umoci', 'estargz']) {
     it(`${kind}: mounts from docker-registry with only bootstrap + index converted; files equal; check passes`, { timeout: 180_000 }, async (t) => {
-      const img = buildRef(root, kind, layers[kind]!);
+      const img = buildRef(root, kind, layers[kind]!, kind === 'estargz' ? 'estargz-ref' : 'targz-ref');
       t.diagnostic(`layer ${img.layer.length} bytes, ref blob ${img.meta.length} bytes (${((100 * img.meta.length) / img.layer.length).toFixed(2)} %)`);
       // Upstream's context spacing (a window per ~0.5-1 MiB of gzip), windows trimmed to what the
       // blocks copy from: ~1.8 % at gzip -1 (random data still has short matches), <0.1 % at -9.
