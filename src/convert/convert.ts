@@ -261,7 +261,7 @@ async function convertRefLayers(st: RunState, m: Manifest, platform: string): Pr
     opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → ref blob ${r.refBlob.digest.slice(7, 19)} ${(r.refBlob.size / 1024).toFixed(1)} KiB in ${r.convertMs} ms`);
     return r;
   });
-  const merged = await mergeLayerBootstraps(results.map((r) => ({ bootstrap: r.bootstrap, model: r.model, blobId: r.chunks ? r.layerId : '' })));
+  const merged = await mergeLayerBootstraps(results.map((r) => ({ bootstrap: r.bootstrap, blobId: r.chunks ? r.layerId : '' })));
   const blobLayers: Descriptor[] = [];
   const sameRegistry = srcRef.host === dstRef.host;
   for (const [i, r] of results.entries()) {

@@ -6,14 +6,34 @@
 // must be readable from the target repository (cross-repository mount on the same registry).
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildZranRef } from '../builder/zran.js';
-import { encodeBootstrapV6 } from '../builder/writer/v6.js';
-import type { ImageModel } from '../format/image-model.js';
+import { Worker } from 'node:worker_threads';
+import type { ZranBuildOptions } from '../builder/zran.js';
 import { NydusError } from '../util/errors.js';
 import type { BuildParams } from './builder-cli.js';
 import type { LayerCompression } from './media-types.js';
 import { checkDigest } from './reference.js';
 import { downloadTo } from './download.js';
+import type { ZranWorkerResult } from './zran-worker.js';
+
+/** Runs one layer's zran build in a worker thread (CPU-bound: inflate, tar, digests). */
+function buildInWorker(o: ZranBuildOptions): Promise<ZranWorkerResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./zran-worker.js', import.meta.url), { workerData: o });
+    let done = false;
+    w.once('message', (m: { ok?: ZranWorkerResult; error?: { message: string; code: NydusError['code'] } }) => {
+      done = true;
+      if (m.ok) resolve(m.ok);
+      else reject(new NydusError(m.error!.code, m.error!.message));
+    });
+    w.once('error', (e) => {
+      done = true;
+      reject(e);
+    });
+    w.once('exit', (code) => {
+      if (!done) reject(new NydusError('ERR_BUILD', `zran worker exited with code ${code}`));
+    });
+  });
+}
 
 /** The annotation upstream (nydus-snapshotter label.NydusRefLayer) puts on a ref blob layer. */
 export const ANNO_NYDUS_REF_LAYER = 'containerd.io/snapshot/nydus-ref';
@@ -36,7 +56,6 @@ export interface RefLayerResult {
   /** Chunks of the layer (0: no file data, no blob in the bootstrap). */
   chunks: number;
   bootstrap: Uint8Array;
-  model: ImageModel;
   pullMs: number;
   convertMs: number;
 }
@@ -53,7 +72,7 @@ export async function convertRefLayer(input: RefLayerInput, workDir: string, par
     // The layer is read twice (download, then one inflate pass): the file stays on local disk.
     const size = await downloadTo(await input.open(), path, input.digest);
     const t1 = Date.now();
-    const r = await buildZranRef({ source: path, name: what, chunkSize: params.chunkSize, digester: 'blake3', explicitUidGid: true, whiteoutSpec: 'oci', blobId: hex });
+    const r = await buildInWorker({ source: path, name: what, chunkSize: params.chunkSize, digester: 'blake3', explicitUidGid: true, whiteoutSpec: 'oci', blobId: hex });
     const refPath = join(workDir, `ref-blob-${r.metaBlobId}`);
     await writeFile(refPath, r.metaBlob);
     return {
@@ -62,8 +81,7 @@ export async function convertRefLayer(input: RefLayerInput, workDir: string, par
       refBlob: { path: refPath, digest: `sha256:${r.metaBlobId}`, size: r.metaBlob.length },
       layerId: hex,
       chunks: r.chunks,
-      bootstrap: encodeBootstrapV6(r.model),
-      model: r.model,
+      bootstrap: r.bootstrap,
       pullMs: t1 - t0,
       convertMs: Date.now() - t1,
     };
