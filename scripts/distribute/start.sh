@@ -7,6 +7,8 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 cli() {
   if [ -n "${NYDUS_DISTRIBUTE:-}" ]; then $NYDUS_DISTRIBUTE "$@"; return; fi
+  # A self-contained bundle (server start --bundle) carries its own Node runtime and programs.
+  if [ -x "$HERE/nydus/node" ]; then "$HERE/nydus/node" "$HERE/nydus/nydus-distribute.cjs" "$@"; return; fi
   for home in "${NYDUS_TS_HOME:-}" "__NYDUS_TS_HOME__" "$HERE/../.."; do
     if [ -n "$home" ] && [ -f "$home/bin/nydus-distribute.js" ]; then node "$home/bin/nydus-distribute.js" "$@"; return; fi
   done

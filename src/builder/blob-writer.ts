@@ -12,9 +12,10 @@ import { compressChunk } from '../format/compress.js';
 import { BlobChunkFlags, BlobFeatures, RAFS_DIGEST_LENGTH, type Compressor, type Digester } from '../format/constants.js';
 import { sha256 } from '../format/digest.js';
 import {
-  BLOB_CCT_HEADER_SIZE, BLOB_CCT_V1_ENTRY_SIZE, TAR_HEADER_SIZE, TOC_ENTRY_BLOB_DIGEST, TOC_ENTRY_BLOB_META, TOC_ENTRY_BLOB_META_HEADER,
+  BLOB_CCT_HEADER_SIZE, BLOB_CCT_V1_ENTRY_SIZE, BLOB_CCT_V2_ENTRY_SIZE, TAR_HEADER_SIZE, TOC_ENTRY_BLOB_DIGEST, TOC_ENTRY_BLOB_META, TOC_ENTRY_BLOB_META_HEADER,
   TOC_ENTRY_BLOB_RAW, TOC_ENTRY_BLOB_TOC, TOC_ENTRY_BOOTSTRAP, TocEntryFlags, compressCiArray, encodeBlobMetaHeader, encodeChunkInfoV1,
   encodeTarHeader, encodeTocEntries, tocFlagsForCompressor, type BlobMetaHeader, type TocEntry,
+  batchCiEntry, encodeBatchContexts, encodeChunkInfoV2, type BatchInflateContext, type CiEntry,
 } from '../format/blob/index.js';
 
 export interface BlobWriterOptions {
@@ -34,6 +35,16 @@ export interface BlobWriterOptions {
   blobId?: string;
   /** Compressor of the CI array; upstream uses the build's compressor (§7.3). */
   ciCompressor?: Compressor;
+  /**
+   * --batch-size (v6 only; 0 = off): chunks added with `batch` are concatenated raw and compressed
+   * together in batches of fewer than this many bytes; CI v2 entries and the BATCH feature.
+   */
+  batchSize?: number;
+  /**
+   * Compresses one batch as compressChunk does (e.g. on the worker pool, so the main thread keeps
+   * committing while batches compress); default: compressChunk on this thread.
+   */
+  compressBatch?: (raw: Uint8Array) => Promise<{ data: Uint8Array }>;
 }
 
 export interface ChunkPlacement {
@@ -47,6 +58,8 @@ export interface ChunkPlacement {
 
 /** Blob id the inline bootstrap carries when no --blob-id is given (§7.4). */
 export const INLINE_META_PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
+/** Batches compressing at once (bounds the memory of --batch-size builds; keeps both workers busy). */
+const MAX_PENDING_BATCHES = 4;
 /** Write buffer: chunk bytes are batched into writes of this size (build hot path). */
 const WRITE_BUFFER_SIZE = 4 << 20;
 
@@ -96,6 +109,16 @@ export class BlobWriter {
   #dataSize = 0;
   #nextUncompressedOffset = 0;
   #done = false;
+  /** Open batch: raw bytes of its chunks so far and the CI byte offsets of its entries. */
+  #batchBuf: Uint8Array | undefined;
+  #batchLen = 0;
+  #batchCi: number[] = [];
+  /** Batches closed so far (the next batch's index). */
+  #batchCount = 0;
+  /** Closed batches being compressed, written in order; their CI entries get the offset then. */
+  #pending: Array<{ data: Promise<{ data: Uint8Array }>; len: number; ci: number[] }> = [];
+  /** Contexts of the batches written. */
+  readonly #batches: BatchInflateContext[] = [];
 
   private constructor(o: BlobWriterOptions, fh: FileHandle | undefined) {
     this.#o = o;
@@ -106,6 +129,7 @@ export class BlobWriter {
   static async open(opts: BlobWriterOptions): Promise<BlobWriter> {
     if (opts.fsVersion === 6 && !opts.alignedChunk) throw buildError('RAFS v6 blobs need 4 KiB aligned chunks (alignedChunk)');
     if (opts.fsVersion === 5 && opts.blobToc) throw buildError('--features blob-toc needs RAFS v6');
+    if ((opts.batchSize ?? 0) > 0 && opts.fsVersion !== 6) throw buildError('--batch-size needs RAFS v6');
     const fh = opts.path !== undefined ? await open(opts.path, 'w') : undefined;
     return new BlobWriter(opts, fh);
   }
@@ -114,8 +138,16 @@ export class BlobWriter {
     return this.#count;
   }
 
-  /** Appends one chunk's stored bytes; sequential calls, in chunk-index order (§3.4). */
-  async addChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean; crc32: number }): Promise<ChunkPlacement> {
+  get #batchMode(): boolean {
+    return (this.#o.batchSize ?? 0) > 0;
+  }
+
+  /**
+   * Appends one chunk's stored bytes; sequential calls, in chunk-index order (§3.4). With `batch`
+   * (batch mode, chunk smaller than half the batch size) `stored` is the raw chunk, which joins the
+   * open batch; any other chunk first writes out the open batch, as upstream's dump_file_chunk does.
+   */
+  async addChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean; crc32: number; batch?: boolean }): Promise<ChunkPlacement> {
     if (this.#done) throw buildError('addChunk after finish/abort');
     const o = this.#o;
     if (!Number.isInteger(c.uncompressedSize) || c.uncompressedSize < 1 || c.uncompressedSize > o.chunkSize) {
@@ -129,6 +161,10 @@ export class BlobWriter {
       throw buildError(`chunk ${this.#count} is flagged compressed but not smaller than ${c.uncompressedSize}`);
     }
     if (c.digest.length !== RAFS_DIGEST_LENGTH) throw buildError(`chunk ${this.#count} digest has ${c.digest.length} bytes`);
+    if (c.batch) return this.#addBatchChunk(c);
+    // A plain chunk's offset must be known now: write out every batch before it.
+    await this.#closeBatch();
+    await this.#drainBatches(0);
     const placement: ChunkPlacement = {
       index: this.#count,
       compressedOffset: this.#pos,
@@ -139,18 +175,91 @@ export class BlobWriter {
     const uEnd = placement.uncompressedOffset + c.uncompressedSize;
     this.#nextUncompressedOffset = o.alignedChunk ? align(uEnd, 4096) : uEnd;
     if (o.fsVersion === 6) {
-      const ci = this.#ci.reserve(BLOB_CCT_V1_ENTRY_SIZE);
-      encodeChunkInfoV1(
-        { compressedOffset: placement.compressedOffset, compressedSize: placement.compressedSize, uncompressedOffset: placement.uncompressedOffset, uncompressedSize: c.uncompressedSize, compressed: c.compressed, flags: 0, data: 0n },
-        ci,
-        this.#ci.len - BLOB_CCT_V1_ENTRY_SIZE,
-      );
+      this.#addCi({ compressedOffset: placement.compressedOffset, compressedSize: placement.compressedSize, uncompressedOffset: placement.uncompressedOffset, uncompressedSize: c.uncompressedSize, compressed: c.compressed, flags: 0, data: 0n });
     }
     this.#digests.reserve(RAFS_DIGEST_LENGTH).set(c.digest, this.#digests.len - RAFS_DIGEST_LENGTH);
     this.#count++;
     await this.#write(c.stored, true);
     this.#dataSize = this.#pos;
     return placement;
+  }
+
+  #addCi(e: CiEntry): void {
+    if (this.#batchMode) {
+      const ci = this.#ci.reserve(BLOB_CCT_V2_ENTRY_SIZE);
+      encodeChunkInfoV2(e, ci, this.#ci.len - BLOB_CCT_V2_ENTRY_SIZE);
+    } else {
+      const ci = this.#ci.reserve(BLOB_CCT_V1_ENTRY_SIZE);
+      encodeChunkInfoV1(e, ci, this.#ci.len - BLOB_CCT_V1_ENTRY_SIZE);
+    }
+  }
+
+  /** A raw small chunk joins the open batch (upstream BatchContextGenerator); nothing is written yet. */
+  async #addBatchChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean }): Promise<ChunkPlacement> {
+    const o = this.#o;
+    const batchSize = o.batchSize ?? 0;
+    if (batchSize <= 0) throw buildError('batch chunk without --batch-size');
+    if (c.compressed || c.stored.length !== c.uncompressedSize || c.uncompressedSize * 2 >= batchSize) {
+      throw buildError(`chunk ${this.#count} cannot join a batch (${c.uncompressedSize} bytes, batch size ${batchSize})`);
+    }
+    // Upstream: a chunk that would fill the batch to batch_size starts a new one.
+    if (this.#batchLen + c.uncompressedSize >= batchSize) await this.#closeBatch();
+    this.#batchBuf ??= new Uint8Array(batchSize);
+    // The bootstrap record of a batch chunk has no compressed range (as upstream's): readers find
+    // the batch through the CI entry, whose offset is filled in once the batch is written.
+    const placement: ChunkPlacement = {
+      index: this.#count,
+      compressedOffset: 0,
+      uncompressedOffset: this.#nextUncompressedOffset,
+      compressedSize: 0,
+      flags: BlobChunkFlags.COMPRESSED | BlobChunkFlags.BATCH | BlobChunkFlags.HAS_CRC32,
+    };
+    this.#nextUncompressedOffset = align(placement.uncompressedOffset + c.uncompressedSize, 4096);
+    this.#batchCi.push(this.#ci.len);
+    this.#addCi(batchCiEntry(0, placement.uncompressedOffset, c.uncompressedSize, this.#batchCount, this.#batchLen));
+    this.#batchBuf.set(c.stored, this.#batchLen);
+    this.#batchLen += c.uncompressedSize;
+    this.#digests.reserve(RAFS_DIGEST_LENGTH).set(c.digest, this.#digests.len - RAFS_DIGEST_LENGTH);
+    this.#count++;
+    return placement;
+  }
+
+  /** Writes out the open and pending batches (before the compressor behind compressBatch goes away). */
+  async flushBatches(): Promise<void> {
+    await this.#closeBatch();
+    await this.#drainBatches(0);
+  }
+
+  /** Starts compressing the open batch (raw when compression does not shrink it); bounded queue. */
+  async #closeBatch(): Promise<void> {
+    if (this.#batchLen === 0) return;
+    const raw = this.#batchBuf!.subarray(0, this.#batchLen);
+    this.#batchBuf = undefined; // owned by the compression now
+    const data = this.#o.compressBatch ? this.#o.compressBatch(raw) : Promise.resolve(compressChunk(raw, this.#o.compressor));
+    data.catch(() => undefined); // awaited in order by #drainBatches
+    this.#pending.push({ data, len: this.#batchLen, ci: this.#batchCi });
+    this.#batchCi = [];
+    this.#batchLen = 0;
+    this.#batchCount++;
+    await this.#drainBatches(MAX_PENDING_BATCHES);
+  }
+
+  /** Writes compressed batches in order until at most `keep` are pending; fills in their CI offsets. */
+  async #drainBatches(keep: number): Promise<void> {
+    while (this.#pending.length > keep) {
+      const b = this.#pending.shift()!;
+      const { data } = await b.data;
+      const off = this.#pos;
+      const ci = this.#ci.buf;
+      // comp_info bits 0-39 (CI v2 bytes 8-12); the batch entries' compressed size is 0.
+      for (const p of b.ci) {
+        new DataView(ci.buffer, ci.byteOffset).setUint32(p + 8, off % 0x1_0000_0000, true);
+        ci[p + 12] = Math.floor(off / 0x1_0000_0000) & 0xff;
+      }
+      this.#batches.push({ compressedSize: data.length, uncompressedBatchSize: b.len });
+      await this.#write(data, true);
+      this.#dataSize = this.#pos;
+    }
   }
 
   /**
@@ -161,6 +270,8 @@ export class BlobWriter {
    */
   async finish(makeBootstrap?: (info: BlobInfo) => Uint8Array): Promise<BlobInfo> {
     if (this.#done) throw buildError('finish called twice');
+    await this.#closeBatch();
+    await this.#drainBatches(0);
     const o = this.#o;
     const n = this.#count;
     if (o.inlineMeta && !makeBootstrap) throw buildError('inline meta needs a bootstrap');
@@ -219,6 +330,7 @@ export class BlobWriter {
     const o = this.#o;
     let f = BlobFeatures.CAP_TAR_TOC;
     if (o.fsVersion === 6) f |= BlobFeatures.ALIGNED;
+    if (this.#batchMode) f |= BlobFeatures.BATCH | BlobFeatures.CHUNK_INFO_V2;
     if (o.blobToc) f |= BlobFeatures.HAS_TAR_HEADER | BlobFeatures.HAS_TOC | (this.#count > 0 ? BlobFeatures.INLINED_CHUNK_DIGEST : 0);
     if (o.inlineMeta) f |= BlobFeatures.INLINED_FS_META | BlobFeatures.HAS_TAR_HEADER;
     return f;
@@ -227,7 +339,10 @@ export class BlobWriter {
   /** [CI][CI header][hdr blob.meta] and, with blob-toc, [digests][hdr blob.digest] (§7.3, §7.7). */
   async #writeBlobMeta(info: BlobInfo, toc: TocEntry[], tarSections: boolean): Promise<void> {
     const o = this.#o;
-    const ci = this.#ci.bytes();
+    // Batch mode: the context table follows the CI array (upstream dump_meta_data).
+    const ciArray = this.#ci.bytes();
+    const contexts = this.#batchMode ? encodeBatchContexts(this.#batches) : new Uint8Array(0);
+    const ci = contexts.length ? Buffer.concat([ciArray, contexts]) : ciArray;
     const { data: ciStored, ciCompressor } = compressCiArray(ci, o.ciCompressor ?? o.compressor);
     const ciOffset = this.#pos;
     const header: BlobMetaHeader = {
@@ -237,9 +352,9 @@ export class BlobWriter {
       ciOffset,
       ciCompressedSize: ciStored.length,
       ciUncompressedSize: ci.length,
-      ciZranOffset: 0,
-      ciZranSize: 0,
-      ciZranCount: 0,
+      ciZranOffset: this.#batchMode ? ciArray.length : 0,
+      ciZranSize: contexts.length,
+      ciZranCount: this.#batchMode ? this.#batches.length : 0,
     };
     const headerBytes = encodeBlobMetaHeader(header);
     await this.#write(ciStored, true);

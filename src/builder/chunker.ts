@@ -14,7 +14,7 @@ import type { ChunkDedup } from './dedup.js';
 
 /** The part of BlobWriter the pipeline needs. */
 export interface ChunkSink {
-  addChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean; crc32: number }): Promise<{
+  addChunk(c: { digest: Uint8Array; uncompressedSize: number; stored: Uint8Array; compressed: boolean; crc32: number; batch?: boolean }): Promise<{
     index: number;
     compressedOffset: number;
     uncompressedOffset: number;
@@ -51,6 +51,8 @@ export interface ChunkPipelineOptions {
   maxInFlight?: number;
   /** Uncompressed bytes in flight (read ahead, queued or being compressed); default max(32 MiB, 6 chunks). */
   maxInFlightBytes?: number;
+  /** --batch-size (0 = off): single-chunk files under half of it go into batch chunks. */
+  batchSize?: number;
 }
 
 /** A worker message carries about this much data: amortises the hand-off over many small files. */
@@ -94,9 +96,10 @@ export class ChunkPipeline {
     if (size === 0) return;
     const bytes = typeof path === 'string' ? Buffer.from(path) : path;
     const cs = this.#o.chunkSize;
+    const raw = this.#batched(size);
     for (let off = 0; off < size; off += cs) {
       const length = Math.min(cs, size - off);
-      await this.#submit({ src: { path: bytes, offset: off, length, name, fileSize: size }, out, fileOffset: off }, length);
+      await this.#submit({ src: { path: bytes, offset: off, length, name, fileSize: size, ...(raw ? { raw } : {}) }, out, fileOffset: off }, length);
     }
   }
 
@@ -121,12 +124,18 @@ export class ChunkPipeline {
           const len = full.length;
           piece = undefined;
           fill = 0;
-          await this.#submit({ src: { data: full }, out, fileOffset: off }, len);
+          await this.#submit({ src: { data: full, ...(this.#batched(size) ? { raw: true } : {}) }, out, fileOffset: off }, len);
           off += len;
         }
       }
     }
     if (piece || off !== size) throw new NydusError('ERR_BUILD', `${name}: data ends after ${off + fill} bytes, declared size is ${size}`);
+  }
+
+  /** Upstream's rule: a file of exactly one chunk smaller than half the batch size is batched. */
+  #batched(fileSize: number): boolean {
+    const b = this.#o.batchSize ?? 0;
+    return b > 0 && fileSize <= this.#o.chunkSize && fileSize * 2 < b;
   }
 
   async #submit(item: Item, length: number): Promise<void> {
@@ -164,7 +173,7 @@ export class ChunkPipeline {
         const rs = await job;
         for (let i = 0; i < items.length; i++) {
           const it = items[i]!;
-          it.out.push(await this.#commit(rs[i]!, it.fileOffset));
+          it.out.push(await this.#commit(rs[i]!, it.fileOffset, it.src.raw === true));
         }
       })
       .catch((e: unknown) => {
@@ -178,14 +187,14 @@ export class ChunkPipeline {
       });
   }
 
-  async #commit(r: ProcessedChunk, fileOffset: number): Promise<ChunkInfo> {
+  async #commit(r: ProcessedChunk, fileOffset: number, batch: boolean): Promise<ChunkInfo> {
     const hit = this.#o.dedup.lookup(r.digest);
     if (hit) {
       this.stats.dedupChunks++;
       return { ...hit, fileOffset };
     }
     const blobIndex = this.#o.dedup.table.ownBlobIndex(this.#o.blobPlaceholder);
-    const pl = await this.#o.sink.addChunk({ digest: r.digest, uncompressedSize: r.uncompressedSize, stored: r.stored, compressed: r.compressed, crc32: r.crc32 });
+    const pl = await this.#o.sink.addChunk({ digest: r.digest, uncompressedSize: r.uncompressedSize, stored: r.stored, compressed: r.compressed, crc32: r.crc32, ...(batch ? { batch } : {}) });
     const c: ChunkInfo = {
       digest: r.digest,
       blobIndex,

@@ -12,9 +12,13 @@ import type { Compressor, Digester } from '../format/constants.js';
 import { NydusError } from '../util/errors.js';
 
 /** One chunk to process: a file byte range (read by the worker) or bytes in hand. */
-export type ChunkSource =
+export type ChunkSource = (
   | { path: Uint8Array; offset: number; length: number; name: string; fileSize: number }
-  | { data: Uint8Array };
+  | { data: Uint8Array }
+) & {
+  /** Digest and CRC only, no compression (a chunk that goes into a --batch-size batch). */
+  raw?: boolean;
+};
 
 /** Wire format of a job: item i is a file range when offsets[i] >= 0, else the next of `bufs`. */
 export interface ChunkJob {
@@ -27,6 +31,10 @@ export interface ChunkJob {
   paths: Uint8Array;
   pathEnds: number[];
   bufs: ArrayBuffer[];
+  /** raw[i] = 1: item i is not compressed (absent when no item is raw). */
+  raw?: Uint8Array;
+  /** Compression only: no digest, no CRC (--batch-size batches). */
+  compressOnly?: boolean;
 }
 
 /** Wire format of a result. Item i: digest at 32·i, meta[3i..3i+2] = crc32, compressed, end of its stored bytes in `data`. */
@@ -86,8 +94,17 @@ export class ChunkPool {
     return r!;
   }
 
+  /**
+   * Compresses `data` off the main thread as compressChunk does (stored raw when not smaller);
+   * `data` is transferred when it owns its whole buffer, else copied.
+   */
+  async compress(data: Uint8Array, compressor: Compressor): Promise<{ data: Uint8Array; compressed: boolean }> {
+    const [r] = await this.run([{ data }], compressor, 'blake3', true);
+    return { data: r!.stored, compressed: r!.compressed };
+  }
+
   /** Reads (file items), digests and compresses a batch; results are in item order. Buffers are transferred. */
-  run(items: ChunkSource[], compressor: Compressor, digester: Digester): Promise<ProcessedChunk[]> {
+  run(items: ChunkSource[], compressor: Compressor, digester: Digester, compressOnly = false): Promise<ProcessedChunk[]> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new NydusError('ERR_INTERNAL', 'chunk pool is closed'));
     if (items.length === 0) return Promise.resolve([]);
@@ -98,7 +115,9 @@ export class ChunkPool {
     const pathParts: Uint8Array[] = [];
     let pathLen = 0;
     let bytes = 0;
-    for (const it of items) {
+    let raw: Uint8Array | undefined;
+    for (const [i, it] of items.entries()) {
+      if (it.raw) (raw ??= new Uint8Array(items.length))[i] = 1;
       if ('data' in it) {
         let d = it.data;
         if (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength || !(d.buffer instanceof ArrayBuffer)) d = d.slice();
@@ -129,7 +148,7 @@ export class ChunkPool {
     }
     this.#rr = (wi + 1) % this.#load.length;
     const id = this.#nextId++;
-    const job: ChunkJob = { id, compressor, digester, lengths, offsets, paths, pathEnds, bufs };
+    const job: ChunkJob = { id, compressor, digester, lengths, offsets, paths, pathEnds, bufs, ...(raw ? { raw } : {}), ...(compressOnly ? { compressOnly } : {}) };
     return new Promise<ProcessedChunk[]>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, items, lengths, bytes, worker: wi });
       this.#load[wi]! += bytes;

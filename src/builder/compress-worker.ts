@@ -80,10 +80,11 @@ class Task {
   process(i: number, data: Uint8Array): void {
     if (!this.failed) {
       try {
-        const d = digest(data, this.job.digester);
-        this.digests.set(d.subarray(0, 32), 32 * i);
-        this.meta[3 * i] = crc32c(data);
-        const c = compressChunk(data, this.job.compressor);
+        if (!this.job.compressOnly) {
+          this.digests.set(digest(data, this.job.digester).subarray(0, 32), 32 * i);
+          this.meta[3 * i] = crc32c(data);
+        }
+        const c = this.job.raw?.[i] ? { data, compressed: false } : compressChunk(data, this.job.compressor);
         this.meta[3 * i + 1] = c.compressed ? 1 : 0;
         this.stored[i] = c.compressed ? c.data : data;
       } catch (e) {

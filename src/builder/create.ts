@@ -25,6 +25,7 @@ import { applySingleLayerWhiteouts, type WhiteoutSpec } from './source/whiteout.
 import { isDir, isReg, type ImageModel, type TreeNode } from '../format/image-model.js';
 import { encodeBootstrapV5 } from './writer/v5.js';
 import { encodeBootstrapV6 } from './writer/v6.js';
+import { outputJsonVersion } from '../util/version.js';
 
 const log = logger('builder');
 
@@ -66,6 +67,8 @@ export interface CreateOptions {
   prefetchPatterns?: string[];
   /** --features blob-toc */
   blobToc?: boolean;
+  /** --batch-size (v6; 0 = off): merge small chunks into compressed batches of this size. */
+  batchSize?: number;
   blobInlineMeta?: boolean;
   /** Worker threads for digest/compression (default min(2, cores)). */
   workers?: number;
@@ -100,6 +103,19 @@ export function parseChunkDictArg(s: string): string {
   if (m[1] !== 'bootstrap') throw new UsageError(`invalid --chunk-dict '${s}': only 'bootstrap=PATH' is supported`);
   if (!m[2]) throw new UsageError(`invalid --chunk-dict '${s}': missing path`);
   return m[2];
+}
+
+/**
+ * Upstream get_batch_size(): 0, or a power of two from 0x1000 to 0x1000000 that is not bigger than
+ * the chunk size, and only for RAFS v6.
+ */
+export function validateBatchSize(n: number, fsVersion: 5 | 6, chunkSize: number): void {
+  if (n === 0) return;
+  if (fsVersion === 5) throw new UsageError('--batch-size with non-zero value conflicts with --fs-version 5');
+  if (!Number.isInteger(n) || n < RAFS_MIN_CHUNK_SIZE || n > RAFS_MAX_CHUNK_SIZE || (n & (n - 1)) !== 0) {
+    throw new UsageError(`invalid --batch-size 0x${n.toString(16)}: must be 0 or a power of two between 0x1000 and 0x1000000`);
+  }
+  if (n > chunkSize) throw new UsageError(`--batch-size 0x${n.toString(16)} is bigger than --chunk-size 0x${chunkSize.toString(16)}`);
 }
 
 export function validateChunkSize(n: number, flag = '--chunk-size'): void {
@@ -197,6 +213,7 @@ function checkOptions(o: CreateOptions): void {
   if (o.source === '-' && type !== 'tar-rafs') throw new UsageError(`source '-' (stdin) is only supported with --type tar-rafs`);
   if (o.source === '-' && (o.prefetchPolicy ?? 'none') !== 'none') throw new UsageError('--prefetch-policy reads its list from stdin, which is already the tar source');
   validateChunkSize(o.chunkSize ?? RAFS_DEFAULT_CHUNK_SIZE);
+  validateBatchSize(o.batchSize ?? 0, o.fsVersion ?? 6, o.chunkSize ?? RAFS_DEFAULT_CHUNK_SIZE);
 }
 
 /** Builds an image. Throws UsageError for bad options, NydusError for source/IO problems. */
@@ -265,6 +282,8 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     blobToc: !!o.blobToc,
     inlineMeta: !!o.blobInlineMeta,
     ...(o.blobId !== undefined ? { blobId: o.blobId } : {}),
+    batchSize: o.batchSize ?? 0,
+    compressBatch: (raw) => pool.compress(raw, compressor),
   });
   const pool = new ChunkPool(o.workers);
   const pipeline = new ChunkPipeline({
@@ -275,6 +294,7 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     compressor,
     digester,
     blobPlaceholder: () => emptyBlobInfo(o.blobId ?? '', 0, chunkSize, compressor, digester),
+    batchSize: o.batchSize ?? 0,
   });
   const progress = o.onProgress ? setInterval(() => o.onProgress!(pipeline.stats), 200) : undefined;
   progress?.unref();
@@ -294,6 +314,7 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
           await pipeline.addFile(p, n.size, n.chunks, p.toString());
         }
         await pipeline.flush();
+        await writer.flushBatches();
       });
       // Free the workers (and the buffers they have not collected yet) before the bootstrap encode,
       // which is the peak of the main thread's memory.
@@ -305,7 +326,10 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
       );
       root = src.root;
       if (!parent) applySingleLayerWhiteouts(root, spec, false);
-      await timed('dump_blob', () => pipeline.flush());
+      await timed('dump_blob', async () => {
+        await pipeline.flush();
+        await writer.flushBatches();
+      });
       await pool.close();
     }
 
@@ -390,4 +414,18 @@ export async function createImage(o: CreateOptions): Promise<CreateResult> {
     if (progress) clearInterval(progress);
     await pool.close();
   }
+}
+
+/** The `--output-json` document (upstream OutputSerializer, upstream-features §1.15). */
+export function createOutputJson(r: CreateResult): Record<string, unknown> {
+  return {
+    version: outputJsonVersion(),
+    bootstrap: r.bootstrap,
+    blobs: r.blobs,
+    external_bootstrap: '',
+    external_blobs: [],
+    trace: { consumed_time: r.consumedTime, registered_events: r.registeredEvents },
+    fs_version: String(r.fsVersion),
+    compressor: r.compressor,
+  };
 }

@@ -2,9 +2,11 @@
 // (sources, chunk pipeline, dedup) other modules reuse.
 export {
   createImage,
+  createOutputJson,
   dataOrder,
   parseChunkDictArg,
   parsePrefetchPatterns,
+  validateBatchSize,
   validateChunkSize,
   RAFS_DEFAULT_CHUNK_SIZE,
   RAFS_MAX_CHUNK_SIZE,
@@ -19,7 +21,7 @@ export { ChunkPool, type ProcessedChunk } from './compress-pool.js';
 export { BlobTable, ChunkDedup, digestKey } from './dedup.js';
 export { scanDirectory, type DirSource, type DirSourceOptions } from './source/dir.js';
 export { scanTar, tarPathComponents, makedev, type TarSource, type TarSourceOptions } from './source/tar.js';
-export { readTar, type TarEntry, type TarEntryType } from './source/tar-reader.js';
+export { readTar, type TarEntry, type TarEntryType } from '../format/tar-reader.js';
 export { readXattrs, isAllowedXattr } from './source/xattrs.js';
 export { applySingleLayerWhiteouts, whiteoutType, type WhiteoutSpec, type WhiteoutType } from './source/whiteout.js';
 export type { ImageModel, TreeNode } from '../format/image-model.js';

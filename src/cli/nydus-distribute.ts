@@ -16,7 +16,7 @@ const SPECS = {
       dir: { short: 'd', arg: 'DIR[,DIR...]', desc: 'directories to distribute (required; repeatable)', repeat: true },
       'work-dir': { short: 'w', arg: 'DIR', desc: 'where blobs, bundles and the service state go', default: './nydusdfile' },
       port: { short: 'p', arg: 'PORT', desc: 'HTTP port of the blob server', default: '8000' },
-      bundle: { desc: 'also write W/<dirname>.tar.gz for scp' },
+      bundle: { desc: 'make each bundle self-contained (Node runtime, nydusd; nodes need no nydus-ts) and write W/<dirname>.tar.gz' },
       debug: COMMON_FLAGS.debug,
     },
   },

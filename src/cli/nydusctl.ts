@@ -63,7 +63,7 @@ function printMetrics(kind: string, m: Obj, prev: Obj | undefined, interval: num
       const bytes = num(m, 'read_amount_total') - num(prev, 'read_amount_total');
       const count = num(m, 'read_count') - num(prev, 'read_count');
       const lat = num(m, 'read_cumulative_latency_millis_total') - num(prev, 'read_cumulative_latency_millis_total');
-      rows.push(['Throughput', `${(bytes / 1024 / interval).toFixed(1)} KB/s`], ['Avg IO size', count ? humanBytes(bytes / count) : '-'], ['Avg latency', count ? `${(lat / count).toFixed(2)} ms` : '-']);
+      rows.push(['Throughput', `${humanBytes(bytes / interval)}/s`], ['Avg IO size', count ? humanBytes(bytes / count) : '-'], ['Avg latency', count ? `${(lat / count).toFixed(2)} ms` : '-']);
     }
     console.log(table(rows));
   } else if (kind === 'cache') {

@@ -9,7 +9,6 @@ export const NYDUSIFY_VERSION = VERSION;
 
 interface Subcommand {
   run(args: string[]): Promise<number | void>;
-  usage: string;
 }
 
 const SUBCOMMANDS: Record<string, string> = {
@@ -67,12 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   if (raw.startsWith('-')) throw new UsageError(`unknown option '${raw}'`);
   if (!Object.hasOwn(SUBCOMMANDS, name)) throw new UsageError(`unknown subcommand '${raw}' (expected ${Object.keys(SUBCOMMANDS).join(', ')})`);
   const mod = (await import(new URL(`./nydusify/${name}.js`, import.meta.url).href)) as Subcommand;
-  const rest = argv.slice(i + 1);
-  if (rest.includes('-h') || rest.includes('--help')) {
-    process.stdout.write(`Usage: ${mod.usage}\n`);
-    return 0;
-  }
-  return (await mod.run(rest)) ?? 0;
+  return (await mod.run(argv.slice(i + 1))) ?? 0;
 }
 
 await runMain('nydusify', main);

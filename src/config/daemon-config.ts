@@ -7,7 +7,7 @@ import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { parseLenientJson, stripJsonComments } from './json.js';
-import { B, E, I, N, O, S, check, type Field } from './schema.js';
+import { B, D, E, I, N, O, S, check, type Field } from './schema.js';
 
 const log = logger('config');
 
@@ -56,72 +56,156 @@ export interface FsConfig {
   };
 }
 
-const PROXY: Field = O({ url: S, ping_url: S, fallback: B, check_interval: N(0), check_pause_elapsed: I(0), use_http: B, dragonfly_scheduler_endpoint: S });
-const MIRROR: Field = O({ host: S, ping_url: S, headers: { t: 'object', fields: {}, open: true }, auth_through: B, health_check_interval: I(0), failure_limit: I(0) });
+const PROXY: Field = D(O({
+  url: D(S, 'proxy base URL (Dragonfly dfdaemon); empty: go to the origin', '""'),
+  ping_url: D(S, 'health endpoint polled every check_interval', '""'),
+  fallback: D(B, 'go to the origin when the proxy is unhealthy or fails', 'true'),
+  check_interval: D(N(0), 'seconds between health checks', '5'),
+  check_pause_elapsed: D(I(0), 'pause health checks after this many idle seconds', '300', 'health checks are not paused; a non-zero value is warned about'),
+  use_http: D(B, 'rewrite an https origin URL to http when going through the proxy', 'false'),
+  dragonfly_scheduler_endpoint: D(S, 'Dragonfly SDK mode', '""', 'not supported: warned about; proxy.url is used as an HTTP proxy'),
+}), 'P2P proxy in front of the backend (an object, or a URL string with the legacy proxy_* keys)');
+const MIRROR: Field = O({
+  host: D(S, 'mirror base URL'),
+  ping_url: D(S, 'health endpoint of the mirror', '""'),
+  headers: D({ t: 'object', fields: {}, open: true }, 'extra request headers sent to the mirror', '{}'),
+  auth_through: D(B, 'send the registry credentials to the mirror too', 'false'),
+  health_check_interval: D(I(0), 'seconds between health checks', '5'),
+  failure_limit: D(I(0), 'failures before the mirror is skipped', '5'),
+});
 const HTTP_COMMON: Record<string, Field> = {
-  skip_verify: B,
-  ca_cert_files: { t: 'strings' },
-  client_cert_file: S,
-  client_key_file: S,
-  timeout: N(0),
-  connect_timeout: N(0),
-  retry_limit: I(0),
-  proxy: { t: 'oneOf', options: [PROXY, S] },
+  skip_verify: D(B, 'skip TLS certificate verification', 'false'),
+  ca_cert_files: D({ t: 'strings' }, 'extra CA certificates (PEM files) added to the system roots', '[]'),
+  client_cert_file: D(S, 'client certificate for mutual TLS (with client_key_file)'),
+  client_key_file: D(S, 'client key for mutual TLS (with client_cert_file)'),
+  timeout: D(N(0), 'request timeout in seconds', '5'),
+  connect_timeout: D(N(0), 'connect timeout in seconds', '5'),
+  retry_limit: D(I(0), 'retries of a failed request', '0'),
+  proxy: { t: 'oneOf', options: [PROXY, S], doc: PROXY.doc! },
   // Legacy flat proxy keys (upstream docs before the proxy object existed).
-  proxy_fallback: B,
-  proxy_ping_url: S,
-  proxy_check_interval: I(0),
-  mirrors: { t: 'array', of: MIRROR },
+  proxy_fallback: D(B, 'legacy: proxy.fallback when proxy is a URL string', 'true'),
+  proxy_ping_url: D(S, 'legacy: proxy.ping_url when proxy is a URL string', '""'),
+  proxy_check_interval: D(I(0), 'legacy: proxy.check_interval when proxy is a URL string', '5'),
+  mirrors: D({ t: 'array', of: MIRROR }, 'registry mirrors tried before the registry (older upstream releases)', '[]'),
 };
+const scheme = D(S, 'URL scheme; only "http" turns TLS off', '"https"');
 export const BACKEND_SCHEMAS: Record<string, Field> = {
   // Docs' `readahead`/`readahead_sec` are no longer read upstream: unknown keys here (warned about).
-  localfs: O({ dir: S, blob_file: S, alt_dirs: { t: 'strings' } }),
-  registry: O({ ...HTTP_COMMON, scheme: S, host: S, repo: S, auth: S, registry_token: S, blob_url_scheme: S, blob_redirected_host: S }),
-  oss: O({ ...HTTP_COMMON, scheme: S, endpoint: S, bucket_name: S, object_prefix: S, access_key_id: S, access_key_secret: S }),
-  s3: O({ ...HTTP_COMMON, scheme: S, endpoint: S, region: S, bucket_name: S, object_prefix: S, access_key_id: S, access_key_secret: S, addressing_style: E('path', 'virtual') }),
-  'http-proxy': O({ ...HTTP_COMMON, addr: S, path: S }),
+  localfs: O({
+    dir: D(S, 'directory holding <blob id> files (dir or blob_file is required)', '""'),
+    blob_file: D(S, 'one blob file', '""'),
+    alt_dirs: D({ t: 'strings' }, 'more directories searched when a blob is not in dir', '[]'),
+  }),
+  registry: O({
+    ...HTTP_COMMON,
+    scheme,
+    host: D(S, 'registry host[:port] (required)'),
+    repo: D(S, 'repository, e.g. library/ubuntu (required)'),
+    auth: D(S, 'base64 of user:password (IMAGE_PULL_AUTH in the environment overrides it)'),
+    registry_token: D(S, 'bearer token'),
+    blob_url_scheme: D(S, 'scheme for redirected blob URLs', '""'),
+    blob_redirected_host: D(S, 'host that replaces the one of redirected blob URLs', '""'),
+  }),
+  oss: O({
+    ...HTTP_COMMON,
+    scheme,
+    endpoint: D(S, 'OSS endpoint'),
+    bucket_name: D(S, 'bucket'),
+    object_prefix: D(S, 'prefix of blob object names', '""'),
+    access_key_id: D(S, 'access key id'),
+    access_key_secret: D(S, 'access key secret'),
+  }),
+  s3: O({
+    ...HTTP_COMMON,
+    scheme,
+    endpoint: D(S, 'S3 endpoint without scheme', '"s3.amazonaws.com"'),
+    region: D(S, 'region (required)'),
+    bucket_name: D(S, 'bucket'),
+    object_prefix: D(S, 'prefix of blob object names', '""'),
+    access_key_id: D(S, 'access key id'),
+    access_key_secret: D(S, 'access key secret'),
+    addressing_style: D(E('path', 'virtual'), 'bucket in the path or in the host name', '"path"'),
+  }),
+  'http-proxy': O({
+    ...HTTP_COMMON,
+    addr: D(S, 'http(s):// URL or absolute path of a unix socket'),
+    path: D(S, 'URL path prefix of blobs (not used over a unix socket)', '""'),
+  }),
 };
 
 // Ranges are checked only when prefetch is enabled, as upstream: nydus-snapshotter writes
 // `threads_count: 0` when prefetch is off.
-const FS_PREFETCH_V1 = O({ enable: B, threads_count: I(0), merging_size: I(0), bandwidth_rate: I(0), prefetch_all: B, stream_prefetch: B });
-const PREFETCH_V2 = O({ enable: B, threads: I(0), threads_count: I(0), batch_size: I(0), merging_size: I(0), bandwidth_limit: I(0), bandwidth_rate: I(0), prefetch_all: B, stream_prefetch: B });
-const FILECACHE = O({ work_dir: S, cache_size_limit: I(0), disable_indexed_map: B, enable_encryption: B, enable_convergent_encryption: B, encryption_key: S });
+const STREAM_PREFETCH = D(B, 'rangeless whole-blob GET through a Dragonfly proxy', 'false', 'not supported: true is warned about; chunk prefetch is used');
+const FS_PREFETCH_V1 = O({
+  enable: D(B, 'prefetch (the bootstrap\'s prefetch list, then the whole image with prefetch_all)', 'false'),
+  threads_count: D(I(0), 'prefetch workers, 1..1024 when enabled', '8'),
+  merging_size: D(I(0), 'largest merged backend request, at most 0x10000000', '1048576'),
+  bandwidth_rate: D(I(0), 'prefetch bytes per second, 0 = unlimited', '0'),
+  prefetch_all: D(B, 'prefetch the whole image after the listed files', 'true'),
+  stream_prefetch: STREAM_PREFETCH,
+});
+const PREFETCH_V2 = O({
+  enable: D(B, 'prefetch', 'false'),
+  threads: D(I(0), 'prefetch workers, 1..1024 when enabled (alias threads_count)', '8'),
+  threads_count: D(I(0), 'alias of threads', '8'),
+  batch_size: D(I(0), 'largest merged backend request, at most 0x10000000 (alias merging_size)', '1048576'),
+  merging_size: D(I(0), 'alias of batch_size', '1048576'),
+  bandwidth_limit: D(I(0), 'prefetch bytes per second, 0 = unlimited (alias bandwidth_rate)', '0'),
+  bandwidth_rate: D(I(0), 'alias of bandwidth_limit', '0'),
+  prefetch_all: D(B, 'prefetch the whole image after the listed files', 'false'),
+  stream_prefetch: STREAM_PREFETCH,
+});
+const FILECACHE = O({
+  work_dir: D(S, 'cache directory (<blob id>.blob.data + chunk maps)', '"."'),
+  cache_size_limit: D(I(0), 'nydus-ts extension: bytes of chunk data kept, least recently used blobs evicted; 0 = unlimited', '0'),
+  disable_indexed_map: D(B, 'deprecated upstream: in-memory digest map for v5', 'false', 'true is warned about and ignored'),
+  enable_encryption: D(B, 'AES-128-XTS cache encryption', 'false', 'not supported: true is refused'),
+  enable_convergent_encryption: D(B, 'convergent IVs for encrypted caches', 'false', 'no effect (no encryption)'),
+  encryption_key: D(S, 'hex 32-byte key for cache encryption', '""', 'no effect (no encryption)'),
+});
 const CACHE_TYPES = ['blobcache', 'filecache', 'fscache', 'dummycache', ''];
+const CACHE_TYPE = D(E(...CACHE_TYPES), 'blobcache/filecache: local files; dummycache or "": no cache', '""', 'fscache is served by the file cache in the same work_dir (warned about)');
+const CACHE_COMPRESSED = D(B, 'cache raw compressed chunks', 'false', 'true is warned about; the cache keeps uncompressed data');
+const EXTERNAL = D({ t: 'any' }, 'external backends for blobs outside the image', '[]', 'not supported: a non-empty value is warned about, external blobs fail to read');
+const MODE = D(E('direct', 'cached'), 'direct: metadata read in place; cached: loaded in memory (v5)', 'v1: required; v2: "direct"', 'accepted; metadata is always decoded lazily from one in-memory buffer');
+const FLAGS = {
+  enable_xattr: D(B, 'serve extended attributes', 'false'),
+  iostats_files: D(B, 'per-file I/O counters (/api/v1/metrics/files)', 'false'),
+  access_pattern: D(B, 'record the access pattern (/api/v1/metrics/pattern)', 'false'),
+  latest_read_files: D(B, 'record files read since the last query', 'false'),
+};
+const BACKEND_TYPES = D(E('localfs', 'localdisk', 'oss', 's3', 'registry'), 'backend kind (required)', undefined, 'localdisk is refused');
 
-const V1: Field = O({
+export const V1: Field = O({
   device: O({
-    id: S,
-    backend: O({ type: E('localfs', 'localdisk', 'oss', 's3', 'registry'), config: { t: 'any' } }),
-    external_backends: { t: 'any' },
+    id: D(S, 'instance id (metrics)', '""'),
+    backend: O({ type: BACKEND_TYPES, config: D({ t: 'any' }, 'the backend\'s keys (see Backends below)') }),
+    external_backends: EXTERNAL,
     // v1 `cache.prefetch_config` is never read upstream (skip_deserializing): left unknown.
-    cache: O({ type: E(...CACHE_TYPES), compressed: B, validate: B, config: FILECACHE }),
+    cache: O({ type: CACHE_TYPE, compressed: CACHE_COMPRESSED, validate: D(B, 'verify chunk digests read from the cache', 'false'), config: FILECACHE }),
   }),
-  mode: E('direct', 'cached'),
-  digest_validate: B,
-  iostats_files: B,
-  enable_xattr: B,
-  access_pattern: B,
-  latest_read_files: B,
-  amplify_io: I(0, 0x10000000),
+  mode: MODE,
+  digest_validate: D(B, 'verify chunk digests', 'false'),
+  ...FLAGS,
+  amplify_io: D(I(0, 0x10000000), 'user reads are amplified to this many bytes', '1048576'),
   fs_prefetch: FS_PREFETCH_V1,
 });
 
-const V2: Field = O({
-  version: I(2, 2),
-  id: S,
-  backend: { t: 'object', fields: { type: E('localfs', 'localdisk', 'oss', 's3', 'registry', 'http-proxy'), ...Object.fromEntries(Object.keys(BACKEND_SCHEMAS).map((k) => [k, { t: 'any' } as Field])) } },
-  external_backends: { t: 'any' },
+export const V2: Field = O({
+  version: D(I(2, 2), 'must be 2'),
+  id: D(S, 'instance id (metrics)', '""'),
+  backend: { t: 'object', fields: { type: { ...BACKEND_TYPES, t: 'enum', values: ['localfs', 'localdisk', 'oss', 's3', 'registry', 'http-proxy'] }, ...Object.fromEntries(Object.keys(BACKEND_SCHEMAS).map((k) => [k, D({ t: 'any' }, `the ${k} backend's keys (see Backends below); only the selected type's section is read`)])) } },
+  external_backends: EXTERNAL,
   cache: O({
-    type: E(...CACHE_TYPES),
-    compressed: B,
-    validate: B,
+    type: CACHE_TYPE,
+    compressed: CACHE_COMPRESSED,
+    validate: D(B, 'verify chunk digests read from the cache', 'false'),
     prefetch: PREFETCH_V2,
     filecache: FILECACHE,
-    fscache: O({ work_dir: S }),
+    fscache: O({ work_dir: D(S, 'fscache directory (served by the file cache here)', '"."') }),
   }),
-  rafs: O({ mode: E('direct', 'cached'), batch_size: I(0, 0x10000000), validate: B, enable_xattr: B, iostats_files: B, access_pattern: B, latest_read_files: B, prefetch: PREFETCH_V2 }),
-  overlay: O({ upper_dir: S, work_dir: S }),
+  rafs: O({ mode: MODE, batch_size: D(I(0, 0x10000000), 'user reads are amplified to this many bytes', '1048576'), validate: D(B, 'verify chunk digests', 'false'), ...FLAGS, prefetch: PREFETCH_V2 }),
+  overlay: O({ upper_dir: D(S, 'writable userspace overlay (with --writable)', undefined, 'not supported (mounts are read-only; put an overlay on top)'), work_dir: D(S, 'overlay work directory', undefined, 'not supported') }),
 });
 
 type Obj = Record<string, unknown>;

@@ -3,7 +3,16 @@
 // serde ignores them) but are collected by path so the caller warns about each one.
 import { ConfigError } from '../util/errors.js';
 
-export type Field =
+/** What docs/config.md says about a key (scripts/gen-config-doc.mjs renders it from these tables). */
+export interface FieldDoc {
+  text: string;
+  /** Upstream's default, as written in a config. */
+  default?: string;
+  /** Absent when nydus-ts does what the key asks; else what happens instead. */
+  not?: string;
+}
+
+export type Field = (
   | { t: 'string' }
   | { t: 'bool' }
   | { t: 'int'; min?: number; max?: number }
@@ -13,7 +22,8 @@ export type Field =
   | { t: 'object'; fields: Record<string, Field>; open?: boolean }
   | { t: 'array'; of: Field }
   | { t: 'any' }
-  | { t: 'oneOf'; options: Field[] };
+  | { t: 'oneOf'; options: Field[] }
+) & { doc?: FieldDoc };
 
 export const S: Field = { t: 'string' };
 export const B: Field = { t: 'bool' };
@@ -21,6 +31,8 @@ export const I = (min?: number, max?: number): Field => ({ t: 'int', ...(min !==
 export const N = (min?: number): Field => ({ t: 'num', ...(min !== undefined ? { min } : {}) });
 export const E = (...values: string[]): Field => ({ t: 'enum', values });
 export const O = (fields: Record<string, Field>): Field => ({ t: 'object', fields });
+/** `f` documented: one line of meaning, upstream's default, and what happens if nydus-ts does not honour it. */
+export const D = (f: Field, text: string, dflt?: string, not?: string): Field => ({ ...f, doc: { text, ...(dflt !== undefined ? { default: dflt } : {}), ...(not ? { not } : {}) } });
 
 function kind(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;

@@ -4,12 +4,12 @@
 import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { createImage } from '../builder/index.js';
+import { createImage, createOutputJson } from '../builder/index.js';
 import { signV4 } from '../storage/backend/sigv4.js';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { buildDirectory, type BuildParams } from './builder-cli.js';
-import { rawRequest, readAll } from './http.js';
+import { HttpClient } from '../storage/backend/http.js';
 import { sha256File } from './layer.js';
 
 const log = logger('build');
@@ -53,8 +53,15 @@ async function pushS3(cfg: Record<string, unknown>, key: string, file: string): 
     secretAccessKey: str('access_key_secret'),
     contentSha256Header: true,
   });
-  const res = await rawRequest({ method: 'PUT', url, headers: signed.headers, body: () => createReadStream(file, { highWaterMark: 1 << 20 }) });
-  const body = await readAll(res, 1 << 20);
+  const client = new HttpClient({ backend: 's3', connectTimeoutMs: 30_000, timeoutMs: 120_000, skipVerify: false });
+  let res;
+  let body: Buffer;
+  try {
+    res = await client.request({ method: 'PUT', url, headers: signed.headers, body: () => createReadStream(file, { highWaterMark: 1 << 20 }), deadline: false });
+    body = await res.readAll(1 << 20);
+  } finally {
+    client.close();
+  }
   if (res.status !== 200) throw new NydusError('ERR_BACKEND_HTTP_STATUS', `s3 PUT ${bucket}/${key}: HTTP ${res.status} ${body.toString('utf8').slice(0, 200)}`);
   return url.href;
 }
@@ -81,18 +88,8 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const p = o.params;
   if (p.nydusImage.length) await buildDirectory(o.sourceDir, bootstrap, blob, outputJson, p);
   else {
-    const r = await createImage({ source: o.sourceDir, sourceType: 'dir-rafs', bootstrap, blob, whiteoutSpec: 'oci', fsVersion: p.fsVersion, compressor: p.compressor as 'zstd', chunkSize: p.chunkSize, ...(p.chunkDictPath ? { chunkDict: p.chunkDictPath } : {}) });
-    const out = {
-      version: '0.1.0',
-      bootstrap,
-      blobs: r.blobs,
-      external_bootstrap: '',
-      external_blobs: [],
-      trace: { consumed_time: r.consumedTime, registered_events: r.registeredEvents },
-      fs_version: String(r.fsVersion),
-      compressor: r.compressor,
-    };
-    await writeFile(outputJson, JSON.stringify(out, null, 2) + '\n');
+    const r = await createImage({ source: o.sourceDir, sourceType: 'dir-rafs', bootstrap, blob, whiteoutSpec: 'oci', fsVersion: p.fsVersion, compressor: p.compressor as 'zstd', chunkSize: p.chunkSize, ...(p.batchSize ? { batchSize: p.batchSize } : {}), ...(p.chunkDictPath ? { chunkDict: p.chunkDictPath } : {}) });
+    await writeFile(outputJson, JSON.stringify(createOutputJson(r), null, 2) + '\n');
   }
   const out = JSON.parse(await readFile(outputJson, 'utf8')) as { blobs?: string[] };
   // The blob this build wrote is the last table entry (a chunk dict's blobs come first).

@@ -17,6 +17,8 @@ export interface BuildParams {
   fsVersion: 5 | 6;
   compressor: string;
   chunkSize: number;
+  /** --batch-size (v6; absent or 0 = off). */
+  batchSize?: number;
   /** `bootstrap:local:P` → passed as `--chunk-dict bootstrap=P`. */
   chunkDictPath?: string | undefined;
   /** argv prefix of an external builder (e.g. [node, bin/nydus-image.js]); [] = in-process createImage. */
@@ -30,6 +32,7 @@ export function nydusImageArgv(flag: string | undefined): string[] {
 
 function commonArgs(p: BuildParams): string[] {
   const a = ['--log-level', 'warn', '--fs-version', String(p.fsVersion), '--compressor', p.compressor, '--chunk-size', `0x${p.chunkSize.toString(16)}`];
+  if (p.batchSize) a.push('--batch-size', `0x${p.batchSize.toString(16)}`);
   if (p.chunkDictPath) a.push('--chunk-dict', `bootstrap=${p.chunkDictPath}`);
   return a;
 }

@@ -6,6 +6,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { humanBytes } from '../util/human.js';
 import { BUILDER_VERSION, type BuildParams } from './builder-cli.js';
 import { dockerCredentials, type Credentials } from './docker-config.js';
 import { convertLayer, type LayerResult } from './layer.js';
@@ -48,6 +49,8 @@ export interface ConvertOptions {
   pushChunkSize?: number;
   concurrency?: number;
   progress?: (line: string) => void;
+  /** Bytes of layer data received from the source (`pull`) or sent to the target (`push`). */
+  onBytes?: (kind: 'pull' | 'push', bytes: number) => void;
   /** Written as the nydus-builder-version annotation (upstream: `nydus-image --version`). */
   builderVersion?: string;
   /** One index holding the source (OCI) manifests and the nydus ones (upstream --merge-platform). */
@@ -179,8 +182,11 @@ async function convertManifest(st: RunState, m: Manifest, platform: string, srcD
     }
     const r = await p;
     if (!reused) st.pullMs = Math.max(st.pullMs, r.pullMs);
-    const to = r.blob ? `nydus blob ${r.blob.digest.slice(7, 19)} ${(r.blob.size / 1048576).toFixed(1)} MiB` : 'no blob (no file data)';
-    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → ${to}${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
+    // Push while the other layers still build (pushBlob is single-flight per digest; the loop after
+    // the merge awaits the same promise and reports its error).
+    if (r.blob && !opts.backend) pushBlob(st, r.blob.digest, { path: r.blob.path, size: r.blob.size }).catch(() => {});
+    const to = r.blob ? `nydus blob ${r.blob.digest.slice(7, 19)} ${humanBytes(r.blob.size)}` : 'no blob (no file data)';
+    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${humanBytes(r.sourceSize)} → ${to}${reused ? ' (reused)' : ` in ${r.convertMs} ms`}`);
     return { r, reused };
   });
   const merged = await mergeLayerBootstraps(
@@ -326,8 +332,8 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
   const dstRef = parseImageRef(opts.target);
   if (dstRef.digest) throw new UsageError('--target must be a tag reference, not a digest');
   await mkdir(opts.workDir, { recursive: true });
-  const src = new RegistryClient(srcRef.host, { insecure: opts.sourceInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.sourceCreds ?? dockerCredentials(srcRef.host) });
-  const dst = new RegistryClient(dstRef.host, { insecure: opts.targetInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.targetCreds ?? dockerCredentials(dstRef.host) });
+  const src = new RegistryClient(srcRef.host, { insecure: opts.sourceInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.sourceCreds ?? dockerCredentials(srcRef.host), ...(opts.onBytes ? { onBytes: (n: number) => opts.onBytes!('pull', n) } : {}) });
+  const dst = new RegistryClient(dstRef.host, { insecure: opts.targetInsecure ?? false, plainHttp: opts.plainHttp ?? false, creds: opts.targetCreds ?? dockerCredentials(dstRef.host), ...(opts.onBytes ? { onBytes: (n: number) => opts.onBytes!('push', n) } : {}) });
   const st: RunState = {
     opts, src, dst, srcRef, dstRef,
     layers: new Map(),
@@ -397,6 +403,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
   st.metrics.SourcePullElapsed = ms2ns(st.pullMs);
   st.metrics.TargetPushElapsed = ms2ns(st.pushMs);
   st.metrics.ConversionElapsed = ms2ns(Date.now() - t0);
-  log.info(`converted ${formatRef(srcRef)} → ${formatRef(dstRef)} (${st.metrics.TargetDigest})`);
+  // The CLI prints the one success line; this is for library callers running with debug logs.
+  log.debug(`converted ${formatRef(srcRef)} → ${formatRef(dstRef)} (${st.metrics.TargetDigest})`);
   return st.metrics;
 }

@@ -8,10 +8,11 @@ import { LocalBlobs } from '../image/local-blobs.js';
 import { walkRafs } from '../image/walk.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { NydusError } from '../util/errors.js';
-import { LayerPathGuard, TarParser, type EntryType, type TarHeader } from './tar-reader.js';
+import { TarParser, type TarEntryType, type TarHeader } from '../format/tar-reader.js';
+import { LayerPathGuard } from './layer-guard.js';
 
 export interface FsEntry {
-  type: EntryType | 'socket';
+  type: TarEntryType | 'socket';
   /** Permission bits incl. setuid/setgid/sticky. */
   perm: number;
   uid: number;
@@ -78,7 +79,7 @@ async function readLayer(tar: Readable, what: string): Promise<LayerItem[]> {
 
 function xattrsOf(h: TarHeader): Record<string, string> {
   const o: Record<string, string> = {};
-  for (const [k, v] of h.xattrs) o[k] = v.toString('hex');
+  for (const [k, v] of h.xattrs) o[k.toString('utf8')] = v.toString('hex');
   return o;
 }
 
@@ -98,9 +99,10 @@ export async function applyOciLayer(t: FsTree, tar: Readable, what: string): Pro
     if (base.startsWith(WH) || it.path === '') continue;
     const h = it.h;
     let e: FsEntry;
-    if (h.type === 'link') {
-      const target = t.get(h.linkname.replace(/^\.?\/+/, '').replace(/\/+$/, ''));
-      if (!target || target.type !== 'file') throw new NydusError('ERR_FORMAT_INVALID', `${what}: hardlink '${h.name}' → '${h.linkname}' has no regular-file target`);
+    const linkname = h.linkpath.toString('utf8');
+    if (h.type === 'hardlink') {
+      const target = t.get(linkname.replace(/^\.?\/+/, '').replace(/\/+$/, ''));
+      if (!target || target.type !== 'file') throw new NydusError('ERR_FORMAT_INVALID', `${what}: hardlink '${h.path.toString('utf8')}' → '${linkname}' has no regular-file target`);
       e = { ...target };
     } else {
       e = {
@@ -109,7 +111,7 @@ export async function applyOciLayer(t: FsTree, tar: Readable, what: string): Pro
         uid: h.uid,
         gid: h.gid,
         size: h.type === 'file' ? h.size : 0,
-        linkname: h.type === 'symlink' ? h.linkname : '',
+        linkname: h.type === 'symlink' ? linkname : '',
         rdev: h.type === 'char' || h.type === 'block' ? makedev(h.devMajor, h.devMinor) : 0,
         xattrs: xattrsOf(h),
         sha256: h.type === 'file' ? it.sha256 : '',

@@ -16,7 +16,8 @@ import { packLayer, type BuildParams } from './builder-cli.js';
 import { readInlineBootstrap } from './blob-tail.js';
 import type { LayerCompression } from './media-types.js';
 import { checkDigest, type DigestAlgorithm } from './reference.js';
-import { LayerPathGuard, TarParser } from './tar-reader.js';
+import { TarParser } from '../format/tar-reader.js';
+import { LayerPathGuard } from './layer-guard.js';
 
 const require = createRequire(import.meta.url);
 // zstd-napi when it was built at install time, else node:zlib's zstd (see format/compress.ts).
@@ -141,6 +142,7 @@ function buildInProcess(tar: HashTap, params: BuildParams, out: { blob: string }
     fsVersion: params.fsVersion,
     compressor: params.compressor as 'zstd',
     chunkSize: params.chunkSize,
+    ...(params.batchSize ? { batchSize: params.batchSize } : {}),
     ...(params.chunkDictPath ? { chunkDict: params.chunkDictPath } : {}),
   }).catch((e: unknown) => {
     // The tap's error (unsafe tar, bad digest) is the cause; the builder only saw a broken stream.

@@ -22,7 +22,7 @@ import {
   type Manifest,
 } from './media-types.js';
 import { sha256Digest } from './registry.js';
-import { TarParser } from './tar-reader.js';
+import { TarParser } from '../format/tar-reader.js';
 
 export const BOOTSTRAP_PATH = 'image/image.boot';
 
@@ -50,7 +50,7 @@ export function extractBootstrap(layer: Buffer): Buffer {
   let found = false;
   const p = new TarParser({
     entry: (h) => {
-      want = h.type === 'file' && h.name.replace(/^\.?\//, '') === BOOTSTRAP_PATH;
+      want = h.type === 'file' && h.path.toString('utf8').replace(/^\.?\//, '') === BOOTSTRAP_PATH;
       if (want) found = true;
     },
     data: (c) => {

@@ -3,14 +3,15 @@
 // Spec: OCI distribution-spec v1.1 (pull, push, "Mounting a blob from another repository").
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { HttpClient, isTlsMismatch, type HttpResponse, type RequestBody } from '../storage/backend/http.js';
+import { RegistryAuth } from '../storage/backend/registry-auth.js';
+import { withRetry } from '../storage/backend/retry.js';
 import { BackendError, NydusError } from '../util/errors.js';
 import { logger, redact } from '../util/log.js';
 import type { Credentials } from './docker-config.js';
-import { drain, isTlsMismatch, rawRequest, readAll, type Body, type RawResponse } from './http.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { apiHost, checkDigest } from './reference.js';
-import { TokenAuth } from './registry-auth.js';
 
 const log = logger('registry');
 
@@ -21,6 +22,24 @@ export interface RegistryOptions {
   plainHttp?: boolean;
   creds?: Credentials | undefined;
   retries?: number;
+  /** Called with the size of every piece of blob data received (getBlob) or sent (uploadBlob). */
+  onBytes?: (bytes: number) => void;
+}
+
+/** A pass-through that reports the bytes flowing by (progress), or the stream itself without a hook. */
+function counted(s: Readable, onBytes: ((n: number) => void) | undefined): Readable {
+  if (!onBytes) return s;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  s.on('error', (e) => t.destroy(e));
+  t.on('close', () => {
+    if (!s.readableEnded) s.destroy();
+  });
+  return s.pipe(t);
 }
 
 export interface FetchedManifest {
@@ -36,10 +55,15 @@ interface Req {
   /** Absolute URL (upload Location); overrides path. */
   url?: URL;
   headers?: Record<string, string>;
-  body?: Body;
+  body?: RequestBody;
   scopes: string[];
   what: string;
+  /** Blob streams and uploads: no whole-request deadline (sizes of any size; the idle timeout stays). */
+  long?: boolean;
 }
+
+type RawResponse = HttpResponse;
+const drain = (res: HttpResponse): void => res.discard();
 
 export const pullScope = (repo: string): string => `repository:${repo}:pull`;
 export const pushScope = (repo: string): string => `repository:${repo}:pull,push`;
@@ -51,14 +75,23 @@ export function sha256Digest(b: Uint8Array): string {
 export class RegistryClient {
   readonly host: string;
   readonly #opts: RegistryOptions;
-  readonly #auth: TokenAuth;
+  readonly #client: HttpClient;
+  readonly #auth: RegistryAuth;
   #scheme: 'http' | 'https';
 
   constructor(host: string, opts: RegistryOptions = {}) {
     this.host = apiHost(host);
     this.#opts = opts;
     this.#scheme = opts.plainHttp ? 'http' : 'https';
-    this.#auth = new TokenAuth(opts.creds, opts.insecure ?? false);
+    // Layers are big and registries slow to answer a finished upload: a long idle timeout, no deadline.
+    this.#client = new HttpClient({ backend: 'registry', connectTimeoutMs: 30_000, timeoutMs: 120_000, skipVerify: opts.insecure ?? false, maxSockets: 16 });
+    const basic = opts.creds ? Buffer.from(`${opts.creds.username}:${opts.creds.password}`).toString('base64') : undefined;
+    this.#auth = new RegistryAuth(this.#client, { backend: 'registry', basic });
+  }
+
+  /** Releases the connection pool. */
+  close(): void {
+    this.#client.close();
   }
 
   get scheme(): 'http' | 'https' {
@@ -78,7 +111,7 @@ export class RegistryClient {
     if (auth) headers.authorization = auth;
     const url = r.url ?? this.#url(r.path);
     try {
-      return await rawRequest({ method: r.method, url, headers, body: r.body, insecure: this.#opts.insecure ?? false });
+      return await this.#client.request({ method: r.method, url, headers, body: r.body, ...(r.long ? { deadline: false as const } : {}) });
     } catch (e) {
       // containerd's resolver retries insecure registries over plain HTTP the same way.
       if (this.#scheme === 'https' && this.#opts.insecure && isTlsMismatch(e) && !r.url) {
@@ -95,30 +128,33 @@ export class RegistryClient {
 
   /** One request with auth handling (one retry after a 401) and retries on network errors/5xx. */
   async request(r: Req): Promise<RawResponse> {
-    const retries = this.#opts.retries ?? 3;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        let res = await this.#send(r, this.#auth.cachedHeader(r.scopes));
+    const policy = { retryLimit: this.#opts.retries ?? 3, baseDelayMs: 100, maxDelayMs: 2000 };
+    return withRetry(
+      async () => {
+        const sent = await this.#auth.header(undefined, r.scopes);
+        let res = await this.#send(r, sent);
         if (res.status === 401) {
-          drain(res);
-          const hdr = await this.#auth.onUnauthorized(res.headers['www-authenticate'] as string | undefined, r.scopes, r.what);
-          if (hdr) res = await this.#send(r, hdr);
+          const challenge = res.header('www-authenticate');
+          // Without anything to retry with, keep the answer: #fail reports it with a hint.
+          if (await this.#auth.unauthorized(challenge, sent, undefined, r.scopes)) {
+            drain(res);
+            res = await this.#send(r, await this.#auth.header(undefined, r.scopes));
+          }
         }
-        if (res.status >= 500 && attempt < retries && r.body === undefined) {
+        if (res.status >= 500 && r.body === undefined) {
           drain(res);
           throw new BackendError('ERR_BACKEND_HTTP_STATUS', 'registry', `${r.what}: HTTP ${res.status}`, { status: res.status, retryable: true });
         }
         return res;
-      } catch (e) {
-        // Bodies from files are re-creatable; Buffers too. Only streams without a factory could not be replayed.
-        if (!(e instanceof BackendError) || !e.retryable || attempt >= retries) throw e;
-        await new Promise((ok) => setTimeout(ok, 100 * 2 ** attempt));
-      }
-    }
+      },
+      policy,
+      undefined,
+      (err, n, ms) => log.debug(`${r.what}: retry ${n}/${policy.retryLimit} in ${ms} ms: ${(err as Error).message}`),
+    );
   }
 
   async #fail(res: RawResponse, what: string): Promise<never> {
-    const body = (await readAll(res, 1 << 20).catch(() => Buffer.alloc(0))).toString('utf8');
+    const body = (await res.readAll(1 << 20).catch(() => Buffer.alloc(0))).toString('utf8');
     let detail = '';
     try {
       const j = JSON.parse(body) as { errors?: Array<{ code?: string; message?: string }> };
@@ -151,7 +187,7 @@ export class RegistryClient {
       throw new NydusError('ERR_REGISTRY', `manifest unknown: ${this.host}/${repo}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`);
     }
     if (res.status !== 200) await this.#fail(res, what);
-    const bytes = await readAll(res, 4 << 20);
+    const bytes = await res.readAll(4 << 20);
     const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && reference !== digest) throw new NydusError('ERR_DIGEST_MISMATCH', `${what}: content digest is ${digest}`);
     let json: Record<string, unknown>;
@@ -160,7 +196,7 @@ export class RegistryClient {
     } catch {
       throw new NydusError('ERR_REGISTRY', `${what}: not valid JSON`);
     }
-    const ct = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const ct = (res.header('content-type') ?? '').split(';')[0]!.trim();
     const mediaType = typeof json.mediaType === 'string' ? json.mediaType : ct;
     if (!MANIFEST_ACCEPT.includes(mediaType)) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `${what}: unsupported media type '${mediaType}'`);
     return { mediaType, digest, bytes, json };
@@ -183,7 +219,7 @@ export class RegistryClient {
     drain(res);
     if (res.status === 404) return undefined;
     if (res.status !== 200) await this.#fail(res, what);
-    return Number(res.headers['content-length'] ?? 0);
+    return Number(res.header('content-length') ?? 0);
   }
 
   /** Streams a blob (following storage redirects without our credentials). */
@@ -191,19 +227,19 @@ export class RegistryClient {
     // Digests come from manifests: never let one shape a URL path.
     checkDigest(digest, `blob of ${this.host}/${repo}`);
     const what = `blob ${this.host}/${repo}@${digest}`;
-    let res = await this.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}`, scopes: [pullScope(repo)], what });
-    for (let hops = 0; res.status >= 300 && res.status < 400 && res.headers.location; hops++) {
+    let res = await this.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}`, scopes: [pullScope(repo)], what, long: true });
+    for (let hops = 0, loc = res.header('location'); res.status >= 300 && res.status < 400 && loc; hops++, loc = res.header('location')) {
       drain(res);
       if (hops > 5) throw new BackendError('ERR_REGISTRY', 'registry', `${what}: too many redirects`);
-      const url = new URL(res.headers.location, res.url);
-      res = await rawRequest({ method: 'GET', url, headers: {}, insecure: this.#opts.insecure ?? false });
+      // Storage redirects (presigned URLs) get no registry credentials.
+      res = await this.#client.request({ method: 'GET', url: new URL(loc, res.url), deadline: false });
     }
     if (res.status === 404) {
       drain(res);
       throw new NydusError('ERR_REGISTRY', `blob unknown: ${this.host}/${repo}@${digest}`);
     }
     if (res.status !== 200) await this.#fail(res, what);
-    return res.body;
+    return counted(res.stream(), this.#opts.onBytes);
   }
 
   async getBlobBytes(repo: string, digest: string, limit = 64 << 20): Promise<Buffer> {
@@ -234,7 +270,7 @@ export class RegistryClient {
     if (res.status === 201) return true;
     if (res.status === 202) {
       // The registry opened an ordinary upload instead: cancel it.
-      const loc = res.headers.location;
+      const loc = res.header('location');
       if (loc) drain(await this.request({ method: 'DELETE', path: '', url: new URL(loc, res.url), scopes: [pushScope(repo)], what }).catch(() => undefined as never));
       return false;
     }
@@ -246,7 +282,7 @@ export class RegistryClient {
     const res = await this.request({ method: 'POST', path: `/v2/${repo}/blobs/uploads/`, body: Buffer.alloc(0), scopes: [pushScope(repo)], what });
     if (res.status !== 202) await this.#fail(res, what);
     drain(res);
-    const loc = res.headers.location;
+    const loc = res.header('location');
     if (!loc) throw new BackendError('ERR_REGISTRY', 'registry', `${what}: upload started without a Location`);
     return new URL(loc, res.url);
   }
@@ -260,8 +296,8 @@ export class RegistryClient {
     checkDigest(digest, `blob of ${this.host}/${repo}`);
     const what = `push blob ${this.host}/${repo}@${digest}`;
     const size = Buffer.isBuffer(src) ? src.length : src.size;
-    const part = (start: number, end: number): Body =>
-      Buffer.isBuffer(src) ? src.subarray(start, end) : () => createReadStream(src.path, { start, end: end - 1, highWaterMark: 1 << 20 });
+    const part = (start: number, end: number): RequestBody =>
+      Buffer.isBuffer(src) ? src.subarray(start, end) : () => counted(createReadStream(src.path, { start, end: end - 1, highWaterMark: 1 << 20 }), this.#opts.onBytes);
     let loc = await this.#startUpload(repo, what);
     const withDigest = (u: URL): URL => {
       const x = new URL(u);
@@ -269,7 +305,7 @@ export class RegistryClient {
       return x;
     };
     if (chunkSize <= 0 || size <= chunkSize) {
-      const res = await this.request({ method: 'PUT', path: '', url: withDigest(loc), headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: size ? part(0, size) : Buffer.alloc(0), scopes: [pushScope(repo)], what });
+      const res = await this.request({ method: 'PUT', path: '', url: withDigest(loc), headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: size ? part(0, size) : Buffer.alloc(0), scopes: [pushScope(repo)], what, long: true });
       if (res.status !== 201) await this.#fail(res, what);
       drain(res);
       return;
@@ -284,10 +320,12 @@ export class RegistryClient {
         body: part(off, end),
         scopes: [pushScope(repo)],
         what: `${what} (chunk at ${off})`,
+        long: true,
       });
       if (res.status !== 202) await this.#fail(res, `${what} (chunk at ${off})`);
       drain(res);
-      if (res.headers.location) loc = new URL(res.headers.location, res.url);
+      const next = res.header('location');
+      if (next) loc = new URL(next, res.url);
     }
     const res = await this.request({ method: 'PUT', path: '', url: withDigest(loc), headers: { 'content-length': '0' }, body: Buffer.alloc(0), scopes: [pushScope(repo)], what });
     if (res.status !== 201) await this.#fail(res, what);

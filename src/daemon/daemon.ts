@@ -18,6 +18,7 @@ import { FileStats, FsStats, newFileStatsBuffer, newFsStatsBuffer } from './fs-s
 import type { DaemonRequest, FuseFsInit, MountTable } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
 import { startPrefetch } from './prefetch-plan.js';
+import { createPrometheus } from './prometheus.js';
 import type { MountSpec } from './vfs.js';
 import { CacheQuota } from '../storage/cache/cache-quota.js';
 
@@ -156,6 +157,7 @@ export class NydusDaemon implements DaemonControl {
   readonly #blobEntries = new Map<string, Map<string, BlobCacheEntry>>();
   readonly #events: string[] = [];
   #totalErrors = 0;
+  #prom: import('prom-client').Registry | undefined;
   /** Reads waiting on storage, for /api/v1/metrics/inflight (upstream's FuseInflight shape). */
   readonly #inflight = new Map<number, { inode: number; opcode: number; unique: number; timestamp_secs: number }>();
   #nextInflight = 1;
@@ -308,6 +310,7 @@ export class NydusDaemon implements DaemonControl {
     this.#mounts.set(mountpoint, m);
     this.#byIndex.set(index, m);
     this.#bump();
+    log.debug(`${old ? 'remounted' : 'mounted'} RAFS v${sb.meta.version} ${source} at ${mountpoint} (index ${index}): ${sb.blobs.length} blob(s), backend ${config.backend.type}, cache ${config.cache.type || 'none'}${config.cache.workDir ? ` in ${config.cache.workDir}` : ''}`);
     startPrefetch(sb, storage, config, prefetchFiles, mountpoint, log);
     return m;
   }
@@ -396,6 +399,7 @@ export class NydusDaemon implements DaemonControl {
     const gone = [m];
     for (let i = this.#retired.length - 1; i >= 0; i--) if (this.#retired[i]!.mountpoint === mountpoint) gone.push(...this.#retired.splice(i, 1));
     this.#bump();
+    log.debug(`unmounted ${mountpoint} (${gone.length} image(s) released)`);
     // Workers may still finish reads of this mount: close its storage a little later.
     setTimeout(() => {
       for (const g of gone) void g.storage.close().catch(() => undefined);
@@ -512,26 +516,12 @@ export class NydusDaemon implements DaemonControl {
   }
 
   async prometheus(): Promise<string> {
-    const lines: string[] = [];
-    const metric = (name: string, help: string, type: string, values: Array<[Record<string, string>, number]>): void => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, v] of values) {
-        const l = Object.entries(labels).map(([k, x]) => `${k}="${x.replace(/["\\\n]/g, '_')}"`).join(',');
-        lines.push(`${name}{${l}} ${v}`);
-      }
-    };
-    const mounts = [...this.#mounts.values()];
-    const fs = mounts.map((m) => [m, m.stats.snapshot(m.mountpoint, { files: false, pattern: false, latest: false })] as const);
-    metric('nydusd_data_read_bytes_total', 'Bytes read by users', 'counter', fs.map(([m, s]) => [{ mountpoint: m.mountpoint }, Number(s.data_read)]));
-    metric('nydusd_opens_total', 'Files opened', 'counter', fs.map(([m, s]) => [{ mountpoint: m.mountpoint }, Number(s.nr_opens)]));
-    const be = mounts.map((m) => [m, m.storage.metrics().backend] as const);
-    metric('nydusd_backend_read_bytes_total', 'Bytes read from the backend', 'counter', be.map(([m, b]) => [{ mountpoint: m.mountpoint }, Number(b.read_amount_total ?? 0)]));
-    metric('nydusd_backend_reads_total', 'Backend read requests', 'counter', be.map(([m, b]) => [{ mountpoint: m.mountpoint }, Number(b.read_count ?? 0)]));
-    metric('nydusd_backend_read_errors_total', 'Failed backend reads', 'counter', be.map(([m, b]) => [{ mountpoint: m.mountpoint }, Number(b.read_errors ?? 0)]));
-    const fuse = this.session?.stats();
-    metric('nydusd_fuse_requests_total', 'FUSE requests by opcode', 'counter', Object.entries(fuse?.requests ?? {}).map(([op, n]) => [{ opcode: op }, n]));
-    metric('nydusd_errors_total', 'Errors recorded in the event ring', 'counter', [[{}, this.#totalErrors]]);
-    return lines.join('\n') + '\n';
+    this.#prom ??= createPrometheus({
+      mounts: () => [...this.#mounts.values()].map((m) => ({ mountpoint: m.mountpoint, stats: m.stats, storage: m.storage.metrics() })),
+      fuse: () => this.session?.stats(),
+      eventErrors: () => this.#totalErrors,
+    });
+    return this.#prom.metrics();
   }
 
   exit(): void {

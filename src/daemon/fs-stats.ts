@@ -19,7 +19,12 @@ const OFF_HITS = 10; // 15
 const OFF_ERRS = 25; // 15
 const OFF_LAT = 40; // 15 (microseconds)
 const OFF_RLAT = 55; // 8
-export const FS_STATS_SLOTS = 63;
+const OFF_OPLAT = 63; // NFOP × 8: per-fop latency buckets for Prometheus histograms
+export const FS_STATS_SLOTS = 63 + NFOP * 8;
+
+/** Upper bounds (µs) of the fop latency buckets; a last, unbounded bucket follows. */
+export const FOP_LATENCY_BOUNDS_US: readonly number[] = LAT_US_BOUNDS;
+export const FOP_NAMES: readonly string[] = Object.keys(FOP);
 
 export function newFsStatsBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(FS_STATS_SLOTS * 8);
@@ -45,8 +50,10 @@ export class FsStats {
   fop(op: number, ok: boolean, latencyUs?: number): void {
     this.#add((ok ? OFF_HITS : OFF_ERRS) + op, 1);
     if (latencyUs !== undefined) {
+      const b = bucketInclusive(latencyUs, LAT_US_BOUNDS);
       this.#add(OFF_LAT + op, latencyUs);
-      this.#add(OFF_RLAT + bucketInclusive(latencyUs, LAT_US_BOUNDS), 1);
+      this.#add(OFF_RLAT + b, 1);
+      this.#add(OFF_OPLAT + op * 8 + b, 1);
     }
   }
   open(): void {
@@ -59,6 +66,11 @@ export class FsStats {
   #slice(off: number, n: number): number[] {
     return Array.from({ length: n }, (_, i) => Number(Atomics.load(this.#a, off + i)));
   }
+  /** Per fop (FOP order): its 8 latency bucket counts and its cumulative latency in µs. */
+  fopLatency(): Array<{ buckets: number[]; sumUs: number }> {
+    return Array.from({ length: NFOP }, (_, op) => ({ buckets: this.#slice(OFF_OPLAT + op * 8, 8), sumUs: Number(Atomics.load(this.#a, OFF_LAT + op)) }));
+  }
+
   /** Upstream's /api/v1/metrics body. */
   snapshot(id: string, flags: { files: boolean; pattern: boolean; latest: boolean }): Record<string, unknown> {
     return {

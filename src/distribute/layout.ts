@@ -11,6 +11,8 @@ export const CONFIG = 'httpserver.json';
 export const SERVER_SERVICE = 'nydusd_http_server';
 export const SERVER_STATE = '.nydus-distribute.json';
 export const NODE_STATE = '.nydus-distribute-node.json';
+/** In a self-contained bundle: the Node runtime, the bundled programs and native addons. */
+export const RUNTIME_DIR = 'nydus';
 export const DEFAULT_PORT = 8000;
 
 /**

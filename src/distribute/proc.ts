@@ -117,9 +117,17 @@ export function installRoot(): string {
   throw new NydusError('ERR_INTERNAL', 'cannot find the nydus-ts install root (bin/ next to package.json)');
 }
 
+/** Running from a self-contained bundle: its launchers sit next to this (bundled) module. */
+function bundledDir(): string | undefined {
+  const d = dirname(fileURLToPath(import.meta.url));
+  return existsSync(join(d, 'nydusd.cjs')) ? d : undefined;
+}
+
 /** argv prefix to run a sibling tool (nydusd, nydus-image, ...) with this same node binary. */
 export function toolArgv(tool: string): string[] {
   const env = process.env[`NYDUS_DISTRIBUTE_${tool.toUpperCase().replace(/-/g, '_')}`];
   if (env) return env.split(' ').filter(Boolean);
+  const b = bundledDir();
+  if (b) return [process.execPath, join(b, `${tool}.cjs`)];
   return [process.execPath, join(installRoot(), 'bin', `${tool}.js`)];
 }

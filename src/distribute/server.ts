@@ -6,10 +6,11 @@ import { createServer, isIP } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { NydusError } from '../util/errors.js';
 import {
-  BLOBS_DIR, BOOTSTRAP, CONFIG, Created, DEFAULT_PORT, SERVER_DIR, SERVER_SERVICE, SERVER_STATE,
+  BLOBS_DIR, BOOTSTRAP, CONFIG, Created, DEFAULT_PORT, RUNTIME_DIR, SERVER_DIR, SERVER_SERVICE, SERVER_STATE,
   checkImageName, nydusdConfig, readJson, removeCreated, writeJson,
 } from './layout.js';
 import { installRoot, run, toolArgv, waitFor } from './proc.js';
+import { installRuntime } from './runtime.js';
 import { ensureService, serviceFiles, serviceLogTail, serviceRunning, stopService, type ServiceHandle, type ServiceSpec } from './service.js';
 
 export interface ServerStartOptions {
@@ -135,11 +136,13 @@ export async function serverStart(o: ServerStartOptions): Promise<ServerState> {
     installScript('start.sh', join(img.bundleDir, 'start.sh'), created);
     installScript('clean.sh', join(img.bundleDir, 'clean.sh'), created);
     if (o.bundle) {
+      const bytes = installRuntime(img.bundleDir, created);
+      log(`bundled a Node runtime and nydusd into ${join(img.bundleDir, RUNTIME_DIR)} (${(bytes / 2 ** 20).toFixed(1)} MiB)`);
       img.tarball = join(w, `${img.name}.tar.gz`);
       created.willCreate(img.tarball);
       const r = await run('tar', ['-czf', img.tarball, '-C', w, img.name], { timeoutMs: 10 * 60_000 });
       if (r.code !== 0) throw new NydusError('ERR_IO', `tar ${img.tarball} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-      log(`bundle ${img.tarball} (copy it to nodes: scp ${img.tarball} node:/path/ && tar -xzf ${img.name}.tar.gz)`);
+      log(`bundle ${img.tarball}, ${(statSync(img.tarball).size / 2 ** 20).toFixed(1)} MiB (copy it to nodes: scp ${img.tarball} node:/path/ && tar -xzf ${img.name}.tar.gz)`);
     }
   }
   installScript('serverclean.sh', join(serverDir, 'serverclean.sh'), created);

@@ -12,9 +12,10 @@ type BlakeHash = {
 let blakeMod: BlakeHash | undefined;
 const blake = (): BlakeHash => (blakeMod ??= require('@napi-rs/blake-hash') as BlakeHash);
 
-/** Loads the BLAKE3 addon now (see format/native.ts). */
+/** Loads the BLAKE3 and CRC-32C addons now (see format/native.ts). */
 export function preloadDigesters(): void {
   blake();
+  crcImpl();
 }
 
 export function digest(data: Uint8Array, algo: Digester): Uint8Array {
@@ -70,7 +71,33 @@ const CRC_TABLE: Int32Array = (() => {
 /** The word loop reinterprets bytes as host-order int32: only valid on little-endian hosts. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * CRC-32C of `data`, continuing from `seed` (a previous result). Uses @node-rs/crc32 (SSE4.2 / ARMv8
+ * CRC instructions) when it loads, else the JS below; NYDUS_CRC32C=js forces the JS one (benchmarks,
+ * tests of the fallback). bench/README.md "CRC-32C" has the end-to-end numbers behind this choice.
+ */
 export function crc32c(data: Uint8Array, seed = 0): number {
+  return crcImpl()(data, seed);
+}
+
+type CrcFn = (data: Uint8Array, seed: number) => number;
+let crcFn: CrcFn | undefined;
+function crcImpl(): CrcFn {
+  if (crcFn) return crcFn;
+  crcFn = crc32cJs;
+  if (process.env.NYDUS_CRC32C !== 'js') {
+    try {
+      const native = (require('@node-rs/crc32') as { crc32c(d: Uint8Array, s?: number): number }).crc32c;
+      crcFn = (d, s) => native(d, s) >>> 0;
+    } catch {
+      // No prebuilt binary for this platform: the JS one is correct, only slower.
+    }
+  }
+  return crcFn;
+}
+
+/** The portable CRC-32C (the fallback of crc32c()). */
+export function crc32cJs(data: Uint8Array, seed = 0): number {
   const t = CRC_TABLE;
   let crc = ~seed | 0;
   let i = 0;

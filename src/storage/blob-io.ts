@@ -3,7 +3,7 @@
 // check sizes and (optionally) digest/crc32. Upstream: storage/src/cache/mod.rs
 // (BlobIoMergeState, read_chunks_from_backend, validate_chunk_data) and storage/src/meta/mod.rs.
 import type { BlobInfo } from '../format/blob-info.js';
-import { BLOB_CCT_HEADER_SIZE, blobMetaRange, decodeBlobMeta, type BlobMeta, type CiEntry } from '../format/blob/index.js';
+import { BLOB_CCT_HEADER_SIZE, batchRefOf, blobMetaRange, decodeBlobMeta, inflateBatch, sliceBatch, type BatchRef, type BlobMeta, type CiEntry } from '../format/blob/index.js';
 import { chunkKey, chunkName, isChunkCompressed, type ChunkInfo, type ChunkKey } from '../format/chunk-info.js';
 import { decompress } from '../format/compress.js';
 import { BlobChunkFlags, BlobFeatures, RAFS_MAX_CHUNK_SIZE } from '../format/constants.js';
@@ -74,7 +74,9 @@ export function checkChunkRecord(blob: BlobInfo, chunk: ChunkInfo): void {
     throw new FormatError('ERR_FORMAT_INVALID', chunkLabel(blob, chunk), why);
   };
   if (chunk.uncompressedSize === 0 || chunk.uncompressedSize > RAFS_MAX_CHUNK_SIZE) bad(`uncompressed size ${chunk.uncompressedSize} is outside 1..${RAFS_MAX_CHUNK_SIZE}`);
-  if (chunk.compressedSize === 0 || chunk.compressedSize > MAX_CHUNK_STORED_SIZE) bad(`compressed size ${chunk.compressedSize} is outside 1..${MAX_CHUNK_STORED_SIZE}`);
+  // Batch chunks record compressed size 0: their batch's size comes from the blob meta.
+  const min = blob.features & BlobFeatures.BATCH ? 0 : 1;
+  if (chunk.compressedSize < min || chunk.compressedSize > MAX_CHUNK_STORED_SIZE) bad(`compressed size ${chunk.compressedSize} is outside ${min}..${MAX_CHUNK_STORED_SIZE}`);
   if (!Number.isSafeInteger(chunk.compressedOffset + chunk.compressedSize) || !Number.isSafeInteger(chunk.uncompressedOffset + chunk.uncompressedSize)) bad('offsets overflow');
   if (blob.compressedSize > 0 && chunk.compressedOffset + chunk.compressedSize > blob.compressedSize) bad(`compressed range ${chunk.compressedOffset}+${chunk.compressedSize} ends beyond the blob (${blob.compressedSize} bytes)`);
   if (blob.uncompressedSize > 0 && chunk.uncompressedOffset + chunk.uncompressedSize > blob.uncompressedSize) bad(`uncompressed range ${chunk.uncompressedOffset}+${chunk.uncompressedSize} ends beyond the blob (${blob.uncompressedSize} bytes)`);
@@ -120,6 +122,79 @@ export function decodeChunk(blob: BlobInfo, read: MergedRead, bytes: Uint8Array,
   return data;
 }
 
+/** A chunk of a batch: its compressed range is the whole batch's, `batch` says where it lies inside. */
+export type BatchChunkInfo = ChunkInfo & { batch: BatchRef };
+
+export function isBatchChunk(c: ChunkInfo): c is BatchChunkInfo {
+  return (c as Partial<BatchChunkInfo>).batch !== undefined;
+}
+
+/** Blobs whose chunks can only be located through their blob meta. */
+export function needsBlobMeta(blob: BlobInfo): boolean {
+  return (blob.features & BlobFeatures.BATCH) !== 0 && blobMetaRange(blob) !== undefined;
+}
+
+/**
+ * A bootstrap chunk record checked against the blob's CI entry; a batch chunk comes back as a
+ * BatchChunkInfo whose compressed range is its batch. Throws when bootstrap and blob disagree.
+ */
+export function resolveChunk(blob: BlobInfo, chunk: ChunkInfo, meta: Pick<BlobMeta, 'chunks' | 'batches'>): ChunkInfo {
+  const e = meta.chunks[chunk.index];
+  const ref = e && batchRefOf(e, meta.batches, chunkLabel(blob, chunk));
+  if (!ref) {
+    checkChunkAgainstCi(blob, chunk, meta.chunks);
+    return chunk;
+  }
+  // Upstream's bootstrap records of batch chunks carry no usable compressed range: trust the CI.
+  if (e.uncompressedOffset !== chunk.uncompressedOffset || e.uncompressedSize !== chunk.uncompressedSize) {
+    throw new FormatError('ERR_FORMAT_INVALID', chunkLabel(blob, chunk), `bootstrap says uncompressed ${chunk.uncompressedOffset}+${chunk.uncompressedSize}, blob CI says ${e.uncompressedOffset}+${e.uncompressedSize}`);
+  }
+  const c: BatchChunkInfo = { ...chunk, compressedOffset: ref.compressedOffset, compressedSize: ref.compressedSize, batch: ref };
+  checkChunkRecord(blob, c);
+  return c;
+}
+
+/**
+ * Inflated batches of recent reads (main thread), so the small files of one batch, read one after
+ * the other, cost one backend read and one inflate. Bounded by the batches' uncompressed bytes.
+ * Entries are unverified: every chunk sliced from one is verified against its digest.
+ */
+export class BatchInflateCache {
+  readonly #m = new Map<string, { p: Promise<Uint8Array>; size: number }>();
+  #bytes = 0;
+  constructor(readonly maxBytes = 32 << 20) {}
+
+  has(blob: BlobInfo, ref: BatchRef): boolean {
+    return this.#m.has(`${blob.blobId}#${ref.index}`);
+  }
+
+  get(blob: BlobInfo, ref: BatchRef, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const k = `${blob.blobId}#${ref.index}`;
+    const hit = this.#m.get(k);
+    if (hit) {
+      this.#m.delete(k);
+      this.#m.set(k, hit);
+      return hit.p;
+    }
+    const e = { p: load(), size: ref.uncompressedBatchSize };
+    this.#m.set(k, e);
+    this.#bytes += e.size;
+    // A failed fetch or inflate is not remembered: the next reader tries again.
+    e.p.catch(() => this.#drop(k, e));
+    for (const [key, v] of this.#m) {
+      if (this.#bytes <= this.maxBytes || key === k) break;
+      this.#drop(key, v);
+    }
+    return e.p;
+  }
+
+  #drop(k: string, e: { p: Promise<Uint8Array>; size: number }): void {
+    if (this.#m.get(k) !== e) return;
+    this.#m.delete(k);
+    this.#bytes -= e.size;
+  }
+}
+
 export type ChunkResult = { chunk: ChunkInfo; data: Uint8Array; error?: undefined } | { chunk: ChunkInfo; data?: undefined; error: NydusError | Error };
 
 export interface FetchOptions {
@@ -127,6 +202,8 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Called per backend request (after it returns) with its size; for metrics. */
   onBackendRead?: (bytes: number) => void;
+  /** Shared inflated batches (batch chunks; a read whose batches are all there skips the backend). */
+  batches?: BatchInflateCache;
 }
 
 /**
@@ -136,25 +213,50 @@ export interface FetchOptions {
  */
 export async function fetchMergedRead(backend: BlobBackend, blob: BlobInfo, read: MergedRead, opts: FetchOptions = {}): Promise<ChunkResult[]> {
   if (isZranBlob(blob)) return fetchZranRead(backend, blob, read, opts);
-  let bytes: Uint8Array;
-  try {
-    bytes = await backend.read(blob.blobId, read.offset, read.length, opts.signal);
-  } catch (e) {
-    return read.chunks.map((chunk) => ({ chunk, error: e as Error }));
-  }
-  opts.onBackendRead?.(bytes.length);
-  return read.chunks.map((chunk): ChunkResult => {
+  const cache = opts.batches ?? new BatchInflateCache(Infinity);
+  // The read's bytes, fetched at most once, and only when some chunk is not in an inflated batch.
+  let fetching: Promise<Uint8Array> | undefined;
+  const bytes = (): Promise<Uint8Array> =>
+    (fetching ??= backend.read(blob.blobId, read.offset, read.length, opts.signal).then((b) => {
+      opts.onBackendRead?.(b.length);
+      return b;
+    }));
+  if (read.chunks.some((c) => !isBatchChunk(c) || !cache.has(blob, c.batch))) {
     try {
-      return { chunk, data: decodeChunk(blob, read, bytes, chunk, opts.validate ?? false) };
+      await bytes();
     } catch (e) {
-      return { chunk, error: e as Error };
+      return read.chunks.map((chunk) => ({ chunk, error: e as Error }));
     }
-  });
+  }
+  const out: ChunkResult[] = [];
+  for (const chunk of read.chunks) {
+    try {
+      if (isBatchChunk(chunk)) {
+        const ref = chunk.batch;
+        const batch = await cache.get(blob, ref, async () => {
+          const start = ref.compressedOffset - read.offset;
+          const b = await bytes();
+          if (start < 0 || start + ref.compressedSize > b.length) {
+            throw new FormatError('ERR_FORMAT_TRUNCATED', chunkLabel(blob, chunk), `backend returned ${b.length} bytes at ${read.offset}, batch ${ref.index} needs ${ref.compressedSize} bytes at ${ref.compressedOffset} (blob too short)`);
+          }
+          return inflateBatch(b.subarray(start, start + ref.compressedSize), ref, blob.compressor, chunkLabel(blob, chunk));
+        });
+        // A batch has no per-chunk check in the blob, so its chunks are always verified.
+        const data = sliceBatch(batch, ref, chunk.uncompressedSize);
+        verifyChunk(blob, chunk, data);
+        out.push({ chunk, data });
+      } else out.push({ chunk, data: decodeChunk(blob, read, await bytes(), chunk, opts.validate ?? false) });
+    } catch (e) {
+      out.push({ chunk, error: e as Error });
+    }
+  }
+  return out;
 }
 
 /** Reads chunks straight from the backend (no cache): merged reads, results in input order. */
-export async function readChunksFromBackend(backend: BlobBackend, blob: BlobInfo, chunks: readonly ChunkInfo[], mergeSize: number, opts: FetchOptions = {}): Promise<Uint8Array[]> {
+export async function readChunksFromBackend(backend: BlobBackend, blob: BlobInfo, chunks: readonly ChunkInfo[], mergeSize: number, opts: FetchOptions = {}, meta?: Pick<BlobMeta, 'chunks' | 'batches'>): Promise<Uint8Array[]> {
   for (const c of chunks) checkChunkRecord(blob, c);
+  if (meta) chunks = chunks.map((c) => resolveChunk(blob, c, meta));
   const byKey = new Map<ChunkKey, ChunkResult>();
   const reads = planMergedReads(chunks, mergeSize, 0, blob);
   const results = await Promise.all(reads.map((r) => fetchMergedRead(backend, blob, r, opts)));

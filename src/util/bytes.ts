@@ -129,8 +129,9 @@ export class ByteSink {
   at(offset: number): Writer {
     return new Writer(this.#buf, offset);
   }
+  /** The bytes written; no copy when the sink was sized exactly (the sink must not be used after). */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#len);
+    return this.#len === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#len);
   }
 }
 

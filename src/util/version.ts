@@ -5,6 +5,11 @@ import { fileURLToPath } from 'node:url';
 
 let cached: string | undefined;
 
+/** Upstream's output JSON `version` is `<package_ver>-<git_commit>`; we put our name in the commit slot. */
+export function outputJsonVersion(): string {
+  return `${packageVersion()}-nydus-ts`;
+}
+
 export function packageVersion(): string {
   if (cached) return cached;
   let d = dirname(fileURLToPath(import.meta.url));

@@ -119,6 +119,18 @@ describe('metrics and nydusctl', { skip }, () => {
         assert.ok(value('nydusd_backend_reads_total') > 0);
         assert.match(r.text, /^# TYPE nydusd_fuse_requests_total counter$/m);
         assert.match(r.text, /^nydusd_fuse_requests_total\{opcode="[A-Z_]+"\} \d+$/m);
+        // Latency histograms (cumulative buckets ending in +Inf = _count), cache counters, process metrics.
+        assert.match(r.text, /^# TYPE nydusd_fuse_op_duration_seconds histogram$/m);
+        const readInf = /^nydusd_fuse_op_duration_seconds_bucket\{mountpoint="\/m",op="read",le="\+Inf"\} (\d+)$/m.exec(r.text);
+        const readCount = /^nydusd_fuse_op_duration_seconds_count\{mountpoint="\/m",op="read"\} (\d+)$/m.exec(r.text);
+        assert.ok(readInf && readCount && Number(readInf[1]) > 0 && readInf[1] === readCount[1], r.text);
+        assert.match(r.text, /^# TYPE nydusd_backend_read_duration_seconds histogram$/m);
+        const beInf = /^nydusd_backend_read_duration_seconds_bucket\{mountpoint="\/m",backend="[a-z-]+",le="\+Inf"\} (\d+)$/m.exec(r.text);
+        assert.ok(beInf && Number(beInf[1]) === value('nydusd_backend_reads_total'), r.text);
+        assert.ok(value('nydusd_cache_misses_total') > 0);
+        value('nydusd_cache_hits_total');
+        assert.match(r.text, /^nydusd_process_resident_memory_bytes \d+$/m);
+        assert.match(r.text, /^nydusd_nodejs_eventloop_lag_seconds [\d.e-]+$/m);
       });
     } finally {
       if (w) await stopDaemon(d, w);

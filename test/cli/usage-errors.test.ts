@@ -37,6 +37,9 @@ cases.push(
   // every subcommand's help
   ...['create', 'merge', 'check', 'inspect', 'stat', 'unpack', 'export'].map((s): Case => ({ bin: 'nydus-image', args: [s, '--help'], code: 0, out: new RegExp(`Usage: nydus-image ${s} `) })),
   ...['server start', 'server clean', 'node start', 'node clean', 'node status'].map((s): Case => ({ bin: 'nydus-distribute', args: [...s.split(' '), '--help'], code: 0, out: new RegExp(`Usage: nydus-distribute ${s}`) })),
+  ...['convert', 'check', 'mount', 'build', 'view', 'pack'].map((s): Case => ({ bin: 'nydusify', args: [s, '--help'], code: 0, out: /Usage: nydusify (convert|check|mount|build) \[options\][^]*--work-dir|--output-dir <DIR>[^]*\(default: / })),
+  { bin: 'nydusify', args: ['convert', '--source', 'x', '--no-such-flag'], code: 2, err: /unknown option '--no-such-flag'.*nydusify convert --help/ },
+  { bin: 'nydusify', args: ['convert', '--source', 'x', '--compressor', 'lzma'], code: 2, err: /--compressor.*lzma/ },
   { bin: 'nydus-image', args: ['create', '--no-such-flag', 'x'], code: 2, err: /unknown option '--no-such-flag'.*nydus-image create --help/ },
   // bad values
   { bin: 'nydus-image', args: ['create', '--compressor', 'lzma', dir], code: 2, err: /--compressor.*lzma/ },

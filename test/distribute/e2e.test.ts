@@ -86,7 +86,7 @@ describe('nydus-distribute over network namespaces (1 server, 3 nodes, 100 Mbit/
         for (const img of IMAGES) assert.equal(sh(['tar', '-xzf', join(W, `${img}.tar.gz`), '-C', nodeDir(i)]).code, 0);
       }
       const bundleFiles = readdirSync(bundle(0, 'rootfs1')).sort();
-      assert.deepEqual(bundleFiles, ['clean.sh', 'httpserver.json', 'rootfs.meta', 'start.sh']);
+      assert.deepEqual(bundleFiles, ['clean.sh', 'httpserver.json', 'nydus', 'rootfs.meta', 'start.sh']);
 
       // Nodes 1 and 2 prefetch everything; node 3 loads on demand only.
       for (let i = 0; i < 3; i++) {

@@ -18,6 +18,7 @@ import { extractBootstrap } from '../../src/convert/manifest.js';
 import { MT_DOCKER_CONFIG, MT_DOCKER_LAYER_GZIP, MT_DOCKER_MANIFEST, MT_NYDUS_BLOB, MT_OCI_CONFIG, MT_OCI_INDEX, MT_OCI_LAYER, MT_OCI_LAYER_GZIP, MT_OCI_LAYER_ZSTD, MT_OCI_MANIFEST, type Index, type Manifest } from '../../src/convert/media-types.js';
 import { RegistryClient, sha256Digest } from '../../src/convert/registry.js';
 import { encodeTarHeader, padding, type TarEntry } from '../../src/image/tar-writer.js';
+import { BlobFeatures } from '../../src/format/constants.js';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { hasDockerRegistry, startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { BIN } from '../helpers/paths.js';
@@ -160,7 +161,7 @@ function dirTree(root: string): FsTree {
   return t;
 }
 
-describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
+describe('nydusify e2e', { skip, timeout: 300_000 }, () => {
   let reg: RegistryHandle;
   let client: RegistryClient;
   let work: string;
@@ -233,6 +234,15 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     assert.ok(!existsSync(join(work, 'w1b')), 'a work dir created by convert is removed');
   });
 
+  test('on a terminal: byte progress for pull and push, the success line once', async () => {
+    // script(1) gives nydusify a pseudo-terminal as stderr; its output is the terminal transcript.
+    const cmd = [process.execPath, BIN('nydusify'), 'convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:tty`, ...flags, '--work-dir', join(work, 'wtty')].map((a) => `'${a}'`).join(' ');
+    const out = await new Promise<string>((ok, fail) => execFile('script', ['-qec', cmd, '/dev/null'], { maxBuffer: 1 << 24 }, (err, stdout) => (err ? fail(new Error(`${err.message}\n${stdout}`)) : ok(stdout))));
+    assert.match(out, /pulled \d+(\.\d)? (B|KiB|MiB), pushed \d+(\.\d)? (B|KiB|MiB)/, out);
+    assert.equal(out.match(/Converted to /g)?.length, 1, out);
+    assert.doesNotMatch(out, /INFO nydusify/, out);
+  });
+
   test('3-layer image with whiteouts, opaque dir and hardlinks equals umoci unpack of the source', async () => {
     const r = await nydusify(['convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:nydus`, ...flags, '--work-dir', join(work, 'w2'), '--push-chunk-size', '1M']);
     assert.equal(r.code, 0, r.stderr);
@@ -256,6 +266,15 @@ describe('nydusify e2e', { skip, timeout: 180_000 }, () => {
     const a = sb.lookup(sb.lookup(sb.rootIno, Buffer.from('a'))!.ino, Buffer.from('h2'))!;
     const b = sb.lookup(sb.lookup(sb.rootIno, Buffer.from('b'))!.ino, Buffer.from('h3'))!;
     assert.equal(a.ino, b.ino);
+  });
+
+  test('convert --batch-size: BATCH blobs, check equals the source', async () => {
+    const r = await nydusify(['convert', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:batch`, ...flags, '--work-dir', join(work, 'wb'), '--batch-size', '0x10000']);
+    assert.equal(r.code, 0, r.stderr);
+    const chk = await nydusify(['check', '--source', `${reg.host}/test/layers:v1`, '--target', `${reg.host}/test/layers:batch`, ...flags, '--work-dir', join(work, 'chkb')]);
+    assert.equal(chk.code, 0, chk.stderr);
+    const sb = openBootstrap(readFileSync(join(work, 'chkb/nydus_bootstrap/image.boot')));
+    assert.ok(sb.blobs.length > 0 && sb.blobs.every((b) => (b.features & BlobFeatures.BATCH) !== 0), 'every blob has the BATCH feature');
   });
 
   test('2-platform index: each platform converted and marked; one platform collapses to a manifest', async () => {

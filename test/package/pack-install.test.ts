@@ -30,6 +30,7 @@ test('npm pack ships the build, and a global install from the tarball runs every
   assert.ok(tgz, 'npm pack wrote a tarball');
   const list = spawnSync('tar', ['tzf', join(d, tgz)], { encoding: 'utf8' }).stdout.split('\n');
   assert.ok(list.includes('package/dist/src/cli/nydus-image.js'), 'tarball has dist/');
+  assert.ok(list.includes('package/dist/bundle/nydusd.cjs'), 'tarball has the node bundle that server start --bundle ships');
   assert.ok(!list.some((f) => f.startsWith('package/test/') || f.startsWith('package/bench/') || f.endsWith('.test.js')), 'no tests in the tarball');
   // Dependencies come from the local cache that `npm ci` filled; only packuments may need the registry.
   // --ignore-scripts as npm 11 does for a global install (zstd-napi's build is not in its allowScripts):

@@ -1,36 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, linkSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChunkInfo } from '../../format/chunk-info.js';
 import { S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, type TreeNode } from '../../format/image-model.js';
-import { readTar } from './tar-reader.js';
+import { readTar } from '../../format/tar-reader.js';
 import { makedev, scanTar, tarPathComponents } from './tar.js';
+import { TAR_END as end, padBlock as pad, ustarHeader as header, longNameTree } from '../../format/testing/tar.js';
 
-/** A ustar header; checksum computed. */
-function header(name: string, o: { type?: string; size?: number; mode?: number; link?: string; major?: number; minor?: number } = {}): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write((o.mode ?? 0o644).toString(8).padStart(7, '0') + '\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write((o.size ?? 0).toString(8).padStart(11, '0') + '\0', 124);
-  h.write('00000000001\0', 136);
-  h.write(o.type ?? '0', 156);
-  if (o.link) h.write(o.link, 157, 100, 'utf8');
-  h.write('ustar\0' + '00', 257, 'latin1');
-  h.write((o.major ?? 0).toString(8).padStart(7, '0') + '\0', 329);
-  h.write((o.minor ?? 0).toString(8).padStart(7, '0') + '\0', 337);
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
-  return h;
-}
-const pad = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
-const end = Buffer.alloc(1024);
 
 async function* chunks(b: Buffer, step = 777): AsyncGenerator<Buffer> {
   for (let i = 0; i < b.length; i += step) yield b.subarray(i, i + step);
@@ -126,12 +105,7 @@ test('readTar() handles PAX records, GNU long names and xattrs from GNU tar', as
   const dir = mkdtempSync(join(tmpdir(), 'nydus-tar-'));
   try {
     const src = join(dir, 'src');
-    const long = 'd'.repeat(120) + '/' + 'n'.repeat(150);
-    mkdirSync(join(src, 'd'.repeat(120)), { recursive: true });
-    writeFileSync(join(src, long), 'long');
-    writeFileSync(join(src, 'x'), Buffer.alloc(70000, 7));
-    linkSync(join(src, 'x'), join(src, 'x-link'));
-    symlinkSync('t'.repeat(200), join(src, 'longlink'));
+    const long = longNameTree(src);
     let xattrs = true;
     try {
       execFileSync('setfattr', ['-n', 'user.k', '-v', 'v1', join(src, 'x')]);

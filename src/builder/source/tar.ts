@@ -5,7 +5,7 @@
 import type { ChunkInfo } from '../../format/chunk-info.js';
 import { NydusError } from '../../util/errors.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, isDir, isReg, sortChildren, type TreeNode } from '../../format/image-model.js';
-import { maybeGunzip, readTar, type TarEntry } from './tar-reader.js';
+import { maybeGunzip, readTar, type TarEntry } from '../../format/tar-reader.js';
 import { isAllowedXattr, sortXattrs } from './xattrs.js';
 
 export interface TarSourceOptions {

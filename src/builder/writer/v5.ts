@@ -15,6 +15,8 @@ import {
   encodeRafsV5BlobTable,
   encodeRafsV5ExtBlobTable,
   encodeRafsV5InodeRecord,
+  rafsV5InodeRecordSize,
+  type RafsV5InodeRecordParts,
   encodeRafsV5InodeTable,
   encodeRafsV5PrefetchTable,
   encodeRafsV5SuperBlock,
@@ -113,29 +115,39 @@ export function encodeBootstrapV5(model: ImageModel, opts: EncodeV5Options = {})
 
   // Merkle digests (§4.9): children always have larger indexes, so reverse index order is post-order.
   const algo = model.digester;
+  // Every empty file, device and fifo shares one digest, and the others live in one arena: 300k
+  // digests as 300k native 32-byte buffers cost ~0.4 KB each until a GC finalises them.
+  const emptyDigest = digest(new Uint8Array(0), algo);
+  const arena = new Uint8Array(entries.length * 32);
+  const keep = (i: number, d: Uint8Array): Uint8Array => {
+    arena.set(d, i * 32);
+    return arena.subarray(i * 32, i * 32 + d.length);
+  };
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i]!;
     const m = e.node.mode;
-    if (isDir(m) || isReg(m)) {
+    const parts = isDir(m) ? e.children.length : isReg(m) ? e.node.chunks.length : 0;
+    if ((isDir(m) || isReg(m)) && parts > 0) {
       const h = createHasher(algo);
       if (isDir(m)) for (const c of e.children) h.update(c.digest);
       else for (const c of e.node.chunks) h.update(c.digest);
-      e.digest = h.digest();
+      e.digest = keep(i, h.digest());
     } else if (isSymlink(m)) {
-      e.digest = digest(e.node.symlink ?? new Uint8Array(0), algo);
+      e.digest = keep(i, digest(e.node.symlink ?? new Uint8Array(0), algo));
     } else {
-      e.digest = digest(new Uint8Array(0), algo);
+      e.digest = emptyDigest;
     }
   }
 
   const hasXattr = entries.some((e) => e.node.xattrs.length > 0);
-  const records = entries.map((e) => encodeRafsV5InodeRecord({
+  // Records are sized first and encoded straight into the output (one buffer, not one per inode).
+  const partsOf = (e: Entry): RafsV5InodeRecordParts => ({
     inode: inodeOf(e, model.explicitUidGid),
     name: e.node.name,
     symlink: isSymlink(e.node.mode) ? e.node.symlink : undefined,
     xattrs: e.node.xattrs,
     chunks: isReg(e.node.mode) ? e.node.chunks : [],
-  }));
+  });
 
   const recordOrder = order === 'index' ? entries : dfsPreOrder(entries[0]!);
   const prefetch = prefetchInos(entries[0]!, model.prefetchPaths);
@@ -151,7 +163,7 @@ export function encodeBootstrapV5(model: ImageModel, opts: EncodeV5Options = {})
   const offsets = new Array<number>(entries.length);
   for (const e of recordOrder) {
     offsets[e.index - 1] = p;
-    p += records[e.index - 1]!.length;
+    p += rafsV5InodeRecordSize(partsOf(e));
   }
 
   const flags = compressorFlag(model.compressor) | digesterFlag(model.digester) | (model.explicitUidGid ? RafsSuperFlags.EXPLICIT_UID_GID : 0) | (hasXattr ? RafsSuperFlags.HAS_XATTR : 0);
@@ -179,7 +191,9 @@ export function encodeBootstrapV5(model: ImageModel, opts: EncodeV5Options = {})
   out.append(encodeRafsV5PrefetchTable(prefetch));
   out.append(blobTable);
   out.append(extTable);
-  for (const e of recordOrder) out.append(records[e.index - 1]!);
+  const recordsAt = out.length;
+  const buf = out.alloc(p - recordsAt).buf;
+  for (const e of recordOrder) encodeRafsV5InodeRecord(partsOf(e), buf, offsets[e.index - 1]!);
   return out.finish();
 }
 

@@ -2,7 +2,7 @@
 // (src/bin/nydus-image/main.rs, upstream-features §1.2); the work is builder/createImage.
 import { appendFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createImage, parseChunkDictArg, parsePrefetchPatterns, validateChunkSize, type CreateOptions, type CreateResult, type PrefetchPolicy, type SourceType } from '../../builder/index.js';
+import { createImage, createOutputJson, parseChunkDictArg, parsePrefetchPatterns, validateBatchSize, validateChunkSize, type CreateOptions, type CreateResult, type PrefetchPolicy, type SourceType } from '../../builder/index.js';
 import type { WhiteoutSpec } from '../../builder/index.js';
 import { parseCompressor } from '../../format/compress.js';
 import { parseDigester } from '../../format/digest.js';
@@ -10,7 +10,6 @@ import { NydusError, UsageError } from '../../util/errors.js';
 import { isLogLevel, logger, setLogLevel, setLogSink, getLogLevel } from '../../util/log.js';
 import { humanBytes, parseSize } from '../main.js';
 import { COMMON_FLAGS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
-import { NYDUS_TS_VERSION } from './load.js';
 
 const log = logger('nydus-image');
 
@@ -29,7 +28,7 @@ export const SPEC = {
     'blob-id': { arg: 'ID', desc: 'blob id to record instead of the blob digest' },
     'blob-offset': { arg: 'N', desc: 'start offset of the blob (only 0 is supported)', default: '0' },
     'chunk-size': { arg: 'SIZE', desc: 'chunk size, a power of two from 0x1000 to 0x1000000', default: '0x100000' },
-    'batch-size': { arg: 'SIZE', desc: 'batch chunk size (only 0 is supported)', default: '0' },
+    'batch-size': { arg: 'SIZE', desc: 'merge files smaller than half of SIZE into compressed batches (v6; a power of two from 0x1000 to the chunk size, 0 = off)', default: '0' },
     compressor: { arg: 'ALGO', desc: 'chunk compression', default: 'zstd', choices: ['none', 'lz4_block', 'zstd'] },
     digester: { arg: 'ALGO', desc: 'chunk and inode digest', default: 'blake3', choices: ['blake3', 'sha256'] },
     config: { short: 'C', arg: 'FILE', desc: 'nydusd config (ignored: the builder reads no backend)' },
@@ -85,7 +84,8 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
     if (f === 'blob-toc') blobToc = true;
     else throw new UsageError(`invalid value '${f}' for --features: expected blob-toc`);
   }
-  if (v['batch-size'] !== undefined && parseSize('--batch-size', v['batch-size']) !== 0) throw new UsageError('--batch-size is not supported by this builder (only 0)');
+  const batchSize = parseSize('--batch-size', v['batch-size'] ?? '0');
+  validateBatchSize(batchSize, fsVersion, chunkSize);
   if (v.encrypt) throw new UsageError('--encrypt is not supported by this builder');
   if (v['blob-cache-dir'] !== undefined) throw new UsageError('--blob-cache-dir is not supported by this builder');
   if (v['blob-offset'] !== undefined && parseSize('--blob-offset', v['blob-offset']) !== 0) throw new UsageError('--blob-offset is not supported by this builder (only 0)');
@@ -103,6 +103,7 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
     whiteoutSpec,
     prefetchPolicy,
     blobToc,
+    batchSize,
     blobInlineMeta: !!(v['blob-inline-meta'] || v['inline-bootstrap']),
     alignedChunk: !!v['aligned-chunk'],
     repeatable: !!v.repeatable,
@@ -119,19 +120,6 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
   return { opts, outputJson: v['output-json'], logLevel, logFile: v['log-file'] };
 }
 
-/** The `--output-json` document (upstream OutputSerializer, upstream-features §1.15). */
-export function createOutputJson(r: CreateResult): Record<string, unknown> {
-  return {
-    version: NYDUS_TS_VERSION,
-    bootstrap: r.bootstrap,
-    blobs: r.blobs,
-    external_bootstrap: '',
-    external_blobs: [],
-    trace: { consumed_time: r.consumedTime, registered_events: r.registeredEvents },
-    fs_version: String(r.fsVersion),
-    compressor: r.compressor,
-  };
-}
 
 async function readStdinText(): Promise<string> {
   const parts: Buffer[] = [];

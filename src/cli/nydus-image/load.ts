@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { openBootstrap } from '../../rafs/index.js';
 import type { RafsSuper } from '../../rafs/types.js';
 import { NydusError, UsageError } from '../../util/errors.js';
-import { VERSION } from '../command.js';
+import { outputJsonVersion } from '../../util/version.js';
 
 export function loadBootstrap(path: string | undefined, flag = 'BOOTSTRAP'): RafsSuper {
   if (!path) throw new UsageError(`missing ${flag}`);
@@ -22,8 +22,7 @@ export function writeJson(path: string, value: unknown, pretty = true): Promise<
   return import('node:fs/promises').then((fs) => fs.writeFile(path, JSON.stringify(value, null, pretty ? 2 : undefined) + (pretty ? '\n' : '')));
 }
 
-// Upstream's output JSON `version` is `<package_ver>-<git_commit>`; we put our name in the commit slot.
-export const NYDUS_TS_VERSION = `${VERSION}-nydus-ts`;
+export const NYDUS_TS_VERSION = outputJsonVersion();
 
 /** The bootstrap flag of the read-side subcommands (the file may also be the operand). */
 export const BOOTSTRAP_FLAG = { short: 'B', arg: 'FILE', desc: 'the bootstrap (or give it as BOOTSTRAP)' } as const;

@@ -1,25 +1,30 @@
 // nydusify check --target REF [--source REF] [--work-dir D]: see src/convert/check.ts.
 import { checkImage } from '../../convert/check.js';
 import { NydusError, UsageError } from '../../util/errors.js';
-import { parseFlags } from '../main.js';
+import { parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
+import { registryFlags } from './common.js';
 
-export const usage = 'nydusify check --target REF [--source REF] [--source-insecure] [--target-insecure] [--plain-http] [--platform os/arch] [--multi-platform] [--work-dir D]';
+export const spec = {
+  name: 'nydusify check',
+  summary: 'Check a nydus image: manifest and bootstrap rules, and with --source the filesystem against the OCI image',
+  flags: {
+    target: { arg: 'REF', desc: 'the nydus image to check (required)' },
+    source: { arg: 'REF', desc: 'its OCI source: compare every file (content and metadata)' },
+    ...registryFlags,
+    platform: { arg: 'OS/ARCH', desc: 'platform to check in a multi-platform image', default: 'linux/<host arch>' },
+    'multi-platform': { desc: 'the target is an index with both OCI and nydus manifests (env MULTI_PLATFORM)' },
+    'work-dir': { arg: 'DIR', desc: 'where bootstraps and blobs are fetched to', default: './output' },
+    'nydus-image': { arg: 'PATH', desc: 'accepted for upstream compatibility; no effect (the built-in checker is used)' },
+    nydusd: { arg: 'PATH', desc: 'accepted for upstream compatibility; no effect (files are read without mounting)' },
+    debug: { short: 'D', desc: 'debug logging and stack traces of internal errors' },
+  },
+  after: 'Not supported (upstream): --source-backend-*, --target-backend-* (blobs are read from the registry).',
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 export async function run(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags(args, {
-    source: { type: 'string' },
-    target: { type: 'string' },
-    'source-insecure': { type: 'boolean' },
-    'target-insecure': { type: 'boolean' },
-    'plain-http': { type: 'boolean' },
-    platform: { type: 'string' },
-    'multi-platform': { type: 'boolean' },
-    'work-dir': { type: 'string' },
-    'nydus-image': { type: 'string' },
-    nydusd: { type: 'string' },
-    debug: { type: 'boolean', short: 'D' },
-  });
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const p = parseCommand(spec, args);
+  if (!p) return 0;
+  const v = p.values;
   if (!v.target) throw new UsageError('--target is required');
   const r = await checkImage({
     source: v.source,

@@ -3,11 +3,38 @@ import { rm, stat, writeFile } from 'node:fs/promises';
 import { convertImage, hostPlatform } from '../../convert/convert.js';
 import { parseImageRef } from '../../convert/reference.js';
 import { UsageError } from '../../util/errors.js';
-import { parseFlags, parseSize } from '../main.js';
-import { backendChoice, buildFlags, buildParams } from './common.js';
+import { humanBytes } from '../../util/human.js';
+import { parseSize } from '../main.js';
+import { LOG_LEVELS, parseCommand, type CommandSpec, type FlagSpec } from '../command.js';
+import { backendChoice, backendFlags, buildFlags, buildParams, registryFlags } from './common.js';
 
-export const usage =
-  'nydusify convert --source REF (--target REF | --target-suffix S) [--fs-version 5|6] [--compressor zstd|lz4_block|none] [--chunk-size 0x100000] [--prefetch-patterns] [--oci] [--platform os/arch,... | --all-platforms] [--backend-type localfs --backend-config JSON | --backend-config-file F] [--chunk-dict bootstrap:local:P] [--merge-platform] [--with-referrer] [--oci-ref] [--output-json F] [--work-dir D] [--source-insecure] [--target-insecure] [--plain-http] [--push-chunk-size N]';
+export const spec = {
+  name: 'nydusify convert',
+  summary: 'Convert an OCI image in a registry to a nydus image (per-layer nydus blobs + a bootstrap layer)',
+  flags: {
+    source: { arg: 'REF', desc: 'source image reference (required; env SOURCE)' },
+    target: { arg: 'REF', desc: 'target image reference (env TARGET); or --target-suffix' },
+    'target-suffix': { arg: 'SUFFIX', desc: 'target = the source reference with SUFFIX appended to its tag (env TARGET_SUFFIX)' },
+    ...registryFlags,
+    ...buildFlags,
+    'prefetch-patterns': { desc: 'read prefetch paths (absolute, one per line) from stdin' },
+    'prefetch-dir': { arg: 'DIR', desc: 'prefetch this directory (excludes --prefetch-patterns)' },
+    oci: { desc: 'use OCI media types for the target (docker media types otherwise)' },
+    'docker-v2-format': { desc: 'deprecated upstream; no effect (docker media types are the default)' },
+    platform: { arg: 'OS/ARCH[,...]', desc: 'platforms to convert from a multi-platform source', default: 'linux/<host arch>' },
+    'all-platforms': { desc: 'convert every platform of the source' },
+    'merge-platform': { desc: 'push an index holding both the OCI and the nydus manifests (alias --multi-platform; env MERGE_PLATFORM)' },
+    'multi-platform': { desc: 'alias of --merge-platform', hidden: true },
+    'with-referrer': { desc: "set the nydus manifest's subject to the source manifest (env WITH_REFERRER)" },
+    'oci-ref': { desc: 'zero-conversion: keep the gzip layers, push only bootstrap + zran indexes (RAFS v6)' },
+    ...backendFlags,
+    'output-json': { arg: 'FILE', desc: 'write conversion metrics (sizes, pull/convert/push times) as JSON' },
+    'work-dir': { arg: 'DIR', desc: 'temporary files; removed afterwards unless it existed', default: './tmp' },
+    'push-chunk-size': { arg: 'SIZE', desc: 'upload blobs in chunks of SIZE (0: one request)', default: '0' },
+    'log-level': { short: 'l', arg: 'LEVEL', desc: 'log verbosity', default: 'info', choices: LOG_LEVELS },
+  },
+  after: 'Not supported (upstream): --source-archive, --target-archive, --build-cache*, --reverse, --backend-force-push, --fs-align-chunk, --push-retry-*, bootstrap:registry: chunk dicts.',
+} as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
@@ -16,33 +43,9 @@ async function readStdin(): Promise<string> {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseFlags(args, {
-    ...buildFlags,
-    source: { type: 'string' },
-    target: { type: 'string' },
-    'target-suffix': { type: 'string' },
-    'source-insecure': { type: 'boolean' },
-    'target-insecure': { type: 'boolean' },
-    'plain-http': { type: 'boolean' },
-    'prefetch-patterns': { type: 'boolean' },
-    'prefetch-dir': { type: 'string' },
-    oci: { type: 'boolean' },
-    'docker-v2-format': { type: 'boolean' },
-    platform: { type: 'string' },
-    'all-platforms': { type: 'boolean' },
-    'merge-platform': { type: 'boolean' },
-    'multi-platform': { type: 'boolean' },
-    'with-referrer': { type: 'boolean' },
-    'oci-ref': { type: 'boolean' },
-    'backend-type': { type: 'string' },
-    'backend-config': { type: 'string' },
-    'backend-config-file': { type: 'string' },
-    'output-json': { type: 'string' },
-    'work-dir': { type: 'string' },
-    'push-chunk-size': { type: 'string' },
-    'log-level': { type: 'string', short: 'l' },
-  });
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const p = parseCommand(spec, args);
+  if (!p) return 0;
+  const v = p.values;
   const source = v.source ?? process.env.SOURCE;
   if (!source) throw new UsageError('--source is required');
   let target = v.target ?? process.env.TARGET;
@@ -65,6 +68,23 @@ export async function run(args: string[]): Promise<number> {
   const existed = await stat(workDir).then(() => true, () => false);
   const backend = backendChoice(v['backend-type'], v['backend-config'], v['backend-config-file'], false);
   const tty = process.stderr.isTTY === true;
+  // On a terminal, one status line of layer bytes pulled and pushed, redrawn at most 5 times a second
+  // and wiped before any other line (so the success line appears once, alone).
+  const moved = { pull: 0, push: 0 };
+  let drawn = 0;
+  let shown = false;
+  const wipe = (): void => {
+    if (shown) process.stderr.write('\r\x1b[K');
+    shown = false;
+  };
+  const onBytes = (kind: 'pull' | 'push', n: number): void => {
+    moved[kind] += n;
+    const now = Date.now();
+    if (now - drawn < 200) return;
+    drawn = now;
+    process.stderr.write(`\r\x1b[Kpulled ${humanBytes(moved.pull)}, pushed ${humanBytes(moved.push)}`);
+    shown = true;
+  };
   try {
     const metrics = await convertImage({
       source,
@@ -84,11 +104,14 @@ export async function run(args: string[]): Promise<number> {
       backend,
       workDir,
       pushChunkSize: v['push-chunk-size'] ? parseSize('--push-chunk-size', v['push-chunk-size']) : 0,
-      ...(tty || v.debug ? { progress: (l: string) => process.stderr.write(`${l}\n`) } : {}),
+      ...(tty || v.debug ? { progress: (l: string) => (wipe(), process.stderr.write(`${l}\n`)) } : {}),
+      ...(tty ? { onBytes } : {}),
     });
+    wipe();
     if (v['output-json']) await writeFile(v['output-json'], JSON.stringify(metrics, null, 2) + '\n');
     process.stderr.write(`Converted to ${target} (${metrics.TargetDigest})\n`);
   } finally {
+    wipe();
     if (!existed) await rm(workDir, { recursive: true, force: true });
   }
   return 0;

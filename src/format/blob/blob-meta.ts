@@ -10,6 +10,7 @@ import type { CiEntry } from './ci-entry.js';
 import { BLOB_CCT_V1_ENTRY_SIZE, decodeChunkInfoV1, encodeChunkInfoV1 } from './chunk-info-v1.js';
 import { BLOB_CCT_V2_ENTRY_SIZE, decodeChunkInfoV2, encodeChunkInfoV2 } from './chunk-info-v2.js';
 import { BLOB_CCT_HEADER_SIZE, decodeBlobMetaHeader, type BlobMetaHeader } from './meta-header.js';
+import { decodeBatchContexts, type BatchInflateContext } from './batch.js';
 
 /** Cache file suffixes in the blob cache work_dir (§8): `<blob_id>.<suffix>`. */
 export const BLOB_CCT_FILE_SUFFIX = 'blob.meta';
@@ -102,6 +103,8 @@ export interface BlobMeta {
   chunks: CiEntry[];
   /** Uncompressed CI data (incl. zran/batch contexts): what the `.blob.meta` cache stores. */
   ciData: Uint8Array;
+  /** Batch context table (BATCH blobs; [] otherwise). */
+  batches: BatchInflateContext[];
 }
 
 /**
@@ -117,7 +120,7 @@ export function decodeBlobMeta(bytes: Uint8Array, info: BlobInfo): BlobMeta {
   const ciData = decompress(bytes.subarray(0, header.ciCompressedSize), header.ciCompressor, header.ciUncompressedSize);
   const chunks = decodeCiArray(ciData, header.ciEntries, (info.features & BlobFeatures.CHUNK_INFO_V2) !== 0);
   validateCiEntries(chunks, info);
-  return { header, chunks, ciData: ciData.slice() };
+  return { header, chunks, ciData: ciData.slice(), batches: decodeBatchContexts(ciData, header) };
 }
 
 /** Size of `<blob_id>.blob.meta`: `align(ci_uncompressed_size, 4096) + 4096` (§8). */
@@ -146,5 +149,5 @@ export function decodeBlobMetaCache(file: Uint8Array, info: BlobInfo): BlobMeta 
   const ciData = file.subarray(0, header.ciUncompressedSize);
   const chunks = decodeCiArray(ciData, header.ciEntries, (info.features & BlobFeatures.CHUNK_INFO_V2) !== 0);
   validateCiEntries(chunks, info);
-  return { header, chunks, ciData };
+  return { header, chunks, ciData, batches: decodeBatchContexts(ciData, header) };
 }

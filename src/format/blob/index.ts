@@ -10,3 +10,4 @@ export * from './chunk-digests.js';
 export * from './chunk-map.js';
 export * from './blob-meta.js';
 export * from './zran.js';
+export * from './batch.js';

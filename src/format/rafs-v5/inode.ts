@@ -6,7 +6,7 @@ import { FormatError } from '../../util/errors.js';
 import { RAFS_CHUNK_INFO_SIZE, encodeChunkInfo, type ChunkInfo } from '../chunk-info.js';
 import { RafsInodeFlags } from '../constants.js';
 import { RAFSV5_ALIGNMENT } from './superblock.js';
-import { encodeRafsV5Xattrs, rafsV5XattrTableExtent, type XattrPair } from './xattr.js';
+import { encodeRafsV5Xattrs, rafsV5XattrTableExtent, rafsV5XattrTableSize, type XattrPair } from './xattr.js';
 
 const S = 'RAFS v5 inode';
 export const RAFSV5_INODE_SIZE = 128;
@@ -159,13 +159,25 @@ export function rafsV5RecordSize(nameSize: number, symlinkSize: number, xattrTab
   return RAFSV5_INODE_SIZE + align(nameSize, RAFSV5_ALIGNMENT) + align(symlinkSize, RAFSV5_ALIGNMENT) + xattrTableSize + chunkCount * RAFS_CHUNK_INFO_SIZE;
 }
 
-/** Encodes a whole record; `inode.nameSize/symlinkSize/flags` must already agree with the parts. */
-export function encodeRafsV5InodeRecord(parts: RafsV5InodeRecordParts): Uint8Array {
+/** Byte size of the record `encodeRafsV5InodeRecord(parts)` writes. */
+export function rafsV5InodeRecordSize(parts: RafsV5InodeRecordParts): number {
+  const xt = parts.inode.flags & RafsInodeFlags.XATTR ? rafsV5XattrTableSize(parts.xattrs) : 0;
+  return rafsV5RecordSize(parts.name.length, parts.symlink?.length ?? 0, xt, parts.chunks.length);
+}
+
+/**
+ * Encodes a whole record; `inode.nameSize/symlinkSize/flags` must already agree with the parts.
+ * With `out`, writes at `offset` (which must hold rafsV5InodeRecordSize bytes, zeroed) instead of
+ * allocating: a builder of 300k inodes then keeps one buffer, not 300k (issue 11, defect 8).
+ */
+export function encodeRafsV5InodeRecord(parts: RafsV5InodeRecordParts, out?: Uint8Array, offset = 0): Uint8Array {
   const { inode, name, symlink, xattrs, chunks } = parts;
   const xt = inode.flags & RafsInodeFlags.XATTR ? encodeRafsV5Xattrs(xattrs) : new Uint8Array(0);
-  const out = new Uint8Array(rafsV5RecordSize(name.length, symlink?.length ?? 0, xt.length, chunks.length));
-  encodeRafsV5Inode(inode, out, 0);
-  let p = RAFSV5_INODE_SIZE;
+  const size = rafsV5RecordSize(name.length, symlink?.length ?? 0, xt.length, chunks.length);
+  if (!out) out = new Uint8Array(size);
+  else if (offset + size > out.length) throw new FormatError('ERR_FORMAT_INVALID', S, `record of ${size} bytes does not fit at offset ${offset}`);
+  encodeRafsV5Inode(inode, out, offset);
+  let p = offset + RAFSV5_INODE_SIZE;
   out.set(name, p);
   p += align(name.length, RAFSV5_ALIGNMENT);
   if (symlink && symlink.length > 0) {
@@ -178,5 +190,5 @@ export function encodeRafsV5InodeRecord(parts: RafsV5InodeRecordParts): Uint8Arr
     encodeChunkInfo(c, out, p);
     p += RAFS_CHUNK_INFO_SIZE;
   }
-  return out;
+  return offset === 0 && size === out.length ? out : out.subarray(offset, offset + size);
 }

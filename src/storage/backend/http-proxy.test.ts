@@ -141,15 +141,17 @@ test('proxy block: through the proxy when healthy, origin while down, proxy agai
   const b = createHttpProxyBackend({ addr: origin.url, retry_limit: 1, proxy: { url: proxy.url, ping_url: `${proxy.url}/ping`, fallback: true, check_interval: 0.05 } });
   const router = b.proxy!;
   const viaProxy = () => proxy.requests.filter((r) => r.viaProxy && r.path !== '/ping').length;
+  // Checks run every 50 ms; a minute without the event is a failure, and the finally still runs.
+  const event = (name: string) => once(router, name, { signal: AbortSignal.timeout(60_000) });
   try {
-    await once(router, 'check');
+    await event('check');
     assert.deepEqual(Buffer.from(await b.read(ID, 0, 100)), DATA.subarray(0, 100));
     assert.equal(viaProxy(), 1);
     assert.equal(proxy.requests.find((r) => r.viaProxy)!.headers.host, new URL(origin.url).host);
     // Proxy goes down: the health check notices, reads go to the origin.
     proxy.healthy = false;
     proxy.broken = true;
-    const [down] = (await once(router, 'health')) as [boolean];
+    const [down] = (await event('health')) as [boolean];
     assert.equal(down, false);
     const originBefore = origin.requests.length;
     assert.deepEqual(Buffer.from(await b.read(ID, 100, 100)), DATA.subarray(100, 200));
@@ -158,7 +160,7 @@ test('proxy block: through the proxy when healthy, origin while down, proxy agai
     // Recovery: back through the proxy.
     proxy.healthy = true;
     proxy.broken = false;
-    const [up] = (await once(router, 'health')) as [boolean];
+    const [up] = (await event('health')) as [boolean];
     assert.equal(up, true);
     assert.deepEqual(Buffer.from(await b.read(ID, 200, 100)), DATA.subarray(200, 300));
     assert.equal(viaProxy(), 2);

@@ -5,13 +5,11 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { BackendError } from '../../util/errors.js';
-import { logger } from '../../util/log.js';
 import { newBackendMetrics, type BackendMetrics, type BlobBackend } from './backend.js';
 import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, blobSizeFromHead, type CommonHttpConfig } from './http.js';
 import { proxyRouterFrom, sendVia, type ProxyRouter } from './proxy.js';
-import { retryPolicyFrom, trackRead, withRetry, type RetryPolicy } from './retry.js';
+import { remoteBlobSize, remoteRead, retryPolicyFrom, type RemoteReadState, type RetryPolicy } from './retry.js';
 
-const log = logger('http-proxy');
 const BACKEND = 'http-proxy';
 
 export interface HttpProxyConfig extends CommonHttpConfig {
@@ -19,14 +17,14 @@ export interface HttpProxyConfig extends CommonHttpConfig {
   path?: string;
 }
 
-export class HttpProxyBackend implements BlobBackend {
+export class HttpProxyBackend implements BlobBackend, RemoteReadState {
   readonly type = BACKEND;
   readonly metrics: BackendMetrics = newBackendMetrics();
   readonly #base: URL;
   readonly #client: HttpClient;
   readonly #router: ProxyRouter | undefined;
-  readonly #policy: RetryPolicy;
-  readonly #sizes = new Map<string, number>();
+  readonly policy: RetryPolicy;
+  readonly sizes = new Map<string, number>();
 
   constructor(cfg: HttpProxyConfig) {
     const addr = cfg.addr ?? '';
@@ -44,7 +42,7 @@ export class HttpProxyBackend implements BlobBackend {
     }
     this.#client = new HttpClient(opts);
     this.#router = opts.socketPath ? undefined : proxyRouterFrom(cfg.proxy, BACKEND);
-    this.#policy = retryPolicyFrom(cfg.retry_limit);
+    this.policy = retryPolicyFrom(cfg.retry_limit);
   }
 
   #url(blobId: string): URL {
@@ -53,26 +51,16 @@ export class HttpProxyBackend implements BlobBackend {
   }
 
   async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-    if (length <= 0) return new Uint8Array(0);
     const url = this.#url(blobId);
     const what = `cannot read blob ${blobId} [${offset}, +${length})`;
-    return trackRead(this.metrics, () =>
-      withRetry(
-        async () => readRangeResponse(await sendVia(this.#client, this.#router, { method: 'GET', url, headers: { range: rangeHeader(offset, length) }, signal }), BACKEND, what, offset, length),
-        this.#policy,
-        signal,
-        (err, n, ms) => log.warn(`${what}: retry ${n} in ${ms} ms: ${(err as Error).message}`),
-      ),
+    return remoteRead(this, blobId, offset, length, signal, async () =>
+      readRangeResponse(await sendVia(this.#client, this.#router, { method: 'GET', url, headers: { range: rangeHeader(offset, length) }, signal }), BACKEND, what, offset, length),
     );
   }
 
   async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
-    const known = this.#sizes.get(blobId);
-    if (known !== undefined) return known;
     const url = this.#url(blobId);
-    const size = await withRetry(async () => blobSizeFromHead(await sendVia(this.#client, this.#router, { method: 'HEAD', url, signal }), BACKEND, blobId), this.#policy, signal);
-    this.#sizes.set(blobId, size);
-    return size;
+    return remoteBlobSize(this, blobId, signal, async () => blobSizeFromHead(await sendVia(this.#client, this.#router, { method: 'HEAD', url, signal }), BACKEND, blobId));
   }
 
   get proxy(): ProxyRouter | undefined {

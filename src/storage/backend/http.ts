@@ -1,17 +1,20 @@
-// Shared HTTP layer of the remote backends (registry, s3, oss, http-proxy): node:http/https with
-// keep-alive agents, a connect timeout, an idle (read) timeout that restarts on every body chunk,
-// a whole-request deadline (wholeRequestDeadlineMs: a server trickling bytes cannot hold a read),
-// abort signals, forward-proxy and unix-socket transports, and exact-length ranged bodies.
-// Redirects are never followed here: the caller decides (upstream connection.rs does the same).
-// Upstream: nydus storage/src/backend/connection.rs.
+// The one HTTP client of nydus-ts (the remote backends and nydusify's registry client), on undici:
+// keep-alive pools, a connect timeout, an idle timeout (headers, and between body chunks), a
+// whole-request deadline (wholeRequestDeadlineMs: a server trickling bytes cannot hold a read),
+// abort signals, HTTP(S)_PROXY/NO_PROXY and P2P forward proxies (undici ProxyAgent: absolute-form
+// for http, CONNECT tunnels for https), unix-socket transport, `ca_cert_files` and mutual TLS, and
+// exact-length ranged bodies. Redirects are never followed here: the caller decides (upstream
+// connection.rs does the same). Errors name method, host and path only (query strings carry
+// presigned credentials). Upstream: nydus storage/src/backend/connection.rs.
 import { readFileSync } from 'node:fs';
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Readable } from 'node:stream';
 import tls from 'node:tls';
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import { BackendError, ConfigError } from '../../util/errors.js';
-import { redact } from '../../util/log.js';
+import { logger, redact } from '../../util/log.js';
+import { packageVersion } from '../../util/version.js';
+
+const log = logger('http');
 
 export interface HttpClientOptions {
   /** Backend type, for error messages. */
@@ -33,11 +36,19 @@ export interface HttpClientOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** A request body: bytes, or a factory of a fresh stream per attempt (uploads from files). */
+export type RequestBody = Uint8Array | (() => Readable);
+
 export interface HttpRequest {
   method: string;
   url: URL;
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  body?: RequestBody | undefined;
+  /**
+   * Whole-request deadline: computed from the Range header by default; `false` for transfers of
+   * unknown size (nydusify's layer streams and uploads), which keep only the idle timeout.
+   */
+  deadline?: false;
   signal?: AbortSignal | undefined;
   /** Send through this HTTP forward proxy (absolute-form request target, RFC 9112 §3.2.2). */
   via?: URL | undefined;
@@ -106,41 +117,6 @@ export function envProxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL
   }
 }
 
-function proxyAuthorization(proxy: URL): Record<string, string> {
-  if (!proxy.username) return {};
-  const cred = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
-  return { 'proxy-authorization': `Basic ${Buffer.from(cred).toString('base64')}` };
-}
-
-/** https through an HTTP forward proxy: each pooled connection is a CONNECT tunnel, then TLS inside it. */
-class TunnelAgent extends https.Agent {
-  constructor(readonly proxy: URL, options: https.AgentOptions) {
-    super(options);
-  }
-
-  override createConnection(opts: http.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): undefined {
-    // Node's Agent passes a callback and accepts the socket later through it.
-    const options = opts as tls.ConnectionOptions & { host?: string; port?: number };
-    const cb = (err: Error | null, s?: Socket): void => callback?.(err, s as Duplex);
-    const target = `${options.host}:${options.port}`;
-    const creq = http.request({ host: this.proxy.hostname.replace(/^\[|\]$/g, ''), port: this.proxy.port || 80, method: 'CONNECT', path: target, agent: false, headers: { host: target, ...proxyAuthorization(this.proxy) } });
-    creq.once('connect', (res, socket) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
-        cb(new Error(`proxy ${this.proxy.host} answered CONNECT with HTTP ${res.statusCode}`));
-        return;
-      }
-      const servername = options.servername ?? (options.host && !/^[\d.]+$|:/.test(options.host) ? options.host : undefined);
-      const t = tls.connect({ ...options, socket, ...(servername ? { servername } : {}) });
-      t.once('secureConnect', () => cb(null, t));
-      t.once('error', (e) => cb(e));
-    });
-    creq.once('error', (e) => cb(e));
-    creq.end();
-    return undefined;
-  }
-}
-
 /**
  * Whole-request deadline, from sending the request to the last body byte: `connect_timeout` plus
  * `timeout` per started MiB of the expected body, plus one more `timeout` for the headers. So a
@@ -165,17 +141,25 @@ export function statusError(backend: string, status: number, what: string): Back
   return new BackendError('ERR_BACKEND_HTTP_STATUS', backend, `${what}: unexpected HTTP ${status}`, { status, retryable });
 }
 
+
 export class HttpResponse {
   readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly #res: IncomingMessage;
+  readonly headers: Record<string, string | string[] | undefined>;
+  /** The URL asked for (to resolve a relative Location). */
+  readonly url: URL;
+  readonly #body: Dispatcher.ResponseData['body'];
   readonly #ctl: RequestControl;
 
-  constructor(res: IncomingMessage, ctl: RequestControl) {
-    this.#res = res;
+  constructor(data: Dispatcher.ResponseData, url: URL, ctl: RequestControl) {
+    this.status = data.statusCode;
+    this.headers = data.headers;
+    this.url = url;
+    this.#body = data.body;
     this.#ctl = ctl;
-    this.status = res.statusCode ?? 0;
-    this.headers = res.headers;
+    // undici destroys an unread body with the transport error (reset, deadline, abort): without a
+    // listener that would be an uncaught exception. Readers see the error through their iterator.
+    data.body.on('error', () => {});
+    data.body.once('close', () => ctl.done());
   }
 
   header(name: string): string | undefined {
@@ -183,13 +167,22 @@ export class HttpResponse {
     return Array.isArray(v) ? v[0] : v;
   }
 
-  /** Drops the body; a keep-alive socket goes back to the pool once the body is drained. */
+  /** Drops the body (a small one is drained so the keep-alive socket goes back to the pool). */
   discard(): void {
-    this.#res.on('end', () => this.#ctl.done());
-    this.#res.resume();
+    this.#body.dump({ limit: 256 << 10 }).catch(() => {});
   }
 
-  /** Whole body, refusing more than `maxBytes` (token replies, error documents). */
+  /** The body as a stream (layers of any size); errors are BackendErrors. Idle timeout still applies. */
+  stream(): Readable {
+    const ctl = this.#ctl;
+    const body = this.#body;
+    // Re-emit transport failures in our typed, redacted form.
+    const orig = body.emit.bind(body) as (ev: string | symbol, ...a: unknown[]) => boolean;
+    body.emit = ((ev: string | symbol, ...a: unknown[]) => (ev === 'error' ? orig(ev, ctl.failure ?? ctl.wrap(a[0], `${ctl.what}: connection lost`)) : orig(ev, ...a))) as typeof body.emit;
+    return body;
+  }
+
+  /** Whole body, refusing more than `maxBytes` (token replies, manifests, error documents). */
   readAll(maxBytes = 1 << 20): Promise<Buffer> {
     return this.#collect(0, Number.MAX_SAFE_INTEGER, maxBytes, false);
   }
@@ -204,31 +197,18 @@ export class HttpResponse {
     return this.#collect(skip, take, Number.MAX_SAFE_INTEGER, false);
   }
 
-  #collect(skip: number, take: number, maxBytes: number, exact: boolean): Promise<Buffer> {
-    const res = this.#res;
+  async #collect(skip: number, take: number, maxBytes: number, exact: boolean): Promise<Buffer> {
     const ctl = this.#ctl;
-    return new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let seen = 0;
-      let kept = 0;
-      let settled = false;
-      const finish = (err: BackendError | undefined): void => {
-        if (settled) return;
-        settled = true;
-        ctl.done();
-        if (err) {
-          ctl.destroy(err);
-          reject(err);
-        } else resolve(Buffer.concat(chunks, kept));
-      };
-      res.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        ctl.touch();
+    const body = this.#body;
+    const chunks: Buffer[] = [];
+    let seen = 0;
+    let kept = 0;
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
         const start = seen;
         seen += chunk.length;
         if (seen > maxBytes) {
-          finish(new BackendError('ERR_BACKEND_HTTP_STATUS', ctl.backend, `${ctl.what}: body longer than the expected ${maxBytes} bytes`, { retryable: true }));
-          return;
+          throw new BackendError('ERR_BACKEND_HTTP_STATUS', ctl.backend, `${ctl.what}: body longer than the expected ${maxBytes} bytes`, { retryable: true });
         }
         const lo = Math.max(skip, start);
         const hi = Math.min(skip + take, seen);
@@ -237,163 +217,159 @@ export class HttpResponse {
           kept += hi - lo;
         }
         // A full-body reply only needs the window: stop reading (and lose the socket) early.
-        if (!exact && kept === take && take !== Number.MAX_SAFE_INTEGER) {
-          finish(undefined);
-          res.destroy();
-        }
-      });
-      res.on('end', () => {
-        if (exact && seen !== take) {
-          finish(new BackendError('ERR_BACKEND_NETWORK', ctl.backend, `${ctl.what}: short body, got ${seen} of ${take} bytes`, { retryable: true }));
-        } else finish(undefined);
-      });
-      const broken = (e?: unknown): void => {
-        if (settled) return;
-        finish(ctl.failure ?? ctl.wrap(e ?? new Error('connection closed mid-body'), `${ctl.what}: connection lost after ${seen} bytes`));
-      };
-      res.on('error', broken);
-      res.on('aborted', () => broken());
-      res.on('close', () => {
-        if (!res.complete) broken();
-      });
-    });
+        if (!exact && kept === take && take !== Number.MAX_SAFE_INTEGER) break;
+      }
+    } catch (e) {
+      throw ctl.failure ?? ctl.wrap(e, `${ctl.what}: connection lost after ${seen} bytes`);
+    } finally {
+      if (!body.destroyed && !body.readableEnded) body.destroy();
+      ctl.done();
+    }
+    if (exact && seen !== take) {
+      throw new BackendError('ERR_BACKEND_NETWORK', ctl.backend, `${ctl.what}: short body, got ${seen} of ${take} bytes`, { retryable: true });
+    }
+    return Buffer.concat(chunks, kept);
   }
 }
 
-/** Per-request timer and failure state shared by the request and its response body. */
+/** Per-request deadline, abort wiring and failure state shared by the request and its response body. */
 class RequestControl {
   failure: BackendError | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly abort = new AbortController();
   #deadline: NodeJS.Timeout | undefined;
-  #ms = 0;
-  #onTimeout: () => void = () => {};
-  destroy: (err: BackendError) => void = () => {};
+  #unlink: (() => void) | undefined;
 
-  constructor(readonly backend: string, readonly what: string) {}
+  constructor(readonly backend: string, readonly what: string, readonly idleMs: number) {}
 
-  arm(ms: number, onTimeout: () => void): void {
-    this.#ms = ms;
-    this.#onTimeout = onTimeout;
-    this.touch();
+  /** Fails the request with `err` (reported through our promise, never an unhandled event). */
+  fail(err: BackendError): void {
+    this.failure ??= err;
+    this.abort.abort(err);
   }
   /** Fails the request after `ms` whatever arrives meanwhile; cleared by done(). */
-  deadline(ms: number, onTimeout: () => void): void {
-    this.#deadline = setTimeout(onTimeout, ms);
+  deadline(ms: number, err: () => BackendError): void {
+    this.#deadline = setTimeout(() => this.fail(err()), ms);
     this.#deadline.unref?.();
   }
-  touch(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#onTimeout(), this.#ms);
-    this.#timer.unref?.();
+  link(signal: AbortSignal | undefined, err: () => BackendError): void {
+    if (!signal) return;
+    const onAbort = (): void => this.fail(err());
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.#unlink = () => signal.removeEventListener('abort', onAbort);
   }
   done(): void {
-    if (this.#timer) clearTimeout(this.#timer);
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.#timer = undefined;
     this.#deadline = undefined;
-    this.#onTimeout = () => {};
+    this.#unlink?.();
+    this.#unlink = undefined;
   }
   wrap(e: unknown, msg: string): BackendError {
     if (e instanceof BackendError) return e;
-    const code = (e as { code?: string }).code;
-    const detail = code ?? (e as Error).message ?? String(e);
-    return new BackendError('ERR_BACKEND_NETWORK', this.backend, redact(`${msg} (${detail})`), { retryable: true, cause: e });
+    if ((e as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') return new BackendError('ERR_BACKEND_TIMEOUT', this.backend, `${this.what}: no data for ${this.idleMs} ms`, { retryable: true, cause: e });
+    return wrapTransportError(e, this.backend, msg);
   }
 }
 
+/** Maps undici's and node's transport errors to a retryable BackendError (timeouts keep their own code). */
+function wrapTransportError(e: unknown, backend: string, msg: string): BackendError {
+  const err = e as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = err?.code && !err.code.startsWith('UND_ERR') ? err.code : (err?.cause?.code ?? err?.code);
+  const detail = [code, (err?.cause?.message ?? err?.message)?.trim()].filter(Boolean).join(': ') || String(e);
+  return new BackendError('ERR_BACKEND_NETWORK', backend, redact(`${msg} (${detail})`), { retryable: true, cause: e });
+}
+
+/** True for errors that mean "an HTTPS client talked to a plain-HTTP server". */
+export function isTlsMismatch(e: unknown): boolean {
+  const parts: string[] = [];
+  for (let x = e as { message?: string; code?: string; cause?: unknown } | undefined, i = 0; x && i < 4; x = x.cause as typeof x, i++) parts.push(`${x.code ?? ''} ${x.message ?? ''}`);
+  return /wrong.version.number|EPROTO|packet.length.too.long|http response to https client/i.test(parts.join(' '));
+}
+
+const USER_AGENT = `nydus-ts/${packageVersion()}`;
+
 export class HttpClient {
   readonly options: HttpClientOptions;
-  readonly #httpAgent: http.Agent;
-  readonly #httpsAgent: https.Agent;
-  readonly #httpsOptions: https.AgentOptions;
-  #tunnels = new Map<string, TunnelAgent>();
+  readonly #direct: Agent;
+  readonly #proxies = new Map<string, ProxyAgent>();
+  readonly #tls: Record<string, unknown>;
+  #closed = false;
 
   constructor(options: HttpClientOptions) {
     this.options = options;
-    const maxSockets = options.maxSockets ?? 32;
-    this.#httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-    this.#httpsOptions = { keepAlive: true, maxSockets, rejectUnauthorized: !options.skipVerify, ...(options.ca ? { ca: options.ca } : {}), ...(options.cert ? { cert: options.cert, key: options.key } : {}) };
-    this.#httpsAgent = new https.Agent(this.#httpsOptions);
+    this.#tls = {
+      rejectUnauthorized: !options.skipVerify,
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
+      timeout: options.connectTimeoutMs,
+    };
+    this.#direct = new Agent({ ...this.#pool(), connect: { ...this.#tls, ...(options.socketPath ? { socketPath: options.socketPath } : {}) } });
   }
 
-  #tunnel(proxy: URL): TunnelAgent {
-    let a = this.#tunnels.get(proxy.href);
-    if (!a) this.#tunnels.set(proxy.href, (a = new TunnelAgent(proxy, this.#httpsOptions)));
+  #pool(): Agent.Options {
+    const t = this.options.timeoutMs;
+    return { connections: this.options.maxSockets ?? 32, headersTimeout: t, bodyTimeout: t };
+  }
+
+  /** A forward proxy: plain http in absolute form (proxies see and may cache it), https through CONNECT. */
+  #proxy(proxy: URL): ProxyAgent {
+    let a = this.#proxies.get(proxy.href);
+    if (!a) {
+      const t = { timeout: this.options.connectTimeoutMs };
+      a = new ProxyAgent({ uri: proxy.href, proxyTunnel: false, ...this.#pool(), requestTls: this.#tls, proxyTls: t, connect: t });
+      this.#proxies.set(proxy.href, a);
+    }
     return a;
   }
 
   /** Sends a request; resolves once the status line and headers have arrived. */
-  request(req: HttpRequest): Promise<HttpResponse> {
-    const { backend } = this.options;
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    const { backend, timeoutMs, connectTimeoutMs } = this.options;
     // HTTP(S)_PROXY from the environment applies to direct requests (not via a configured P2P proxy).
-    const envProxy = req.via || this.options.socketPath ? undefined : envProxyFor(req.url, this.options.env);
-    const tunnel = envProxy && req.url.protocol === 'https:' ? this.#tunnel(envProxy) : undefined;
-    const via = req.via ?? (tunnel ? undefined : envProxy);
-    const target = via ?? req.url;
-    const tls = target.protocol === 'https:';
-    // Only the path appears in errors: query strings carry presigned credentials.
+    const proxy = this.options.socketPath ? undefined : (req.via ?? envProxyFor(req.url, this.options.env));
+    const dispatcher = proxy ? this.#proxy(proxy) : this.#direct;
     const what = `${req.method} ${req.url.host}${req.url.pathname}`;
-    const ctl = new RequestControl(backend, what);
-    return new Promise<HttpResponse>((resolve, reject) => {
-      if (req.signal?.aborted) return reject(req.signal.reason);
-      const headers: Record<string, string> = { ...(req.headers ?? {}) };
-      if (req.body) headers['content-length'] = String(req.body.length);
-      const opts: http.RequestOptions = { method: req.method, headers, agent: tunnel ?? (tls ? this.#httpsAgent : this.#httpAgent) };
-      if (this.options.socketPath) {
-        opts.socketPath = this.options.socketPath;
-        opts.path = req.url.pathname + req.url.search;
-      } else {
-        opts.hostname = target.hostname.replace(/^\[|\]$/g, '');
-        opts.port = target.port || (tls ? 443 : 80);
-        opts.path = via ? req.url.href : req.url.pathname + req.url.search;
-        if (via) headers.host = req.url.host;
-        if (via && via === envProxy) Object.assign(headers, proxyAuthorization(envProxy));
-      }
-      const creq = (tls ? https : http).request(opts);
-      let answered = false;
-      ctl.destroy = (err) => {
-        ctl.failure ??= err;
-        // Destroy without an error object: the failure is reported through our own promise, and an
-        // error passed here could resurface as an 'error' event nobody listens to any more.
-        if (answered) creq.destroy();
-        else creq.destroy(err);
-      };
-      const idle = (): void =>
-        ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: no data for ${this.options.timeoutMs} ms`, { retryable: true }));
-      ctl.arm(this.options.connectTimeoutMs, () =>
-        ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: connect timed out after ${this.options.connectTimeoutMs} ms`, { retryable: true })),
-      );
+    const ctl = new RequestControl(backend, what, timeoutMs);
+    if (req.signal?.aborted) throw new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: aborted`, { cause: req.signal.reason });
+    // After close() (daemon shutdown, umount) nothing is retried: the pools are gone.
+    if (this.#closed) throw new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: the backend is closed`);
+    ctl.link(req.signal, () => new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: aborted`, { cause: req.signal?.reason }));
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
+    if (req.deadline !== false) {
       const range = /^bytes=(\d+)-(\d+)$/.exec(headers.range ?? '');
       const limit = wholeRequestDeadlineMs(this.options, range ? Number(range[2]) - Number(range[1]) + 1 : 0);
-      ctl.deadline(limit, () => ctl.destroy(new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: not complete after ${limit} ms (whole-request deadline)`, { retryable: true })));
-      creq.on('socket', (s) => {
-        const connected = (): void => ctl.arm(this.options.timeoutMs, idle);
-        if ((s as { connecting?: boolean }).connecting) s.once(tls && !via ? 'secureConnect' : 'connect', connected);
-        else connected();
+      ctl.deadline(limit, () => new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: not complete after ${limit} ms (whole-request deadline)`, { retryable: true }));
+    }
+    const t0 = performance.now();
+    try {
+      const body = typeof req.body === 'function' ? req.body() : req.body;
+      const data = await dispatcher.request({
+        origin: req.url.origin,
+        path: req.url.pathname + req.url.search,
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: body ?? null,
+        signal: ctl.abort.signal,
       });
-      const onAbort = (): void => ctl.destroy(new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: aborted`, { cause: req.signal?.reason }));
-      req.signal?.addEventListener('abort', onAbort, { once: true });
-      creq.on('close', () => req.signal?.removeEventListener('abort', onAbort));
-      creq.on('error', (e) => {
-        ctl.done();
-        if (!answered) reject(ctl.failure ?? ctl.wrap(e, `${what}: request failed`));
-      });
-      creq.on('response', (res) => {
-        answered = true;
-        ctl.touch();
-        resolve(new HttpResponse(res, ctl));
-      });
-      creq.end(req.body);
-    });
+      log.trace(`${what} → HTTP ${data.statusCode} in ${(performance.now() - t0).toFixed(1)} ms${headers.range ? ` (${headers.range})` : ''}${proxy ? ` via ${proxy.host}` : ''}`);
+      return new HttpResponse(data, req.url, ctl);
+    } catch (e) {
+      ctl.done();
+      if (ctl.failure) throw ctl.failure;
+      const code = (e as { code?: string }).code;
+      if (code === 'UND_ERR_CONNECT_TIMEOUT') throw new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: connect timed out after ${connectTimeoutMs} ms`, { retryable: true, cause: e });
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') throw new BackendError('ERR_BACKEND_TIMEOUT', backend, `${what}: no data for ${timeoutMs} ms`, { retryable: true, cause: e });
+      if (this.#closed) throw new BackendError('ERR_BACKEND_NETWORK', backend, `${what}: the backend was closed`, { cause: e });
+      throw ctl.wrap(e, `${what}: request failed`);
+    }
   }
 
   close(): void {
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
-    for (const a of this.#tunnels.values()) a.destroy();
+    this.#closed = true;
+    void this.#direct.destroy().catch(() => {});
+    for (const a of this.#proxies.values()) void a.destroy().catch(() => {});
+    this.#proxies.clear();
   }
 }
-
 /** `bytes=a-b` for [offset, offset+length). */
 export function rangeHeader(offset: number, length: number): string {
   return `bytes=${offset}-${offset + length - 1}`;

@@ -46,8 +46,9 @@ export class ProxyRouter extends EventEmitter {
     this.useHttp = cfg.use_http ?? false;
     this.#pingUrl = cfg.ping_url ? new URL(cfg.ping_url) : undefined;
     this.#intervalMs = Math.max(10, Math.round((cfg.check_interval && cfg.check_interval > 0 ? cfg.check_interval : 5) * 1000));
-    // Pings get their own short-timeout client so a hung proxy cannot delay the next check.
-    const t = Math.min(this.#intervalMs, 5000);
+    // Pings get their own client; a hung ping delays the next check by at most 5 s (checks never
+    // overlap). Not tied to the interval: a 50 ms interval must not turn a slow answer into "down".
+    const t = 5000;
     this.#pinger = new HttpClient({ backend, connectTimeoutMs: t, timeoutMs: t, skipVerify: true, maxSockets: 1 });
     if (this.#pingUrl) {
       void this.check();

@@ -28,12 +28,12 @@ export function parseWwwAuthenticate(header: string): Challenge | undefined {
 
 export interface RegistryAuthOptions {
   backend: string;
-  /** base64(user:pass), config `auth`. */
+  /** base64(user:pass): config `auth`, or docker credentials (nydusify). */
   basic?: string | undefined;
   /** Preset bearer token, config `registry_token`. */
   token?: string | undefined;
-  /** Scope asked for when a challenge names none. */
-  defaultScope: string;
+  /** Scope asked for when neither the caller nor the challenge names one. */
+  defaultScope?: string;
   now?: () => number;
 }
 
@@ -42,18 +42,26 @@ interface CachedToken {
   /** Epoch ms after which the token is refreshed before use. */
   refreshAt: number;
   challenge: Challenge;
+  scopes: string[];
 }
 
 /** The distribution spec's default when a token reply has no `expires_in`. */
 const DEFAULT_EXPIRES_IN_S = 60;
+/** Tokens are kept per scope set (nydusify pulls and pushes with different ones); a bound for safety. */
+const MAX_TOKENS = 64;
 
+/**
+ * The one registry auth stack (nydusd's registry backend and nydusify's registry client): anonymous,
+ * Basic, a preset token, and Bearer tokens cached per scope set, refreshed before they lapse, fetched
+ * once for a burst of 401s.
+ */
 export class RegistryAuth {
   readonly #opts: RegistryAuthOptions;
   readonly #client: HttpClient;
   readonly #now: () => number;
   #useBasic = false;
-  #token: CachedToken | undefined;
-  #inflight: Promise<CachedToken> | undefined;
+  readonly #tokens = new Map<string, CachedToken>();
+  readonly #inflight = new Map<string, Promise<CachedToken>>();
   /** Statistics for tests and metrics. */
   tokenFetches = 0;
 
@@ -63,57 +71,89 @@ export class RegistryAuth {
     this.#now = opts.now ?? Date.now;
   }
 
-  /** Authorization header for the next registry request, refreshing an expired token first. */
-  async header(signal?: AbortSignal): Promise<string | undefined> {
-    if (this.#token) {
+  get hasCredentials(): boolean {
+    return Boolean(this.#opts.basic || this.#opts.token);
+  }
+
+  /**
+   * Authorization header for the next request needing `scopes` (default: the challenge's or the
+   * configured scope), refreshing an expired token first.
+   */
+  async header(signal?: AbortSignal, scopes?: string[]): Promise<string | undefined> {
+    const key = scopes?.join(' ') ?? '';
+    let t = this.#tokens.get(key);
+    if (t) {
       // Days-long mounts outlive any token: refresh it before use rather than eat a 401.
-      if (this.#now() >= this.#token.refreshAt) this.#token = await this.#fetchToken(this.#token.challenge, signal);
-      return `Bearer ${this.#token.value}`;
+      if (this.#now() >= t.refreshAt) t = await this.#fetchToken(key, t.challenge, t.scopes, signal);
+      return `Bearer ${t.value}`;
     }
     if (this.#opts.token) return `Bearer ${this.#opts.token}`;
     if (this.#useBasic && this.#opts.basic) return `Basic ${this.#opts.basic}`;
+    // Another scope set already learnt that this registry wants tokens: ask for one up front.
+    const known = [...this.#tokens.values()][0];
+    if (known && scopes) return `Bearer ${(await this.#fetchToken(key, known.challenge, scopes, signal)).value}`;
     return undefined;
   }
 
   /**
    * Handles a 401 whose challenge is `wwwAuthenticate`; `sent` is the Authorization that was refused.
-   * Returns normally when a retry with header() may succeed; throws ERR_BACKEND_AUTH otherwise.
+   * Returns true when a retry with header() may succeed, false when there is nothing more to try;
+   * throws ERR_BACKEND_AUTH when the token server refuses.
    */
-  async unauthorized(wwwAuthenticate: string | undefined, sent: string | undefined, signal?: AbortSignal): Promise<void> {
+  async unauthorized(wwwAuthenticate: string | undefined, sent: string | undefined, signal?: AbortSignal, scopes?: string[]): Promise<boolean> {
     const ch = wwwAuthenticate ? parseWwwAuthenticate(wwwAuthenticate) : undefined;
+    const key = scopes?.join(' ') ?? '';
     if (ch?.scheme === 'bearer' && ch.params.realm) {
+      const t = this.#tokens.get(key);
       // Another request may already have refreshed the token that was refused here.
-      if (this.#token && sent !== `Bearer ${this.#token.value}`) return;
-      this.#token = await this.#fetchToken(ch, signal);
-      return;
+      if (t && sent !== `Bearer ${t.value}`) return true;
+      const wanted = scopes ?? (ch.params.scope ?? this.#opts.defaultScope ?? '').split(' ').filter(Boolean);
+      await this.#fetchToken(key, ch, wanted, signal, true);
+      return true;
     }
     if (ch?.scheme === 'basic' && this.#opts.basic && !this.#useBasic) {
       this.#useBasic = true;
-      return;
+      return true;
     }
-    throw new BackendError('ERR_BACKEND_AUTH', this.#opts.backend, `registry refused ${sent ? 'the configured credentials' : 'anonymous access'} (HTTP 401${ch ? `, ${ch.scheme} challenge` : ''})`, { status: 401 });
+    return false;
+  }
+
+  /** The error for a 401 that unauthorized() could do nothing about. */
+  refused(status = 401): BackendError {
+    const who = this.hasCredentials ? 'the configured credentials' : 'anonymous access';
+    return new BackendError('ERR_BACKEND_AUTH', this.#opts.backend, `registry refused ${who} (HTTP ${status})`, { status });
   }
 
   /** Hot update of the configured credentials (PUT /api/v1/config `registry_auth`). */
   setBasic(basic: string): void {
     this.#opts.basic = basic;
-    this.#token = undefined;
+    this.#tokens.clear();
   }
 
-  /** Forget the cached token (e.g. the registry's auth changed). */
+  /** Forget the cached tokens (e.g. the registry's auth changed). */
   invalidate(): void {
-    this.#token = undefined;
+    this.#tokens.clear();
   }
 
-  #fetchToken(ch: Challenge, signal?: AbortSignal): Promise<CachedToken> {
+  #fetchToken(key: string, ch: Challenge, scopes: string[], signal?: AbortSignal, force = false): Promise<CachedToken> {
     // Single flight: a burst of reads that all hit 401 ask the token server once.
-    this.#inflight ??= this.#doFetchToken(ch, signal).finally(() => {
-      this.#inflight = undefined;
-    });
-    return this.#inflight;
+    let p = this.#inflight.get(key);
+    if (!p || force) {
+      p = this.#doFetchToken(ch, scopes, signal).then((t) => {
+        if (this.#tokens.size >= MAX_TOKENS && !this.#tokens.has(key)) this.#tokens.delete(this.#tokens.keys().next().value!);
+        this.#tokens.set(key, t);
+        return t;
+      });
+      const q = p.finally(() => {
+        if (this.#inflight.get(key) === q) this.#inflight.delete(key);
+      });
+      this.#inflight.set(key, q);
+      p = q;
+    }
+    return p;
   }
 
-  async #doFetchToken(ch: Challenge, signal?: AbortSignal): Promise<CachedToken> {
+  async #doFetchToken(ch: Challenge, scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
     const backend = this.#opts.backend;
     let realm: URL;
     try {
@@ -122,7 +162,7 @@ export class RegistryAuth {
       throw new BackendError('ERR_BACKEND_AUTH', backend, 'registry sent a Bearer challenge with an invalid realm');
     }
     if (ch.params.service) realm.searchParams.set('service', ch.params.service);
-    for (const s of (ch.params.scope ?? this.#opts.defaultScope).split(' ')) if (s) realm.searchParams.append('scope', s);
+    for (const s of scopes) realm.searchParams.append('scope', s);
     realm.searchParams.set('client_id', 'nydus-registry-client');
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#opts.basic) headers.authorization = `Basic ${this.#opts.basic}`;
@@ -148,7 +188,7 @@ export class RegistryAuth {
     const lifetimeMs = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_EXPIRES_IN_S) * 1000;
     // Refresh a little early (10%, at most 30 s) so a request never leaves with a token about to lapse.
     const refreshAt = this.#now() + lifetimeMs - Math.min(30_000, lifetimeMs / 10);
-    log.debug(`got a registry token from ${realm.host}, valid ${Math.round(lifetimeMs / 1000)} s`);
-    return { value, refreshAt, challenge: ch };
+    log.debug(`got a registry token from ${realm.host} for ${scopes.join(' ') || 'no scope'}, valid ${Math.round(lifetimeMs / 1000)} s`);
+    return { value, refreshAt, challenge: ch, scopes };
   }
 }

@@ -8,7 +8,7 @@ import { newBackendMetrics, type BackendMetrics, type BlobBackend } from './back
 import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, statusError, blobSizeFromHead, type CommonHttpConfig, type HttpResponse } from './http.js';
 import { proxyRouterFrom, sendVia, type ProxyRouter } from './proxy.js';
 import { RegistryAuth } from './registry-auth.js';
-import { retryPolicyFrom, trackRead, withRetry, type RetryPolicy } from './retry.js';
+import { remoteBlobSize, remoteRead, retryPolicyFrom, type RemoteReadState, type RetryPolicy } from './retry.js';
 
 const log = logger('registry');
 const BACKEND = 'registry';
@@ -52,18 +52,18 @@ interface Mirror {
 
 const BLOB_ID = /^[0-9a-f]{64}$/;
 
-export class RegistryBackend implements BlobBackend {
+export class RegistryBackend implements BlobBackend, RemoteReadState {
   readonly type = BACKEND;
   readonly metrics: BackendMetrics = newBackendMetrics();
   readonly auth: RegistryAuth;
   readonly #cfg: RegistryConfig;
   readonly #client: HttpClient;
   readonly #router: ProxyRouter | undefined;
-  readonly #policy: RetryPolicy;
+  readonly policy: RetryPolicy;
   readonly #base: URL;
   readonly #mirrors: Mirror[];
   readonly #redirects = new Map<string, URL>();
-  readonly #sizes = new Map<string, number>();
+  readonly sizes = new Map<string, number>();
 
   /** `now` (epoch ms) drives token refresh; injectable so tests need not wait out a lifetime. */
   constructor(cfg: RegistryConfig, opts: { now?: () => number } = {}) {
@@ -73,7 +73,7 @@ export class RegistryBackend implements BlobBackend {
     this.#base = new URL(`${scheme}://${cfg.host}`);
     this.#client = new HttpClient(clientOptionsFrom(cfg, BACKEND));
     this.#router = proxyRouterFrom(cfg.proxy, BACKEND);
-    this.#policy = retryPolicyFrom(cfg.retry_limit);
+    this.policy = retryPolicyFrom(cfg.retry_limit);
     this.auth = new RegistryAuth(this.#client, { backend: BACKEND, basic: cfg.auth || undefined, token: cfg.registry_token || undefined, defaultScope: `repository:${cfg.repo}:pull`, now: opts.now });
     this.#mirrors = (cfg.mirrors ?? []).map((m) => ({
       base: new URL(m.host.includes('://') ? m.host : `${scheme}://${m.host}`),
@@ -100,16 +100,7 @@ export class RegistryBackend implements BlobBackend {
 
   async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     this.#checkId(blobId);
-    if (length <= 0) return new Uint8Array(0);
-    const what = `blob ${blobId} [${offset}, +${length})`;
-    return trackRead(this.metrics, () =>
-      withRetry(
-        () => this.#readOnce(blobId, offset, length, what, signal),
-        this.#policy,
-        signal,
-        (err, n, ms) => log.warn(`${what}: retry ${n}/${this.#policy.retryLimit} in ${ms} ms: ${(err as Error).message}`),
-      ),
-    );
+    return remoteRead(this, blobId, offset, length, signal, () => this.#readOnce(blobId, offset, length, `blob ${blobId} [${offset}, +${length})`, signal));
   }
 
   async #readOnce(blobId: string, offset: number, length: number, what: string, signal?: AbortSignal): Promise<Uint8Array> {
@@ -128,11 +119,7 @@ export class RegistryBackend implements BlobBackend {
 
   async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
     this.#checkId(blobId);
-    const known = this.#sizes.get(blobId);
-    if (known !== undefined) return known;
-    const size = await withRetry(async () => blobSizeFromHead(await this.#fetch('HEAD', blobId, {}, signal), BACKEND, blobId), this.#policy, signal);
-    this.#sizes.set(blobId, size);
-    return size;
+    return remoteBlobSize(this, blobId, signal, async () => blobSizeFromHead(await this.#fetch('HEAD', blobId, {}, signal), BACKEND, blobId));
   }
 
   /** Mirrors first (skipping ones in cooldown), then the registry; fails over on retryable errors. */
@@ -172,7 +159,7 @@ export class RegistryBackend implements BlobBackend {
       const challenge = res.header('www-authenticate');
       res.discard();
       if (round >= 2) throw new BackendError('ERR_BACKEND_AUTH', BACKEND, `cannot access blob ${blobId}: registry keeps answering HTTP 401`, { status: 401 });
-      await this.auth.unauthorized(challenge, auth, signal);
+      if (!(await this.auth.unauthorized(challenge, auth, signal))) throw this.auth.refused();
     }
   }
 

@@ -2,7 +2,13 @@
 // retryable (connection errors, resets, timeouts, 5xx, 429, short bodies). Upstream: nydus
 // storage/src/backend/mod.rs retry_op (on-demand reads retry 3 times).
 import { BackendError } from '../../util/errors.js';
+import { logger } from '../../util/log.js';
 import { recordBackendRead, type BackendMetrics } from './backend.js';
+
+const log = logger('backend');
+
+/** A backend read slower than this is logged as slow (debug); NYDUS_SLOW_REQUEST_MS overrides. */
+export const SLOW_READ_MS = Number(process.env.NYDUS_SLOW_REQUEST_MS) > 0 ? Number(process.env.NYDUS_SLOW_REQUEST_MS) : 1000;
 
 export interface RetryPolicy {
   /** Extra attempts after the first (config `retry_limit`). */
@@ -79,4 +85,40 @@ export async function trackRead(metrics: BackendMetrics, op: () => Promise<Uint8
     recordBackendRead(metrics, 0, performance.now() - t0, true);
     throw err;
   }
+}
+
+/** What the remote backends (registry, s3, oss, http-proxy) share for their read() and blobSize(). */
+export interface RemoteReadState {
+  readonly type: string;
+  readonly metrics: BackendMetrics;
+  readonly policy: RetryPolicy;
+  /** Sizes from HEAD, per blob (blobs are immutable). */
+  readonly sizes: Map<string, number>;
+}
+
+/**
+ * The one read() body of the remote backends: nothing for an empty range, retries with backoff
+ * (each one logged), metrics, and a debug line per read with its range and time (slow ones marked).
+ */
+export async function remoteRead(b: RemoteReadState, blobId: string, offset: number, length: number, signal: AbortSignal | undefined, once: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  if (length <= 0) return new Uint8Array(0);
+  const t0 = performance.now();
+  const what = `blob ${blobId} [${offset}, +${length})`;
+  const data = await trackRead(b.metrics, () =>
+    withRetry(once, b.policy, signal, (err, n, ms) => log.warn(`${b.type}: ${what}: retry ${n}/${b.policy.retryLimit} in ${ms} ms: ${(err as Error).message}`)),
+  );
+  const ms = performance.now() - t0;
+  if (ms >= SLOW_READ_MS) log.debug(`${b.type}: SLOW read ${what}: ${data.length} bytes in ${ms.toFixed(0)} ms (threshold ${SLOW_READ_MS} ms)`);
+  else log.debug(`${b.type}: read ${what}: ${data.length} bytes in ${ms.toFixed(1)} ms`);
+  return data;
+}
+
+/** The one blobSize() body of the remote backends: cached per blob, HEAD with retries. */
+export async function remoteBlobSize(b: RemoteReadState, blobId: string, signal: AbortSignal | undefined, head: () => Promise<number>): Promise<number> {
+  const known = b.sizes.get(blobId);
+  if (known !== undefined) return known;
+  const size = await withRetry(head, b.policy, signal);
+  b.sizes.set(blobId, size);
+  log.debug(`${b.type}: blob ${blobId} is ${size} bytes`);
+  return size;
 }

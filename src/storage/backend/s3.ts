@@ -3,14 +3,11 @@
 // `scheme://endpoint/bucket/key` as upstream; `addressing_style: "virtual"` gives
 // `scheme://bucket.endpoint/key`. Upstream: nydus storage/src/backend/{s3,object_storage}.rs.
 import { BackendError } from '../../util/errors.js';
-import { logger } from '../../util/log.js';
 import { newBackendMetrics, type BackendMetrics, type BlobBackend } from './backend.js';
 import { HttpClient, clientOptionsFrom, rangeHeader, readRangeResponse, blobSizeFromHead, type CommonHttpConfig } from './http.js';
 import { proxyRouterFrom, sendVia, type ProxyRouter } from './proxy.js';
-import { retryPolicyFrom, trackRead, withRetry, type RetryPolicy } from './retry.js';
+import { remoteBlobSize, remoteRead, retryPolicyFrom, type RemoteReadState, type RetryPolicy } from './retry.js';
 import { EMPTY_SHA256, signV4 } from './sigv4.js';
-
-const log = logger('object-store');
 
 export interface ObjectStoreConfig extends CommonHttpConfig {
   /** "https" (default) or "http". */
@@ -29,15 +26,15 @@ export interface S3Config extends ObjectStoreConfig {
 }
 
 /** Shared read path of S3 and OSS; subclasses build URLs and sign. */
-export abstract class ObjectStoreBackend implements BlobBackend {
+export abstract class ObjectStoreBackend implements BlobBackend, RemoteReadState {
   readonly type: string;
   readonly metrics: BackendMetrics = newBackendMetrics();
   protected readonly cfg: ObjectStoreConfig;
   protected readonly scheme: string;
   readonly #client: HttpClient;
   readonly #router: ProxyRouter | undefined;
-  readonly #policy: RetryPolicy;
-  readonly #sizes = new Map<string, number>();
+  readonly policy: RetryPolicy;
+  readonly sizes = new Map<string, number>();
 
   constructor(type: string, cfg: ObjectStoreConfig) {
     if (!cfg.bucket_name) throw new BackendError('ERR_BACKEND_NOT_FOUND', type, `${type} backend needs \`bucket_name\``);
@@ -46,7 +43,7 @@ export abstract class ObjectStoreBackend implements BlobBackend {
     this.scheme = cfg.scheme === 'http' ? 'http' : 'https';
     this.#client = new HttpClient(clientOptionsFrom(cfg, type));
     this.#router = proxyRouterFrom(cfg.proxy, type);
-    this.#policy = retryPolicyFrom(cfg.retry_limit);
+    this.policy = retryPolicyFrom(cfg.retry_limit);
   }
 
   protected abstract objectUrl(key: string): URL;
@@ -70,28 +67,14 @@ export abstract class ObjectStoreBackend implements BlobBackend {
   }
 
   async read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-    if (length <= 0) return new Uint8Array(0);
     const what = `cannot read blob ${blobId} [${offset}, +${length}) from ${this.type}`;
-    return trackRead(this.metrics, () =>
-      withRetry(
-        async () => readRangeResponse(await this.#send('GET', blobId, { range: rangeHeader(offset, length) }, signal), this.type, what, offset, length),
-        this.#policy,
-        signal,
-        (err, n, ms) => log.warn(`${what}: retry ${n} in ${ms} ms: ${(err as Error).message}`),
-      ),
+    return remoteRead(this, blobId, offset, length, signal, async () =>
+      readRangeResponse(await this.#send('GET', blobId, { range: rangeHeader(offset, length) }, signal), this.type, what, offset, length),
     );
   }
 
   async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
-    const known = this.#sizes.get(blobId);
-    if (known !== undefined) return known;
-    const size = await withRetry(
-      async () => blobSizeFromHead(await this.#send('HEAD', blobId, {}, signal), this.type, blobId, `cannot stat blob ${blobId} in ${this.type}`),
-      this.#policy,
-      signal,
-    );
-    this.#sizes.set(blobId, size);
-    return size;
+    return remoteBlobSize(this, blobId, signal, async () => blobSizeFromHead(await this.#send('HEAD', blobId, {}, signal), this.type, blobId, `cannot stat blob ${blobId} in ${this.type}`));
   }
 
   async close(): Promise<void> {

@@ -18,14 +18,14 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { BlobInfo } from '../../format/blob-info.js';
-import { BLOB_CCT_FILE_SUFFIX, blobMetaRange, decodeBlobMetaCache, encodeBlobMetaCache, type CiEntry } from '../../format/blob/index.js';
+import { BLOB_CCT_FILE_SUFFIX, blobMetaRange, decodeBlobMetaCache, encodeBlobMetaCache, isBatchCi, type BlobMeta, type CiEntry } from '../../format/blob/index.js';
 import { chunkKey, isDigestKeyed, type ChunkInfo, type ChunkKey } from '../../format/chunk-info.js';
 import { align } from '../../util/bytes.js';
 import { NydusError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import type { BlobBackend } from '../backend/backend.js';
 import { isZranBlob } from '../../format/zran/context.js';
-import { DEFAULT_MERGE_SIZE, checkChunkAgainstCi, checkChunkRecord, chunkFromCi, chunkLabel, fetchMergedRead, loadBlobMetaFromBackend, planMergedReads, verifyChunk, type MergedRead } from '../blob-io.js';
+import { BatchInflateCache, DEFAULT_MERGE_SIZE, checkChunkRecord, chunkFromCi, chunkLabel, fetchMergedRead, loadBlobMetaFromBackend, needsBlobMeta, planMergedReads, resolveChunk, verifyChunk, type MergedRead } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
 import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
 import { CacheQuota, STATE_ACCESS, STATE_ACTIVE, STATE_SEQ, STATE_WORDS, nowSeconds, readStillValid, readToken, type QuotaMember } from './cache-quota.js';
@@ -79,7 +79,7 @@ interface Entry {
   /** Seqlock + last access shared with workers and the quota (cache-quota.ts). */
   state: Int32Array;
   member: QuotaMember;
-  ciLoad?: Promise<CiEntry[] | undefined>;
+  ciLoad?: Promise<Pick<BlobMeta, 'chunks' | 'batches'> | undefined>;
   /** Ready in memory, not yet fdatasync'ed and persisted (batched off the read path). */
   unsynced: number[];
   syncing: boolean;
@@ -100,6 +100,7 @@ export class FileCache implements BlobCache {
   readonly #opened = new Map<string, Entry>();
   /** Cache writes still running after their readers were answered; close() waits for them. */
   readonly #pending = new Set<Promise<void>>();
+  readonly #batches = new BatchInflateCache();
   /** Aborted by close(): shutdown must not wait for a stalled backend. */
   readonly #closing = new AbortController();
   readonly quota: CacheQuota;
@@ -232,6 +233,7 @@ export class FileCache implements BlobCache {
         } else missing.push(i);
       }),
     );
+    if (log.enabled('debug')) log.debug(`blob ${e.blob.blobId}: ${chunks.length - missing.length} cache hit(s), ${missing.length} miss(es) among chunks ${chunks.map((c) => c.index).join(',')}`);
     if (missing.length === 0) return out;
     missing = missing.sort((a, b) => a - b);
     const run = async (): Promise<Uint8Array[]> => {
@@ -340,9 +342,11 @@ export class FileCache implements BlobCache {
     let reads: MergedRead[];
     let ci: CiEntry[] | undefined;
     try {
-      ci = await this.#blobMeta(e);
-      if (ci) for (const c of toFetch) checkChunkAgainstCi(e.blob, c, ci);
-      reads = planMergedReads(toFetch, mergeSize > 0 ? mergeSize : this.#mergeSize, 0, e.blob);
+      const meta = await this.#blobMeta(e);
+      ci = meta?.chunks;
+      // Cross-checked against the CI; batch chunks get their batch's range from it.
+      const located = meta ? toFetch.map((c) => resolveChunk(e.blob, c, meta)) : toFetch;
+      reads = planMergedReads(located, mergeSize > 0 ? mergeSize : this.#mergeSize, 0, e.blob);
     } catch (err) {
       for (const d of deferreds.values()) d.reject(err as Error);
       for (const k of deferreds.keys()) e.inflight.delete(k);
@@ -372,6 +376,8 @@ export class FileCache implements BlobCache {
     for (let i = last.index + 1; i < ci.length; i++) {
       const n = ci[i]!;
       const end = r.offset + r.length;
+      // Batch chunks have no digest in the CI, so they are never fetched unasked (unverified).
+      if (isBatchCi(n)) break;
       if (n.compressedOffset !== end || end + n.compressedSize - r.offset > this.#mergeSize) break;
       if (e.map?.isReady(i) || e.inflight.has(i)) break;
       const d = deferred();
@@ -392,6 +398,7 @@ export class FileCache implements BlobCache {
     const results = await fetchMergedRead(this.#o.backend, e.blob, r, {
       // Chunks re-verified on cache reads are verified when fetched too: nothing unverified is cached.
       validate: e.verify,
+      batches: this.#batches,
       ...(signal ? { signal } : {}),
       onBackendRead: (n) => {
         this.metrics.backendReads++;
@@ -481,14 +488,17 @@ export class FileCache implements BlobCache {
     );
   }
 
-  /** CI entries of a v6 blob: from `<blob_id>.blob.meta` if valid, else the backend (then cached). */
-  #blobMeta(e: Entry): Promise<CiEntry[] | undefined> {
-    if (!this.#o.useBlobMeta || !blobMetaRange(e.blob)) return Promise.resolve(undefined);
+  /**
+   * CI entries (and batch contexts) of a v6 blob: from `<blob_id>.blob.meta` if valid, else the
+   * backend (then cached). Batch blobs always need them: their chunks are found through the CI.
+   */
+  #blobMeta(e: Entry): Promise<Pick<BlobMeta, 'chunks' | 'batches'> | undefined> {
+    if ((!this.#o.useBlobMeta && !needsBlobMeta(e.blob)) || !blobMetaRange(e.blob)) return Promise.resolve(undefined);
     if (e.ciLoad) return e.ciLoad;
     e.ciLoad = (async () => {
       const path = join(this.workDir, `${e.blob.blobId}.${BLOB_CCT_FILE_SUFFIX}`);
       try {
-        return decodeBlobMetaCache(await readFile(path), e.blob).chunks;
+        return decodeBlobMetaCache(await readFile(path), e.blob);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`re-downloading blob meta: ${path}: ${(err as Error).message}`);
       }
@@ -496,7 +506,7 @@ export class FileCache implements BlobCache {
       if (!meta) return undefined;
       this.metrics.backendReads++;
       await writeFile(path, encodeBlobMetaCache(meta.ciData, meta.headerBytes)).catch((err: unknown) => log.warn(`cannot write ${path}: ${(err as Error).message}`));
-      return meta.chunks;
+      return meta;
     })();
     // A failed load is retried by the next miss.
     e.ciLoad.catch(() => (e.ciLoad = undefined));
