@@ -3,7 +3,7 @@
 // Reports wall time, source MiB/s and the converter's peak RSS (the pipeline streams, so RSS must
 // stay far below the layer size). Baseline: `skopeo copy` of the same image between repositories.
 // Run: npx tsc -p tsconfig.json && node dist/bench/convert/run.js   (env SIZE_MB=512 LAYERS=4 RUNS=3)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,6 +72,10 @@ try {
   const conv: number[] = [];
   const rss: number[] = [];
   const copy: number[] = [];
+  const ref: number[] = [];
+  const copyCpu: number[] = [];
+  const refCpu: number[] = [];
+  let refUploaded = 0;
   let target = 0;
   for (let r = 0; r < RUNS; r++) {
     const t0 = performance.now();
@@ -82,11 +86,21 @@ try {
     conv.push((performance.now() - t0) / 1000);
     rss.push(Number(res.stderr.trim().split('\n').at(-1)) / 1024);
     target = (JSON.parse(readFileSync(out, 'utf8')) as { TargetImageSize: number }).TargetImageSize;
+    // --oci-ref: only bootstraps and zran indexes are built and uploaded; the layers are mounted.
+    const tr = performance.now();
+    const refOut = join(dir, `r${r}.json`);
+    const rr = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, BIN('nydusify'), 'convert', '--oci-ref', '--source', `${reg.host}/bench/src:v1`, '--target', `${reg.host}/bench/ref${r}:v1`, '--source-insecure', '--target-insecure', '--work-dir', join(dir, `wr${r}`), '--output-json', refOut], { encoding: 'utf8' });
+    if (rr.status !== 0) throw new Error(`convert --oci-ref failed: ${rr.stderr}`);
+    ref.push((performance.now() - tr) / 1000);
+    refCpu.push(rr.stderr.trim().split('\n').at(-1)!.split(' ').reduce((a, x) => a + Number(x), 0));
+    refUploaded = (JSON.parse(readFileSync(refOut, 'utf8')) as { TargetImageSize: number }).TargetImageSize;
     // skopeo remembers blobs it pushed and cross-mounts them later: only the first copy is a real copy.
     if (r > 0) continue;
     const t1 = performance.now();
-    execFileSync('skopeo', ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/bench/src:v1`, `docker://${reg.host}/bench/copy${r}:v1`], { stdio: 'ignore' });
+    const sk = spawnSync('/usr/bin/time', ['-f', '%U %S', 'skopeo', 'copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/bench/src:v1`, `docker://${reg.host}/bench/copy${r}:v1`], { encoding: 'utf8' });
+    if (sk.status !== 0) throw new Error(`skopeo copy failed: ${sk.stderr}`);
     copy.push((performance.now() - t1) / 1000);
+    copyCpu.push(sk.stderr.trim().split('\n').at(-1)!.split(' ').reduce((a, x) => a + Number(x), 0));
   }
   const mib = srcBytes / 1048576;
   console.log(`source: ${LAYERS} gzip layers, ${SIZE_MB} MiB of file data, ${mib.toFixed(1)} MiB compressed; nydus target ${(target / 1048576).toFixed(1)} MiB (zstd)`);
@@ -95,6 +109,10 @@ try {
   console.log(`| convert throughput, MiB/s of uncompressed data | ${(SIZE_MB / median(conv)).toFixed(1)} |`);
   console.log(`| convert peak RSS, MiB | ${median(rss).toFixed(0)} |`);
   console.log(`| skopeo copy (same image, registry→registry, first run), wall s | ${median(copy).toFixed(2)} |`);
+  console.log(`| nydusify convert --oci-ref, wall s (median of ${RUNS}) / CPU s (user+sys) | ${median(ref).toFixed(2)} / ${median(refCpu).toFixed(2)} |`);
+  console.log(`| skopeo copy CPU s (user+sys) | ${median(copyCpu).toFixed(2)} |`);
+  console.log(`| --oci-ref / skopeo copy: wall, CPU | ${(median(ref) / median(copy)).toFixed(2)}×, ${(median(refCpu) / median(copyCpu)).toFixed(2)}× |`);
+  console.log(`| --oci-ref uploaded (ref blobs + bootstrap layer) | ${(refUploaded / 1048576).toFixed(2)} MiB = ${((100 * refUploaded) / srcBytes).toFixed(2)} % of ${mib.toFixed(1)} MiB |`);
 } finally {
   await reg.close();
   rmSync(dir, { recursive: true, force: true });

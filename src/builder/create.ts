@@ -18,6 +18,7 @@ import { ChunkPipeline, type ChunkStats } from './chunker.js';
 import { ChunkPool } from './compress-pool.js';
 import { BlobTable, ChunkDedup } from './dedup.js';
 import { mergeLayers } from './merge.js';
+import { createTargzRef } from './zran.js';
 import { scanDirectory } from './source/dir.js';
 import { scanTar } from './source/tar.js';
 import { applySingleLayerWhiteouts, type WhiteoutSpec } from './source/whiteout.js';
@@ -28,7 +29,7 @@ import { outputJsonVersion } from '../util/version.js';
 
 const log = logger('builder');
 
-export type SourceType = 'dir-rafs' | 'tar-rafs';
+export type SourceType = 'dir-rafs' | 'tar-rafs' | 'targz-ref';
 export type PrefetchPolicy = 'fs' | 'blob' | 'none';
 
 export const RAFS_DEFAULT_CHUNK_SIZE = 0x100000;
@@ -217,6 +218,7 @@ function checkOptions(o: CreateOptions): void {
 
 /** Builds an image. Throws UsageError for bad options, NydusError for source/IO problems. */
 export async function createImage(o: CreateOptions): Promise<CreateResult> {
+  if (o.sourceType === 'targz-ref') return createTargzRef(o);
   checkOptions(o);
   const t0 = performance.now();
   const consumedTime: Record<string, number> = {};

@@ -2,12 +2,8 @@
 // (upstream-features §4.3/§4.6/§4.7). Per platform: convert layers (cached by source digest within
 // the run), merge their bootstraps, push blobs that the target lacks, the bootstrap layer, config
 // and manifest; then an index when the source was a multi-platform index.
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { NydusError, UsageError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { humanBytes } from '../util/human.js';
@@ -20,6 +16,8 @@ import { mergeLayerBootstraps } from './merge-bootstrap.js';
 import { checkDigest, formatRef, parseImageRef, refReference, type ImageRef } from './reference.js';
 import { RegistryClient, sha256Digest } from './registry.js';
 import { isNydusEntry, platformMatches } from './resolve.js';
+import { ANNO_NYDUS_REF_LAYER, convertRefLayer, type RefLayerResult } from './oci-ref.js';
+import { downloadTo } from './download.js';
 
 export { hostPlatform } from './resolve.js';
 
@@ -59,6 +57,8 @@ export interface ConvertOptions {
   mergePlatform?: boolean;
   /** Nydus manifests name their source manifest as `subject` (upstream --with-referrer). */
   withReferrer?: boolean;
+  /** Zero-conversion: reference the original gzip layers through zran indexes (upstream --oci-ref). */
+  ociRef?: boolean;
 }
 
 export interface LayerMetric {
@@ -98,6 +98,7 @@ interface RunState {
   dstRef: ImageRef;
   /** Source layer digest → conversion (shared by platforms converting the same layer). */
   layers: Map<string, Promise<LayerResult>>;
+  refLayers: Map<string, Promise<RefLayerResult>>;
   pushed: Map<string, Promise<boolean>>;
   metrics: ConvertMetrics;
   pullMs: number;
@@ -164,6 +165,10 @@ async function convertManifest(st: RunState, m: Manifest, platform: string, srcD
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== m.layers.length) throw new NydusError('ERR_FORMAT_INVALID', `source config has ${diffIds.length} diff_ids for ${m.layers.length} layers`);
   const oci = opts.oci === true || m.mediaType === MT_OCI_MANIFEST || m.mediaType === undefined;
+  if (opts.ociRef) {
+    const { merged, blobLayers } = await convertRefLayers(st, m, platform);
+    return finishManifest(st, config, oci, blobLayers, merged, srcDesc);
+  }
   const results = await pool(m.layers, opts.concurrency ?? 3, async (l, i) => {
     const compression = layerCompression(l.mediaType);
     if (!compression) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `layer ${i + 1} (${l.digest}): unsupported media type '${l.mediaType}'`);
@@ -212,6 +217,12 @@ async function convertManifest(st: RunState, m: Manifest, platform: string, srcD
     }
   }
   for (const { r } of results) st.metrics.SourceImageSize += r.sourceSize;
+  return finishManifest(st, config, oci, blobLayers, merged, srcDesc);
+}
+
+/** Pushes the bootstrap layer and config; builds the nydus manifest over `blobLayers`. */
+async function finishManifest(st: RunState, config: ImageConfig, oci: boolean, blobLayers: Descriptor[], merged: { bytes: Uint8Array; fsVersion: 5 | 6 }, srcDesc: SourceManifest): Promise<{ desc: Descriptor; manifest: Manifest; config: ImageConfig }> {
+  const { opts, srcRef } = st;
   const boot = makeBootstrapLayer(merged.bytes);
   await pushBlob(st, boot.digest, boot.gz);
   const cfg = nydusConfig(config, blobLayers.map((d) => d.digest), boot.diffId, opts.backend !== undefined);
@@ -236,6 +247,59 @@ async function convertManifest(st: RunState, m: Manifest, platform: string, srcD
 }
 
 /**
+ * --oci-ref: per layer a bootstrap and ref blob (the layer is read, not converted); the original
+ * layers are made present in the target repository without uploading them when the registry
+ * allows (already there, or a cross-repository mount), else copied.
+ */
+async function convertRefLayers(st: RunState, m: Manifest, platform: string): Promise<{ merged: { bytes: Uint8Array; fsVersion: 5 | 6 }; blobLayers: Descriptor[] }> {
+  const { opts, src, srcRef, dst, dstRef } = st;
+  if (opts.backend) throw new UsageError('--oci-ref cannot be used with --backend-type: the data stays in the registry');
+  const results = await pool(m.layers, opts.concurrency ?? 3, async (l, i) => {
+    const compression = layerCompression(l.mediaType);
+    if (!compression) throw new NydusError('ERR_FORMAT_UNSUPPORTED', `layer ${i + 1} (${l.digest}): unsupported media type '${l.mediaType}'`);
+    let p = st.refLayers.get(l.digest);
+    if (!p) {
+      p = convertRefLayer({ index: i, digest: l.digest, size: l.size, compression, open: () => src.getBlob(srcRef.repo, l.digest) }, opts.workDir, opts.build);
+      st.refLayers.set(l.digest, p);
+    }
+    const r = await p;
+    st.pullMs = Math.max(st.pullMs, r.pullMs);
+    opts.progress?.(`[${platform}] layer ${i + 1}/${m.layers.length} ${l.digest.slice(7, 19)}: ${(r.sourceSize / 1048576).toFixed(1)} MiB → ref blob ${r.refBlob.digest.slice(7, 19)} ${(r.refBlob.size / 1024).toFixed(1)} KiB in ${r.convertMs} ms`);
+    return r;
+  });
+  const merged = await mergeLayerBootstraps(results.map((r) => ({ bootstrap: r.bootstrap, blobId: r.chunks ? r.layerId : '' })));
+  const blobLayers: Descriptor[] = [];
+  const sameRegistry = srcRef.host === dstRef.host;
+  for (const [i, r] of results.entries()) {
+    if (!merged.blobs.includes(r.layerId)) continue;
+    const layerDigest = m.layers[i]!.digest;
+    // The data: the original layer, in the target repository.
+    let present = st.pushed.get(layerDigest);
+    if (!present) {
+      present = (async () => {
+        if ((await dst.headBlob(dstRef.repo, layerDigest)) !== undefined) return true;
+        if (sameRegistry && srcRef.repo !== dstRef.repo && (await dst.mountBlob(dstRef.repo, layerDigest, srcRef.repo))) return true;
+        const path = join(opts.workDir, `copy-${r.layerId}`);
+        const size = await downloadTo(await src.getBlob(srcRef.repo, layerDigest), path, layerDigest);
+        await dst.uploadBlob(dstRef.repo, layerDigest, { path, size }, opts.pushChunkSize ?? 0);
+        await rm(path, { force: true });
+        log.warn(`layer ${layerDigest} was copied into ${dstRef.host}/${dstRef.repo} (no cross-repository mount possible)`);
+        return false;
+      })();
+      st.pushed.set(layerDigest, present);
+    }
+    await present;
+    const skipped = await pushBlob(st, r.refBlob.digest, { path: r.refBlob.path, size: r.refBlob.size });
+    st.metrics.Layers.push({ SourceDigest: r.sourceDigest, SourceSize: r.sourceSize, TargetDigest: r.refBlob.digest, TargetSize: r.refBlob.size, Reused: false, PushSkipped: skipped, ConversionElapsed: ms2ns(r.convertMs) });
+    const d = blobDescriptor(r.refBlob.digest, r.refBlob.size);
+    d.annotations = { ...d.annotations, [ANNO_NYDUS_REF_LAYER]: layerDigest };
+    blobLayers.push(d);
+  }
+  for (const r of results) st.metrics.SourceImageSize += r.sourceSize;
+  return { merged, blobLayers };
+}
+
+/**
  * --merge-platform: the source manifest must live in the target repository too. Copies its config
  * and layers (a cross-repository mount on the same registry, else download and upload) and the
  * manifest bytes under their digest.
@@ -257,21 +321,6 @@ async function copySourceManifest(st: RunState, m: Manifest, bytes: Buffer, desc
   await dst.putManifest(dstRef.repo, desc.digest, desc.mediaType, bytes);
 }
 
-async function downloadTo(stream: NodeJS.ReadableStream, path: string, digest: string): Promise<number> {
-  const h = createHash(checkDigest(digest, 'source blob').algorithm);
-  let size = 0;
-  const tap = new Transform({
-    transform(c: Buffer, _e, cb) {
-      h.update(c);
-      size += c.length;
-      cb(null, c);
-    },
-  });
-  await pipeline(stream, tap, createWriteStream(path));
-  const got = `${checkDigest(digest, 'source blob').algorithm}:${h.digest('hex')}`;
-  if (got !== digest) throw new NydusError('ERR_DIGEST_MISMATCH', `source blob ${digest}: downloaded content has digest ${got}`);
-  return size;
-}
 
 function configPlatform(c: ImageConfig): Platform {
   return { os: c.os ?? 'unknown', architecture: c.architecture ?? 'unknown', ...(c.variant ? { variant: c.variant } : {}) };
@@ -288,6 +337,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertMetrics
   const st: RunState = {
     opts, src, dst, srcRef, dstRef,
     layers: new Map(),
+    refLayers: new Map(),
     pushed: new Map(),
     metrics: { SourceImageSize: 0, TargetImageSize: 0, SourcePullElapsed: 0, ConversionElapsed: 0, TargetPushElapsed: 0, Layers: [], TargetDigest: '', Platforms: [] },
     pullMs: 0,

@@ -1,7 +1,8 @@
 // Offline access to the chunks of an image's blobs stored as local files (nydus-image check/unpack):
 // a single `--blob FILE` or a `--blob-dir` holding blobs named by their ids.
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { decodeZranIndex, groupByZranContext, inflateZranContext, isZranBlob, separateMetaBlobId, zranContextRange, type ZranIndex } from '../format/zran/context.js';
 import type { BlobInfo } from '../format/blob-info.js';
 import { chunkName, isChunkCompressed, isDigestKeyed, type ChunkInfo } from '../format/chunk-info.js';
 import { decompress } from '../format/compress.js';
@@ -26,6 +27,9 @@ export class LocalBlobs {
   readonly #metas = new Map<number, BlobMeta>();
   /** The last inflated batch per blob: files are read in data order, so neighbours share it. */
   readonly #lastBatch = new Map<number, { index: number; data: Uint8Array }>();
+  /** Zran (`*-ref`) blobs: CI + contexts from the ref blob, and the last inflated context. */
+  readonly #zran = new Map<number, ZranIndex>();
+  #lastCtx: { blob: number; k: number; out: Uint8Array } | undefined;
 
   constructor(blobs: readonly BlobInfo[], src: LocalBlobSource) {
     this.#blobs = blobs;
@@ -80,6 +84,40 @@ export class LocalBlobs {
     return batchRefOf(e, meta.batches, `blob ${blob.blobId} ${name}`);
   }
 
+  /** The zran index of a `*-ref` blob: its ref blob sits next to the layer (or in --blob-dir). */
+  #zranIndex(blob: BlobInfo): ZranIndex {
+    let z = this.#zran.get(blob.blobIndex);
+    if (z) return z;
+    const id = separateMetaBlobId(blob);
+    const path = join(this.#src.blobDir ?? (this.#src.blobPath ? dirname(this.#src.blobPath) : '.'), id);
+    if (!existsSync(path)) throw new NydusError('ERR_BACKEND_NOT_FOUND', `blob meta ${id} of zran blob ${blob.blobId} not found at ${path}`);
+    const range = blobMetaRange(blob)!;
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(range.size);
+      const n = readSync(fd, b, 0, range.size, range.offset);
+      z = decodeZranIndex(b.subarray(0, n), blob);
+    } finally {
+      closeSync(fd);
+    }
+    this.#zran.set(blob.blobIndex, z);
+    return z;
+  }
+
+  /** A zran chunk: inflate its context from the original layer (the last context is kept). */
+  #zranChunk(blob: BlobInfo, c: ChunkInfo): Uint8Array {
+    const idx = this.#zranIndex(blob);
+    const [k, [m]] = [...groupByZranContext(idx, [c.index], blob)][0]!;
+    if (this.#lastCtx?.blob !== blob.blobIndex || this.#lastCtx.k !== k) {
+      const ctx = idx.contexts[k]!;
+      const range = zranContextRange(ctx);
+      const what = `zran context ${k} of blob ${blob.blobId}`;
+      this.#lastCtx = { blob: blob.blobIndex, k, out: inflateZranContext(ctx, this.#read(c.blobIndex, range.offset, range.size, what), what) };
+    }
+    if (m!.size !== c.uncompressedSize) throw new FormatError('ERR_FORMAT_INVALID', `blob ${blob.blobId}`, `chunk ${c.index}: CI size ${m!.size} differs from the bootstrap's ${c.uncompressedSize}`);
+    return this.#lastCtx.out.slice(m!.offset, m!.offset + m!.size);
+  }
+
   /** Reads, decompresses and (optionally) verifies one chunk; returns its uncompressed bytes. */
   readChunk(c: ChunkInfo, verify = false): Uint8Array {
     const blob = this.#blobs[c.blobIndex];
@@ -88,7 +126,8 @@ export class LocalBlobs {
     const compressor = blob?.compressor ?? 'none';
     const ref = blob ? this.#batchRef(blob, c, name) : undefined;
     let data: Uint8Array;
-    if (ref) {
+    if (blob && isZranBlob(blob)) data = this.#zranChunk(blob, c);
+    else if (ref) {
       let last = this.#lastBatch.get(c.blobIndex);
       if (last?.index !== ref.index) {
         this.#lastBatch.delete(c.blobIndex);

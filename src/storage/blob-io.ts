@@ -10,6 +10,8 @@ import { BlobChunkFlags, BlobFeatures, RAFS_MAX_CHUNK_SIZE } from '../format/con
 import { crc32c, digest } from '../format/digest.js';
 import { FormatError, NydusError } from '../util/errors.js';
 import type { BlobBackend } from './backend/backend.js';
+import { isZranBlob } from '../format/zran/context.js';
+import { fetchZranRead, readSeparateBlobMeta } from './zran-io.js';
 
 /** Upstream default for `amplify_io` / `merging_size` / `batch_size`. */
 export const DEFAULT_MERGE_SIZE = 1 << 20;
@@ -210,6 +212,7 @@ export interface FetchOptions {
  * backend request fails every chunk of the read.
  */
 export async function fetchMergedRead(backend: BlobBackend, blob: BlobInfo, read: MergedRead, opts: FetchOptions = {}): Promise<ChunkResult[]> {
+  if (isZranBlob(blob)) return fetchZranRead(backend, blob, read, opts);
   const cache = opts.batches ?? new BatchInflateCache(Infinity);
   // The read's bytes, fetched at most once, and only when some chunk is not in an inflated batch.
   let fetching: Promise<Uint8Array> | undefined;
@@ -277,7 +280,8 @@ export interface LoadedBlobMeta extends BlobMeta {
 export async function loadBlobMetaFromBackend(backend: BlobBackend, blob: BlobInfo, signal?: AbortSignal): Promise<LoadedBlobMeta | undefined> {
   const range = blobMetaRange(blob);
   if (!range) return undefined;
-  const bytes = await backend.read(blob.blobId, range.offset, range.size, signal);
+  // SEPARATE blobs (zran `*-ref`) keep their meta in the ref blob named by blob_meta_digest.
+  const bytes = blob.features & BlobFeatures.SEPARATE ? await readSeparateBlobMeta(backend, blob, signal) : await backend.read(blob.blobId, range.offset, range.size, signal);
   const meta = decodeBlobMeta(bytes, blob);
   const h = blob.metaCiCompressedSize;
   return { ...meta, headerBytes: bytes.slice(h, h + BLOB_CCT_HEADER_SIZE) };

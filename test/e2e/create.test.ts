@@ -207,7 +207,7 @@ test(
       [['create', ...B, '--digester', 'md5', join(dir, 's')], 2, /--digester/],
       [['create', ...B, '--fs-version', '7', join(dir, 's')], 2, /--fs-version/],
       [['create', ...B, '--whiteout-spec', 'aufs', join(dir, 's')], 2, /--whiteout-spec/],
-      [['create', ...B, '--type', 'targz-ref', join(dir, 's')], 2, /not supported/],
+      [['create', ...B, '--type', 'estargztoc-ref', join(dir, 's')], 2, /not supported/],
       [['create', ...B, '--bogus', join(dir, 's')], 2, /bogus/],
       [['create', ...B], 2, /missing required argument 'SOURCE'/],
       [['create', join(dir, 's')], 2, /missing --bootstrap/],

@@ -11,7 +11,8 @@ import { isAllowedXattr, sortXattrs } from './xattrs.js';
 export interface TarSourceOptions {
   explicitUidGid: boolean;
   /** Receives each regular file's data; appends the file's chunks to `out`. */
-  onFileData(body: AsyncIterable<Buffer>, size: number, out: ChunkInfo[], name: string): Promise<void>;
+  /** `dataOffset`: where the data starts in the (uncompressed) tar stream. */
+  onFileData(body: AsyncIterable<Buffer>, size: number, out: ChunkInfo[], name: string, dataOffset?: number): Promise<void>;
 }
 
 export interface TarSource {
@@ -177,7 +178,7 @@ async function nodeFromEntry(
     n.size = e.linkpath.length;
   } else if (e.type === 'file') {
     n.size = e.size;
-    await o.onFileData(e.body, e.size, n.chunks, shown);
+    await o.onFileData(e.body, e.size, n.chunks, shown, e.offset + 512);
   }
   if (n.uid > 0xffffffff || n.gid > 0xffffffff) throw new NydusError('ERR_BUILD', `tar: uid/gid of '${shown}' out of range`);
   return n;

@@ -18,7 +18,7 @@ export const SPEC = {
   summary: 'Create a RAFS filesystem (bootstrap + data blob) from a directory or an OCI layer tar',
   args: ['<SOURCE>'],
   flags: {
-    type: { short: 't', arg: 'TYPE', desc: "source type: dir-rafs (a directory), directory, tar-rafs (a tar or tar.gz; '-' reads stdin)", default: 'dir-rafs' },
+    type: { short: 't', arg: 'TYPE', desc: "source type: dir-rafs (a directory), directory, tar-rafs (a tar or tar.gz; '-' reads stdin), targz-ref (a tar.gz layer referenced in place: bootstrap + blob meta only), estargz-ref (the same for an eStargz layer)", default: 'dir-rafs' },
     'source-type': { arg: 'TYPE', desc: 'alias of --type', hidden: true },
     bootstrap: { short: 'B', arg: 'FILE', desc: 'write the bootstrap (metadata) to FILE' },
     'blob-dir': { short: 'D', arg: 'DIR', desc: 'write the blob to DIR, named by its digest (created if missing)' },
@@ -50,8 +50,8 @@ export const SPEC = {
   },
 } as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
-const TYPES: Record<string, SourceType> = { directory: 'dir-rafs', 'dir-rafs': 'dir-rafs', 'tar-rafs': 'tar-rafs' };
-const UPSTREAM_ONLY_TYPES = ['estargz-rafs', 'estargz-ref', 'estargztoc-ref', 'tar-tarfs', 'targz-rafs', 'targz-ref', 'stargz_index'];
+const TYPES: Record<string, SourceType> = { directory: 'dir-rafs', 'dir-rafs': 'dir-rafs', 'tar-rafs': 'tar-rafs', 'targz-ref': 'targz-ref', 'estargz-ref': 'targz-ref' };
+const UPSTREAM_ONLY_TYPES = ['estargz-rafs', 'estargztoc-ref', 'tar-tarfs', 'targz-rafs', 'stargz_index'];
 
 function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`invalid value '${v}' for ${flag}: expected ${allowed.join(', ')}`);
@@ -67,8 +67,8 @@ export function createOptionsFromArgs(args: string[]): { opts: CreateOptions; ou
   const typeName = v.type ?? v['source-type'] ?? 'dir-rafs';
   const sourceType = TYPES[typeName];
   if (!sourceType) {
-    if (UPSTREAM_ONLY_TYPES.includes(typeName)) throw new UsageError(`--type ${typeName} is not supported by this builder (supported: dir-rafs, directory, tar-rafs)`);
-    throw new UsageError(`invalid value '${typeName}' for --type: expected dir-rafs, directory or tar-rafs`);
+    if (UPSTREAM_ONLY_TYPES.includes(typeName)) throw new UsageError(`--type ${typeName} is not supported by this builder (supported: dir-rafs, directory, tar-rafs, targz-ref, estargz-ref)`);
+    throw new UsageError(`invalid value '${typeName}' for --type: expected dir-rafs, directory, tar-rafs, targz-ref or estargz-ref`);
   }
   const compressor = parseCompressor(v.compressor ?? 'zstd');
   if (!compressor || compressor === 'gzip') throw new UsageError(`invalid value '${v.compressor}' for --compressor: expected none, lz4_block or zstd`);

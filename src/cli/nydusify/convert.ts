@@ -26,13 +26,14 @@ export const spec = {
     'merge-platform': { desc: 'push an index holding both the OCI and the nydus manifests (alias --multi-platform; env MERGE_PLATFORM)' },
     'multi-platform': { desc: 'alias of --merge-platform', hidden: true },
     'with-referrer': { desc: "set the nydus manifest's subject to the source manifest (env WITH_REFERRER)" },
+    'oci-ref': { desc: 'zero-conversion: keep the gzip layers, push only bootstrap + zran indexes (RAFS v6)' },
     ...backendFlags,
     'output-json': { arg: 'FILE', desc: 'write conversion metrics (sizes, pull/convert/push times) as JSON' },
     'work-dir': { arg: 'DIR', desc: 'temporary files; removed afterwards unless it existed', default: './tmp' },
     'push-chunk-size': { arg: 'SIZE', desc: 'upload blobs in chunks of SIZE (0: one request)', default: '0' },
     'log-level': { short: 'l', arg: 'LEVEL', desc: 'log verbosity', default: 'info', choices: LOG_LEVELS },
   },
-  after: 'Not supported (upstream): --source-archive, --target-archive, --build-cache*, --oci-ref, --reverse, --backend-force-push, --fs-align-chunk, --push-retry-*, bootstrap:registry: chunk dicts.',
+  after: 'Not supported (upstream): --source-archive, --target-archive, --build-cache*, --reverse, --backend-force-push, --fs-align-chunk, --push-retry-*, bootstrap:registry: chunk dicts.',
 } as const satisfies CommandSpec<Record<string, FlagSpec>>;
 
 async function readStdin(): Promise<string> {
@@ -99,6 +100,7 @@ export async function run(args: string[]): Promise<number> {
       // Upstream: --multi-platform is an alias; MERGE_PLATFORM / WITH_REFERRER env vars as well.
       mergePlatform: v['merge-platform'] ?? v['multi-platform'] ?? process.env.MERGE_PLATFORM === 'true',
       withReferrer: v['with-referrer'] ?? process.env.WITH_REFERRER === 'true',
+      ociRef: v['oci-ref'] ?? false,
       backend,
       workDir,
       pushChunkSize: v['push-chunk-size'] ? parseSize('--push-chunk-size', v['push-chunk-size']) : 0,

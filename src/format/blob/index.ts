@@ -9,4 +9,5 @@ export * from './toc.js';
 export * from './chunk-digests.js';
 export * from './chunk-map.js';
 export * from './blob-meta.js';
+export * from './zran.js';
 export * from './batch.js';

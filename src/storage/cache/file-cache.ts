@@ -25,6 +25,7 @@ import { align } from '../../util/bytes.js';
 import { NydusError } from '../../util/errors.js';
 import { logger } from '../../util/log.js';
 import type { BlobBackend } from '../backend/backend.js';
+import { isZranBlob } from '../../format/zran/context.js';
 import { BatchInflateCache, DEFAULT_MERGE_SIZE, checkChunkRecord, chunkFromCi, chunkLabel, fetchMergedRead, loadBlobMetaFromBackend, needsBlobMeta, planMergedReads, resolveChunk, verifyChunk, type MergedRead } from '../blob-io.js';
 import type { UserIoGate } from '../io-gate.js';
 import { countFetchError, newBlobCacheMetrics, type BlobCache, type BlobCacheMetrics, type CacheView, type ReadChunksOptions } from './blob-cache.js';
@@ -352,7 +353,8 @@ export class FileCache implements BlobCache {
       for (const k of deferreds.keys()) e.inflight.delete(k);
       return out;
     }
-    if (ci && !prefetch && !e.verify) reads = reads.map((r) => this.#amplify(e, r, ci, deferreds));
+    // Zran chunks are read per gzip context and always verified; CI neighbours carry no digest.
+    if (ci && !prefetch && !e.verify && !isZranBlob(e.blob)) reads = reads.map((r) => this.#amplify(e, r, ci, deferreds));
     const sig = signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal;
     for (const r of reads) {
       this.#track(
