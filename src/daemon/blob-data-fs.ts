@@ -7,11 +7,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { ChunkInfo } from '../format/chunk-info.js';
 import { FOPEN_KEEP_CACHE, FUSE_ROOT_ID, type Attr, type DirEntry, type Entry, type LowLevelFileSystem, type WorkerContext } from '../fuse/index.js';
-import { openBootstrap } from '../rafs/index.js';
+import { openRafsV6 } from '../rafs/v6.js';
 import { FsError } from '../util/errors.js';
 import type { DaemonRequest } from './fuse-fs.js';
 import { allChunks } from './prefetch-plan.js';
-import { isChunkReady, SEQUENTIAL_READAHEAD_CHUNKS } from './vfs.js';
+import { isChunkReady, SEQUENTIAL_READAHEAD_CHUNKS } from './chunk-ready.js';
 
 const E = osConstants.errno;
 /** The files' content never changes while mounted: cache attrs and entries for a long time. */
@@ -44,7 +44,8 @@ function zeros(n: number): Buffer[] {
 
 /** Sorted chunk tables per blob, from every file of the bootstrap (dedup'd chunks once). */
 export function blobChunkTables(bootstrap: Uint8Array, nblobs: number): BlobTable[] {
-  const sb = openBootstrap(bootstrap, 'bootstrap');
+  // The main thread checked it is v6; the v6 reader alone keeps the worker's start-up small.
+  const sb = openRafsV6(bootstrap);
   const per: ChunkInfo[][] = Array.from({ length: nblobs }, () => []);
   for (const c of allChunks(sb)) per[c.blobIndex]?.push({ ...c, digest: c.digest.slice() });
   return per.map((chunks) => {
