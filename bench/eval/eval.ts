@@ -19,7 +19,7 @@
 //   (default bench/eval), EVAL_RUNS=<n> (median of n; default 1, full 3), EVAL_ROWS=<a|b> (only rows
 //   whose name contains one of these), EVAL_FRESH=1 (full: forget finished rows).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, openSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, openSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findConnectionId, isFuseMounted, unmountFuse } from '../../src/fuse/mount.js';
@@ -179,6 +179,18 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ v: T; ms: number }> {
   return { v, ms: performance.now() - t };
 }
 
+/** Undo steps for a signal (Ctrl-C, kill): the current mount, the servers, the temp dir. */
+const onSignal: Array<() => Promise<void> | void> = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`eval: ${sig}, cleaning up\n`);
+    void (async () => {
+      for (const f of onSignal.reverse()) await Promise.resolve(f()).catch(() => undefined);
+      process.exit(130);
+    })();
+  });
+}
+
 async function measureRow(row: Row): Promise<Record<MeasureName, number | undefined>> {
   const mounts: number[] = [];
   const walk: number[] = [];
@@ -195,6 +207,7 @@ async function measureRow(row: Row): Promise<Record<MeasureName, number | undefi
       const f0 = (await row.fetched?.()) ?? 0;
       const { v: m, ms } = await timed(() => row.setup());
       mounts.push(ms);
+      onSignal.push(() => m.teardown());
       try {
         for (const kind of kinds) {
           if (kind === 'walk') walk.push(must(['sh', '-c', `ls -lR ${m.mnt} > /dev/null`], 'walk').ms);
@@ -209,6 +222,7 @@ async function measureRow(row: Row): Promise<Record<MeasureName, number | undefi
           }
         }
       } finally {
+        onSignal.pop();
         await m.teardown();
       }
     }
@@ -522,6 +536,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync('/tmp/nydus-eval-');
   chmodSync(root, 0o755);
   const remote: { r?: Remote } = {};
+  onSignal.push(() => rmSync(root, { recursive: true, force: true }), () => remote.r?.stop());
   const started = new Date();
   const load0 = loadavg();
   try {
@@ -645,8 +660,8 @@ async function main(): Promise<void> {
       },
     ];
 
-    // Full size resumes: rows finished by an earlier run of the same code and settings are kept.
-    const resumeFile = FULL ? join(work, `results-${RUNS}-${gitRev()}.json`) : undefined;
+    // Full size resumes an interrupted run: its finished rows are kept until a report is written.
+    const resumeFile = FULL ? join(work, `results-runs${RUNS}.json`) : undefined;
     if (resumeFile && process.env.EVAL_FRESH) rmSync(resumeFile, { force: true });
     const kept: Record<string, Result> = resumeFile && existsSync(resumeFile) ? (JSON.parse(readFileSync(resumeFile, 'utf8')) as Record<string, Result>) : {};
     const results: Result[] = [];
@@ -728,6 +743,8 @@ async function main(): Promise<void> {
       '',
     ];
     writeFileSync(join(OUT, 'REPORT.md'), lines.join('\n'));
+    // The next run measures afresh (the numbers stay in the report and in this archive).
+    if (resumeFile && existsSync(resumeFile) && !ROW_FILTER) renameSync(resumeFile, resumeFile.replace(/\.json$/, `-${started.toISOString()}.json`));
     process.stdout.write(`${JSON.stringify({ report: join(OUT, 'REPORT.md'), results })}\n`);
   } finally {
     await remote.r?.stop();
