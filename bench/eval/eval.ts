@@ -762,7 +762,7 @@ async function main(): Promise<void> {
     writeFileSync(join(OUT, 'REPORT.md'), lines.join('\n'));
     // The next run measures afresh (the numbers stay in the report and in this archive).
     if (resumeFile && existsSync(resumeFile) && !ROW_FILTER) renameSync(resumeFile, resumeFile.replace(/\.json$/, `-${started.toISOString()}.json`));
-    process.stdout.write(`${JSON.stringify({ report: join(OUT, 'REPORT.md'), results })}\n`);
+    process.stdout.write(`${JSON.stringify({ report: join(OUT, 'REPORT.md'), root, results })}\n`);
   } finally {
     await remote.r?.stop();
     rmSync(root, { recursive: true, force: true });
