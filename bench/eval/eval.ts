@@ -473,6 +473,8 @@ function startRadosgw(net: Net, root: string, blob: string, blobId: string): { s
   const script = join(REPO_ROOT, 'bench/eval/ceph.sh');
   const inNs = (args: string[], ms: number): ReturnType<typeof sh> => sh(['nsenter', `--net=/var/run/netns/${net.serverNs}`, '--', 'bash', script, ...args], ms);
   const stop = (): void => void sh(['bash', script, 'stop', dir], 60_000);
+  // A signal during the (blocking) start-up is handled after it: stop the daemons before the temp dir with their pid files goes.
+  onSignal.push(stop);
   const up = inNs(['start', dir, net.serverIp, '7480', 'nydus'], 600_000);
   if (up.code === 0 && inNs(['put', net.serverIp, '7480', `nydus/eval/${blobId}`, blob], 600_000).code === 0) return { stop, version: version(['radosgw', '--version']) };
   process.stderr.write(`eval: radosgw did not come up, falling back to s3rver: ${(up.err || up.out).trim().split('\n').slice(-3).join(' / ')}\n`);

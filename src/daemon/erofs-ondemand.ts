@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, statSyn
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { FsConfig } from '../config/daemon-config.js';
+import type { BlobInfo } from '../format/blob-info.js';
 import { preloadNativeAddons } from '../format/native.js';
 import { FuseSession, withTimeout, withTransfer } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
@@ -28,6 +29,7 @@ import { logger } from '../util/log.js';
 import { BLOB_DATA_MOUNT, type BlobDataFsInit } from './blob-data-fs.js';
 import type { DaemonRequest } from './fuse-fs.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
+import { isChunkReady } from './chunk-ready.js';
 import { startPrefetch } from './prefetch-plan.js';
 
 const log = logger('erofs');
@@ -80,7 +82,7 @@ async function attachLoop(file: string): Promise<string> {
 /**
  * Everything after the FUSE files exist, in ONE child process: attach each blob file to a loop device
  * (printing `loop DEV`), mount EROFS (`mounted`), mark every loop autoclear (`autoclear`) and detach
- * the FUSE mount lazily. One fork instead of 2 + N + N: a fork of this daemon (worker threads, a big
+ * the FUSE mount lazily (if there is one). One fork instead of 2 + N + N: a fork of this daemon (worker threads, a big
  * heap) blocked its main thread for 100-250 ms each on a loaded 2-core machine, mostly before the
  * mount was usable. Args: mountpoint, bootstrap loop, FUSE dir, blob files. A losetup -f race with
  * another process is retried.
@@ -99,13 +101,28 @@ echo mounted
 ok=1
 for l in $loops $boot; do losetup -d "$l" || ok=; done
 [ -z "$ok" ] || echo autoclear
-umount -l "$fusedir"
+[ -z "$fusedir" ] || umount -l "$fusedir"
 exit 0`;
 
 function runMountScript(args: string[]): Promise<{ stdout: string; stderr: string; error: string }> {
   return new Promise((resolve) => {
     execFile('sh', ['-c', MOUNT_SCRIPT, 'nydusd-erofs-mount', ...args], { timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ stdout, stderr: stderr.trim(), error: err ? err.message : '' }));
   });
+}
+
+/**
+ * The blob cache's data file when it can stand in for the blob's `.blob.data` file: every chunk is
+ * ready and the file has exactly the device's size (the cache keeps chunk data at its uncompressed
+ * offset, the same layout). Cached reads then never reach the daemon, as with EROFS on local files.
+ */
+function completeCacheFile(blob: BlobInfo, view: { bitmap: Uint8Array; dataPath: string } | undefined, size: number): string | undefined {
+  if (!view || blob.chunkCount === 0) return undefined;
+  for (let i = 0; i < blob.chunkCount; i++) if (!isChunkReady(view.bitmap, i)) return undefined;
+  try {
+    return statSync(view.dataPath).size === size ? view.dataPath : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
@@ -128,6 +145,10 @@ export class ErofsOndemand {
   #autoclear = false;
   #bootLoop: string | undefined;
   #stopping: Promise<void> | undefined;
+  /** Every blob served from its complete cache file: no FUSE session; this notices the unmount. */
+  #released: Promise<void> | undefined;
+  /** Per blob: the complete blob cache file its loop reads directly, if any. */
+  direct: Array<string | undefined> = [];
 
   private constructor(readonly opts: ErofsOndemandOptions) {
     this.mountpoint = realpathSync(opts.mountpoint);
@@ -147,7 +168,7 @@ export class ErofsOndemand {
 
   /** Resolves when the FUSE session is over (stop, or the EROFS mount was unmounted from outside). */
   get closed(): Promise<void> {
-    return this.session?.closed ?? Promise.resolve();
+    return this.#released ?? this.session?.closed ?? Promise.resolve();
   }
 
   async #start(): Promise<void> {
@@ -178,35 +199,22 @@ export class ErofsOndemand {
       cache: storage.cacheViews(),
       mtime: Math.floor(Date.now() / 1000),
     };
+    this.direct = init.files.map((f, i) => completeCacheFile(sb.blobs[i]!, init.cache[i], f.size));
+    const needFuse = this.direct.some((d) => d === undefined);
     // The bootstrap's loop does not need the daemon: attach it while the FUSE session starts.
     const bootLoop = attachLoop(bootstrap).then((l) => (this.#bootLoop = l));
     bootLoop.catch(() => undefined);
-    this.#fuseDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
-    // Before any FUSE worker blocks in read(2): a lazy addon load on this thread could deadlock (format/native.ts).
-    preloadNativeAddons();
     try {
-      this.session = await FuseSession.mount(this.#fuseDir, {
-        fsModule: new URL('./blob-data-fs.js', import.meta.url),
-        initData: init,
-        workers: this.opts.threads,
-        // Only root (the loop driver, losetup) opens these files.
-        mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
-        onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
-        onMessage: (msg) => {
-          const m = msg as DaemonRequest;
-          // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
-          if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
-        },
-      });
-      step('FUSE session up');
+      if (needFuse) await this.#startFuse(init, storage);
+      step(needFuse ? 'FUSE session up' : 'every blob complete in the cache: no FUSE session');
     } catch (e) {
       await bootLoop.catch(() => undefined);
       if (this.#bootLoop) this.loops.push(this.#bootLoop);
       throw e;
     }
     const primary = await bootLoop;
-    const dir = this.#fuseDir;
-    const r = await runMountScript([this.mountpoint, primary, dir, ...init.files.map((f) => join(dir, f.name))]);
+    const dir = this.#fuseDir ?? '';
+    const r = await runMountScript([this.mountpoint, primary, dir, ...init.files.map((f, i) => this.direct[i] ?? join(dir, f.name))]);
     for (const line of r.stdout.split('\n')) {
       if (line.startsWith('loop ')) this.loops.push(line.slice(5));
       else if (line === 'mounted') {
@@ -219,7 +227,33 @@ export class ErofsOndemand {
     // From here on EROFS owns the loops (autoclear) and the FUSE mount is out of the namespace.
     if (r.stderr) log.warn(r.stderr);
     this.#removeFuseDir();
-    log.info(`EROFS mounted at ${this.mountpoint}: bootstrap ${primary}, ${init.files.length} blob device(s) ${this.loops.slice(0, -1).join(' ')}`);
+    if (!needFuse) this.#released = this.#watchUnmount();
+    log.info(`EROFS mounted at ${this.mountpoint}: bootstrap ${primary}, ${init.files.length} blob device(s) ${this.loops.slice(0, -1).join(' ')}${needFuse ? '' : ' (on complete blob cache files)'}`);
+  }
+
+  /** Without a FUSE session nothing else tells the daemon that EROFS was unmounted from outside. */
+  async #watchUnmount(): Promise<void> {
+    while (!this.#stopping && mountedFsType(this.mountpoint) === 'erofs') await new Promise((r) => setTimeout(r, 1000));
+  }
+
+  async #startFuse(init: BlobDataFsInit, storage: MountStorage): Promise<void> {
+    const { bootstrap } = this.opts;
+    this.#fuseDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
+    // Before any FUSE worker blocks in read(2): a lazy addon load on this thread could deadlock (format/native.ts).
+    preloadNativeAddons();
+    this.session = await FuseSession.mount(this.#fuseDir, {
+      fsModule: new URL('./blob-data-fs.js', import.meta.url),
+      initData: init,
+      workers: this.opts.threads,
+      // Only root (the loop driver, losetup) opens these files.
+      mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
+      onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
+      onMessage: (msg) => {
+        const m = msg as DaemonRequest;
+        // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
+        if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
+      },
+    });
   }
 
   async #onRequest(req: DaemonRequest): Promise<unknown> {
