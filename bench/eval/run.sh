@@ -6,12 +6,15 @@
 #
 #   bash bench/eval/run.sh            reduced size (EVAL_SIZE small|tiny; python3 tree from this host)
 #   bash bench/eval/run.sh --full     the full evaluation: a Debian bookworm minbase + python3 rootfs
-#                                     built by debootstrap (cached), remote = S3 (s3rver) and an OCI
+#                                     built by debootstrap (cached), remote = S3 (radosgw) and an OCI
 #                                     registry behind a 100 Mbit/s, 10 ms (each way) delay line.
 # --full is resumable: the rootfs tarball and the built images are cached under EVAL_CACHE
 # (/var/cache/nydus-eval), each finished row is kept there too, so a rerun after an interruption
 # continues with the next row (EVAL_FRESH=1 measures everything again).
-# Env: EVAL_RUNS [1; --full 3] EVAL_OUT [bench/eval] EVAL_ROWS [a|b] EVAL_NOTE [text for the report]
+# Runtime on the 2-vCPU test VM (load average 15-45 from other jobs): first run +9 min for debootstrap
+# and +1 min for the images; then ~11 min with EVAL_RUNS=1, so expect ~30 min for the default 3 runs.
+# S3: radosgw on a one-node Ceph (bench/eval/ceph.sh, ~1 min to start); EVAL_S3=s3rver skips it.
+# Env: EVAL_RUNS [1; --full 3] EVAL_OUT [bench/eval] EVAL_ROWS [a|b] EVAL_NOTE [text for the report] EVAL_S3
 #      EVAL_CACHE EVAL_MIRROR [from /etc/apt/sources.list*] NETEM [/work/shared/tools/netem.sh]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
