@@ -683,7 +683,8 @@ async function main(): Promise<void> {
     ];
 
     // Full size resumes an interrupted run: its finished rows are kept until a report is written.
-    const resumeFile = FULL ? join(work, `results-runs${RUNS}.json`) : undefined;
+    // (A run of some rows only, EVAL_ROWS, neither resumes nor leaves rows for a later full run.)
+    const resumeFile = FULL && !ROW_FILTER ? join(work, `results-runs${RUNS}.json`) : undefined;
     if (resumeFile && process.env.EVAL_FRESH) rmSync(resumeFile, { force: true });
     const kept: Record<string, Result> = resumeFile && existsSync(resumeFile) ? (JSON.parse(readFileSync(resumeFile, 'utf8')) as Record<string, Result>) : {};
     const results: Result[] = [];
@@ -766,7 +767,7 @@ async function main(): Promise<void> {
     ];
     writeFileSync(join(OUT, 'REPORT.md'), lines.join('\n'));
     // The next run measures afresh (the numbers stay in the report and in this archive).
-    if (resumeFile && existsSync(resumeFile) && !ROW_FILTER) renameSync(resumeFile, resumeFile.replace(/\.json$/, `-${started.toISOString()}.json`));
+    if (resumeFile && existsSync(resumeFile)) renameSync(resumeFile, resumeFile.replace(/\.json$/, `-${started.toISOString()}.json`));
     process.stdout.write(`${JSON.stringify({ report: join(OUT, 'REPORT.md'), root, results })}\n`);
   } finally {
     await remote.r?.stop();
