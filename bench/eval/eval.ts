@@ -9,14 +9,18 @@
 // Every measure runs on a fresh mount (so FUSE/EROFS page caches start empty): "first" rows also on
 // a fresh blob cache, "cached" rows on a blob cache warmed once by a full read.
 //
-// Usage (root): bash bench/eval/run.sh      env: EVAL_SIZE=small (default; the only size so far),
-//   EVAL_OUT=<dir> (default bench/eval), EVAL_RUNS=<n> (median of n; default 1), EVAL_ROWS=<a|b>
-//   (only rows whose name contains one of these).
-// TODO(full size): debootstrap minbase + python3 rootfs, remote = S3 (radosgw one-node Ceph, else
-// s3rver) over the 100 Mbit/s 10 ms delay line (test/distribute/netns.ts), drop_caches between runs.
+// Sizes: tiny/small (a python3 tree copied from this host; remote = nydus-backend-proxy on localhost)
+// and full (`bash bench/eval/run.sh --full`: a debootstrap minbase + python3 tarball, remote = S3 and
+// an OCI registry in a network namespace behind the 100 Mbit/s, 10 ms delay line; run.sh sets it up
+// and runs this file inside the client namespace; page caches dropped before every measure).
+// Full runs are resumable: the built images and each finished row are kept under EVAL_CACHE.
+//
+// Usage (root): bash bench/eval/run.sh [--full]   env: EVAL_SIZE=tiny|small|full, EVAL_OUT=<dir>
+//   (default bench/eval), EVAL_RUNS=<n> (median of n; default 1, full 3), EVAL_ROWS=<a|b> (only rows
+//   whose name contains one of these), EVAL_FRESH=1 (full: forget finished rows).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { chmodSync, closeSync, copyFileSync, openSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findConnectionId, isFuseMounted, unmountFuse } from '../../src/fuse/mount.js';
 import { BIN, REPO_ROOT } from '../../test/helpers/paths.js';
@@ -29,19 +33,45 @@ const SIZE = process.env.EVAL_SIZE ?? 'small';
 /** tiny (the suite's smoke run): only the stdlib files the workload loads, one mount per row. */
 const TINY = SIZE === 'tiny';
 const OUT = process.env.EVAL_OUT ?? join(REPO_ROOT, 'bench/eval');
-const RUNS = Math.max(1, Number(process.env.EVAL_RUNS ?? 1));
+const FULL = SIZE === 'full';
+const RUNS = Math.max(1, Number(process.env.EVAL_RUNS ?? (FULL ? 3 : 1)));
+/** Full size: built images and finished rows survive here between runs (outside the repository). */
+const CACHE = process.env.EVAL_CACHE ?? '/var/cache/nydus-eval';
+const ROOTFS_TAR = process.env.EVAL_ROOTFS_TAR ?? join(CACHE, 'rootfs-bookworm-minbase-python3.tar');
 /** `|`-separated substrings (row names contain commas): only rows whose name contains one (for quick comparisons). */
 const ROW_FILTER = process.env.EVAL_ROWS?.split('|').filter(Boolean);
 const PY = 'python3.11';
 const WORKLOAD = ['/usr/bin/python3', '-c', 'import json, email, http.server, sqlite3'];
+/** The workload must not write .pyc files into the native directory (the read-only rows cannot). */
+const WORKLOAD_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 
-function sh(argv: string[], timeoutMs = 600_000): { code: number | null; out: string; err: string; ms: number } {
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run the full size through: bash bench/eval/run.sh --full)`);
+  return v;
+}
+
+/** Bytes received on the client side of the delay line (this process runs in the client namespace). */
+function rxBytes(dev: string): number {
+  const line = readFileSync('/proc/self/net/dev', 'utf8').split('\n').find((l) => l.trim().startsWith(`${dev}:`));
+  if (!line) throw new Error(`network device ${dev} not in /proc/self/net/dev (not in the client namespace?)`);
+  return Number(line.split(':')[1]!.trim().split(/\s+/)[0]);
+}
+
+/** Full size: every measure starts with cold page caches (native directory, blob caches, local blobs). */
+function dropCaches(): void {
+  if (!FULL) return;
+  must(['sync'], 'sync');
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+function sh(argv: string[], timeoutMs = 900_000, environ?: NodeJS.ProcessEnv): { code: number | null; out: string; err: string; ms: number } {
   const t = performance.now();
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20, ...(environ ? { env: environ } : {}) });
   return { code: r.status, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error ? String(r.error) : ''), ms: performance.now() - t };
 }
-function must(argv: string[], what: string): { out: string; ms: number } {
-  const r = sh(argv);
+function must(argv: string[], what: string, environ?: NodeJS.ProcessEnv): { out: string; ms: number } {
+  const r = sh(argv, undefined, environ);
   if (r.code !== 0) throw new Error(`${what} failed: ${r.err.trim().slice(0, 2000)}`);
   return r;
 }
@@ -102,6 +132,8 @@ function makeRootfs(root: string, only?: Set<string>): void {
 
 interface Mounted {
   mnt: string;
+  /** The blob cache directory of this mount, if it has its own. */
+  cache?: string;
   pid?: number;
   teardown(): Promise<void>;
 }
@@ -149,6 +181,21 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ v: T; ms: number }> {
   return { v, ms: performance.now() - t };
 }
 
+/** Row name → blob cache directory filled by that row's full-read measure. */
+const fullCaches = new Map<string, string>();
+
+/** Undo steps for a signal (Ctrl-C, kill): the current mount, the servers, the temp dir. */
+const onSignal: Array<() => Promise<void> | void> = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`eval: ${sig}, cleaning up\n`);
+    void (async () => {
+      for (const f of onSignal.reverse()) await Promise.resolve(f()).catch(() => undefined);
+      process.exit(130);
+    })();
+  });
+}
+
 async function measureRow(row: Row): Promise<Record<MeasureName, number | undefined>> {
   const mounts: number[] = [];
   const walk: number[] = [];
@@ -161,23 +208,28 @@ async function measureRow(row: Row): Promise<Record<MeasureName, number | undefi
   const plan: Array<Array<'walk' | 'read' | 'workload'>> = TINY ? [['workload', 'walk', 'read']] : [['walk'], ['read'], ['workload']];
   for (let r = 0; r < RUNS; r++) {
     for (const kinds of plan) {
+      dropCaches();
       const f0 = (await row.fetched?.()) ?? 0;
       const { v: m, ms } = await timed(() => row.setup());
       mounts.push(ms);
+      onSignal.push(() => m.teardown());
       try {
         for (const kind of kinds) {
           if (kind === 'walk') walk.push(must(['sh', '-c', `ls -lR ${m.mnt} > /dev/null`], 'walk').ms);
           if (kind === 'read') {
             read.push(must(['sh', '-c', `find ${m.mnt} -type f -print0 | xargs -0 cat | wc -c`], 'full read').ms);
+            // A complete blob cache: the matching "cached" row may start from it instead of warming its own.
+            if (m.cache) fullCaches.set(row.name, m.cache);
             const k = peakRss(m.pid);
             if (k !== undefined) rss.push(k);
           }
           if (kind === 'workload') {
-            work.push(must(['chroot', m.mnt, ...WORKLOAD], 'workload').ms);
+            work.push(must(['chroot', m.mnt, ...WORKLOAD], 'workload', WORKLOAD_ENV).ms);
             if (row.fetched) fetched.push((await row.fetched()) - f0);
           }
         }
       } finally {
+        onSignal.pop();
         await m.teardown();
       }
     }
@@ -282,6 +334,9 @@ function version(argv: string[]): string {
 interface Result {
   row: string;
   values: Record<MeasureName, number | undefined>;
+  /** When measured, and the 1-minute load average then. */
+  at?: string;
+  load?: number;
 }
 
 async function chart(results: Result[], key: MeasureName, title: string, unit: string): Promise<string> {
@@ -312,54 +367,236 @@ const fmt = (v: number | undefined, unit: string): string => {
   return `${Math.round(v)}`;
 };
 
+interface Built {
+  createMs: number;
+  blobId: string;
+  blobBytes: number;
+  devices: string[];
+  ociLayerBytes: number;
+  treeBytes: number;
+  files: number;
+}
+
+/** Builds every image of `src` under `work`: RAFS v6 (+ exported .blob.data), squashfs, OCI layout. */
+function buildImages(work: string, src: string): Built {
+  const img = join(work, 'img');
+  const blobs = join(img, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const boot = join(img, 'bootstrap');
+  const create = must([process.execPath, BIN('nydus-image'), 'create', '--fs-version', '6', '--compressor', 'zstd', '-B', boot, '-D', blobs, '-J', join(img, 'out.json'), src], 'nydus-image create');
+  const blobId = (JSON.parse(readFileSync(join(img, 'out.json'), 'utf8')) as { blobs: string[] }).blobs[0]!;
+  const exported = join(img, 'blob-data');
+  mkdirSync(exported);
+  const devices = must([process.execPath, BIN('nydus-image'), 'export', '--block', boot, '-D', blobs, '--blob-data-dir', exported], 'nydus-image export').out.trim().split('\n');
+  must(['mksquashfs', src, join(work, 'rootfs.sqfs'), '-comp', 'zstd', '-noappend', '-quiet'], 'mksquashfs');
+  const oci = join(work, 'oci');
+  must(['umoci', 'init', '--layout', oci], 'umoci init');
+  must(['umoci', 'new', '--image', `${oci}:eval`], 'umoci new');
+  must(['umoci', 'insert', '--image', `${oci}:eval`, src, '/'], 'umoci insert');
+  return {
+    createMs: create.ms,
+    blobId,
+    blobBytes: statSync(join(blobs, blobId)).size,
+    devices,
+    ociLayerBytes: readdirSync(join(oci, 'blobs/sha256')).reduce((n, f) => n + statSync(join(oci, 'blobs/sha256', f)).size, 0),
+    treeBytes: Number(must(['du', '-sb', src], 'du').out.split('\t')[0]),
+    files: Number(must(['sh', '-c', `find ${src} -xdev | wc -l`], 'count').out.trim()),
+  };
+}
+
+/** A server process in the server network namespace (nsenter: only the network namespace changes). */
+class NsServer {
+  #p: ChildProcess | undefined;
+  #gone = false;
+  constructor(readonly what: string, readonly ns: string) {}
+  start(argv: string[], logFile: string): void {
+    const fd = openSync(logFile, 'a');
+    this.#p = spawn('nsenter', [`--net=/var/run/netns/${this.ns}`, '--', ...argv], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.#p.once('exit', () => (this.#gone = true));
+  }
+  async ready(probe: () => Promise<boolean>): Promise<void> {
+    await until(`${this.what} to start`, async () => {
+      if (this.#gone) throw new Error(`${this.what} exited`);
+      return probe();
+    }, 120_000, 100);
+  }
+  async stop(): Promise<void> {
+    const p = this.#p;
+    if (!p || this.#gone) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+    if (!this.#gone) p.kill('SIGKILL');
+  }
+}
+
+const ok = (url: string, init?: RequestInit): Promise<boolean> => fetch(url, init).then(async (r) => (await r.arrayBuffer(), r.status < 300), () => false);
+
+/** What a full run needs from run.sh: the namespaces and the delay line. */
+interface Net {
+  serverNs: string;
+  serverIp: string;
+  dev: string;
+  link: string;
+}
+
+interface Remote {
+  /** nydusd backend config for the RAFS blob. */
+  backend: { type: string; config: Record<string, unknown> };
+  fetched(): Promise<number>;
+  /** skopeo source reference + flags for the OCI row (full size: a registry behind the line). */
+  ociPull(dest: string): void;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+async function localRemote(blobs: string, oci: string): Promise<Remote> {
+  const p = new BackendProxy(blobs);
+  await p.start();
+  return {
+    backend: registryBackend(p.host, 'eval'),
+    fetched: async () => (await p.metrics()).bytesServed,
+    ociPull: (dest) => void must(['skopeo', 'copy', '-q', `oci:${oci}:eval`, `oci:${dest}:eval`], 'skopeo copy'),
+    describe: 'nydus-backend-proxy on 127.0.0.1 (registry backend), no delay line; OCI: skopeo oci: → oci: (local)',
+    stop: () => p.stop(),
+  };
+}
+
+/**
+ * radosgw on a one-node Ceph (bench/eval/ceph.sh) in the server namespace, seeded with the blob; or
+ * undefined (with the reason on stderr) when it does not come up.
+ */
+function startRadosgw(net: Net, root: string, blob: string, blobId: string): { stop(): void; version: string } | undefined {
+  if (process.env.EVAL_S3 === 's3rver') return undefined;
+  const dir = join(root, 'ceph');
+  const script = join(REPO_ROOT, 'bench/eval/ceph.sh');
+  const inNs = (args: string[], ms: number): ReturnType<typeof sh> => sh(['nsenter', `--net=/var/run/netns/${net.serverNs}`, '--', 'bash', script, ...args], ms);
+  const stop = (): void => void sh(['bash', script, 'stop', dir], 60_000);
+  // A signal during the (blocking) start-up is handled after it: stop the daemons before the temp dir with their pid files goes.
+  onSignal.push(stop);
+  const up = inNs(['start', dir, net.serverIp, '7480', 'nydus'], 600_000);
+  if (up.code === 0 && inNs(['put', net.serverIp, '7480', `nydus/eval/${blobId}`, blob], 600_000).code === 0) return { stop, version: version(['radosgw', '--version']) };
+  process.stderr.write(`eval: radosgw did not come up, falling back to s3rver: ${(up.err || up.out).trim().split('\n').slice(-3).join(' / ')}\n`);
+  stop();
+  return undefined;
+}
+
+/** S3 (radosgw, else s3rver) and docker-registry in the server namespace, reached through the delay line. */
+async function lineRemote(net: Net, root: string, blob: string, blobId: string, oci: string): Promise<Remote> {
+  const servers: NsServer[] = [];
+  let rgw: ReturnType<typeof startRadosgw>;
+  const stop = async (): Promise<void> => {
+    rgw?.stop();
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  try {
+    let s3: { endpoint: string; key: string; secret: string; describe: string };
+    rgw = startRadosgw(net, root, blob, blobId);
+    if (rgw) s3 = { endpoint: `${net.serverIp}:7480`, key: 'EVALKEY', secret: 'EVALSECRET', describe: `S3 = radosgw (${rgw.version}) on a one-node Ceph (mon + one bluestore OSD on a file), started by the bench` };
+    else {
+      const s3dir = join(root, 's3');
+      mkdirSync(s3dir);
+      const srv = new NsServer('s3rver', net.serverNs);
+      servers.push(srv);
+      const s3url = `http://${net.serverIp}:9000`;
+      srv.start([process.execPath, join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'), '-d', s3dir, '-a', net.serverIp, '-p', '9000', '-s', '--configure-bucket', 'nydus'], join(root, 's3rver.log'));
+      await srv.ready(() => ok(`${s3url}/nydus`, { method: 'HEAD' }));
+      // s3rver accepts unsigned PUTs (nydusd's GETs are signed).
+      if (!(await ok(`${s3url}/nydus/eval/${blobId}`, { method: 'PUT', body: readFileSync(blob), headers: { 'content-type': 'application/octet-stream' } }))) throw new Error('seeding the blob into s3rver failed');
+      const v = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/s3rver/package.json'), 'utf8')) as { version: string };
+      s3 = { endpoint: `${net.serverIp}:9000`, key: 'S3RVER', secret: 'S3RVER', describe: `S3 = s3rver ${v.version} (fallback: radosgw did not come up)` };
+    }
+    const reg = new NsServer('docker-registry', net.serverNs);
+    servers.push(reg);
+    const regYml = join(root, 'registry.yml');
+    writeFileSync(regYml, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(root, 'registry')}\nhttp:\n  addr: ${net.serverIp}:5000\n`);
+    reg.start(['docker-registry', 'serve', regYml], join(root, 'registry.log'));
+    await reg.ready(() => ok(`http://${net.serverIp}:5000/v2/`));
+    must(['skopeo', 'copy', '-q', '--dest-tls-verify=false', `oci:${oci}:eval`, `docker://${net.serverIp}:5000/eval:latest`], 'skopeo push to the registry');
+    return {
+      backend: {
+        type: 's3',
+        config: { scheme: 'http', endpoint: s3.endpoint, region: 'us-east-1', bucket_name: 'nydus', object_prefix: 'eval/', access_key_id: s3.key, access_key_secret: s3.secret, timeout: 60, connect_timeout: 10, retry_limit: 2 },
+      },
+      fetched: async () => rxBytes(net.dev),
+      ociPull: (dest) => void must(['skopeo', 'copy', '-q', '--src-tls-verify=false', `docker://${net.serverIp}:5000/eval:latest`, `oci:${dest}:eval`], 'skopeo copy'),
+      describe: `${s3.describe}, and docker-registry (distribution) for the OCI row, both in a network namespace behind ${net.link}; bytes fetched = bytes received on the client side of the line (HTTP headers included)`,
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+function gitRev(): string {
+  const r = sh(['git', '-C', REPO_ROOT, 'describe', '--always', '--dirty'], 10_000);
+  return r.code === 0 ? r.out.trim() : '?';
+}
+
 async function main(): Promise<void> {
-  if (SIZE !== 'small' && SIZE !== 'tiny') throw new Error(`EVAL_SIZE=${SIZE}: only "small" and "tiny" are implemented (full size: TODO, see the header of bench/eval/eval.ts)`);
+  if (!['tiny', 'small', 'full'].includes(SIZE)) throw new Error(`EVAL_SIZE=${SIZE}: expected tiny, small or full`);
   if (process.getuid?.() !== 0) throw new Error('needs root (mounts, loop devices, chroot)');
   const why = erofsMountUnavailable();
   if (why) throw new Error(`kernel EROFS unavailable: ${why}`);
+  const net: Net | undefined = FULL ? { serverNs: env('EVAL_SERVER_NS'), serverIp: env('EVAL_SERVER_IP'), dev: env('EVAL_NET_DEV'), link: process.env.EVAL_LINK ?? 'the delay line' } : undefined;
+  if (net) rxBytes(net.dev);
   const root = mkdtempSync('/tmp/nydus-eval-');
   chmodSync(root, 0o755);
-  const proxy: { p?: BackendProxy } = {};
+  const remote: { r?: Remote } = {};
+  onSignal.push(() => rmSync(root, { recursive: true, force: true }), () => remote.r?.stop());
   const started = new Date();
+  const load0 = loadavg();
   try {
-    const src = join(root, 'rootfs');
-    let only: Set<string> | undefined;
-    if (TINY) {
-      const list = must([`/usr/bin/${PY}`, '-c', `${WORKLOAD[2]}, sys; print("\\n".join(m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)))`], 'module list');
-      only = new Set(list.out.split('\n').filter((l) => l.startsWith(`/usr/lib/${PY}/`)));
+    // The tree and its images: full size builds them once per rootfs tarball under EVAL_CACHE.
+    let work = root;
+    let built: Built;
+    if (FULL) {
+      if (!existsSync(ROOTFS_TAR)) throw new Error(`${ROOTFS_TAR} missing (bash bench/eval/run.sh --full builds it with debootstrap)`);
+      const st = statSync(ROOTFS_TAR);
+      work = join(CACHE, `build-${st.size}-${Math.floor(st.mtimeMs)}`);
+      const done = join(work, 'built.json');
+      if (existsSync(done)) built = JSON.parse(readFileSync(done, 'utf8')) as Built;
+      else {
+        rmSync(work, { recursive: true, force: true });
+        mkdirSync(join(work, 'rootfs'), { recursive: true });
+        process.stderr.write(`eval: building images under ${work}\n`);
+        must(['tar', '-C', join(work, 'rootfs'), '--numeric-owner', '--xattrs', '-xf', ROOTFS_TAR], 'tar -x rootfs');
+        built = buildImages(work, join(work, 'rootfs'));
+        writeFileSync(done, JSON.stringify(built));
+      }
+    } else {
+      const src = join(root, 'rootfs');
+      let only: Set<string> | undefined;
+      if (TINY) {
+        const list = must([`/usr/bin/${PY}`, '-c', `${WORKLOAD[2]}, sys; print("\\n".join(m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)))`], 'module list');
+        only = new Set(list.out.split('\n').filter((l) => l.startsWith(`/usr/lib/${PY}/`)));
+      }
+      makeRootfs(src, only);
+      built = buildImages(root, src);
     }
-    makeRootfs(src, only);
-    must(['chroot', src, ...WORKLOAD], 'workload on the source tree');
-    const treeBytes = Number(must(['du', '-sb', src], 'du').out.split('\t')[0]);
-    const img = join(root, 'img');
-    const blobs = join(img, 'blobs');
-    mkdirSync(blobs, { recursive: true });
-    const boot = join(img, 'bootstrap');
-    const create = must([process.execPath, BIN('nydus-image'), 'create', '--fs-version', '6', '--compressor', 'zstd', '-B', boot, '-D', blobs, '-J', join(img, 'out.json'), src], 'nydus-image create');
-    const blobId = (JSON.parse(readFileSync(join(img, 'out.json'), 'utf8')) as { blobs: string[] }).blobs[0]!;
-    const blobBytes = statSync(join(blobs, blobId)).size;
-    const exported = join(img, 'blob-data');
-    mkdirSync(exported);
-    const devices = must([process.execPath, BIN('nydus-image'), 'export', '--block', boot, '-D', blobs, '--blob-data-dir', exported], 'nydus-image export').out.trim().split('\n');
-    const sq = join(root, 'rootfs.sqfs');
-    must(['mksquashfs', src, sq, '-comp', 'zstd', '-noappend', '-quiet'], 'mksquashfs');
-    const oci = join(root, 'oci');
-    must(['umoci', 'init', '--layout', oci], 'umoci init');
-    must(['umoci', 'new', '--image', `${oci}:eval`], 'umoci new');
-    must(['umoci', 'insert', '--image', `${oci}:eval`, src, '/'], 'umoci insert');
-    const ociLayerBytes = readdirSync(join(oci, 'blobs/sha256')).reduce((n, f) => n + statSync(join(oci, 'blobs/sha256', f)).size, 0);
+    const src = join(work, 'rootfs');
+    must(['chroot', src, ...WORKLOAD], 'workload on the source tree', WORKLOAD_ENV);
+    const { blobId, blobBytes, devices, ociLayerBytes, treeBytes } = built;
+    const blobs = join(work, 'img/blobs');
+    const boot = join(work, 'img/bootstrap');
+    const sq = join(work, 'rootfs.sqfs');
+    const oci = join(work, 'oci');
 
-    proxy.p = new BackendProxy(blobs);
-    await proxy.p.start();
-    const p = proxy.p;
-    const fetched = async (): Promise<number> => (await p.metrics()).bytesServed;
+    remote.r = net ? await lineRemote(net, root, join(blobs, blobId), blobId, oci) : await localRemote(blobs, oci);
+    const rem = remote.r;
+    const fetched = (): Promise<number> => rem.fetched();
     let seq = 0;
     const fresh = (tag: string): string => {
       const d = join(root, 'run', `${tag}-${seq++}`);
       mkdirSync(d, { recursive: true });
       return d;
     };
-    const remoteCfg = (cache: string): Record<string, unknown> => ({ ...v1Config({ backend: registryBackend(p.host, 'eval'), workDir: cache }), enable_xattr: true });
+    // digest_validate off as in upstream's example configs (and the local rows): with it on, the
+    // storage does not amplify user reads (CI entries carry no digest), and a tree of small files
+    // becomes one backend request per file.
+    const remoteCfg = (cache: string): Record<string, unknown> => ({ ...v1Config({ backend: rem.backend, workDir: cache }), digest_validate: false, enable_xattr: true });
     const localCfg = (cache: string): Record<string, unknown> => ({
       device: { backend: { type: 'localfs', config: { dir: blobs } }, cache: { type: 'blobcache', config: { work_dir: cache } } },
       mode: 'direct',
@@ -368,6 +605,14 @@ async function main(): Promise<void> {
     });
     const warmFuseCache = join(root, 'warm-fuse');
     const warmErofsCache = join(root, 'warm-erofs');
+    /** Takes over the cache a "first" row's full read filled (saves a second download over the line). */
+    const warmFrom = (row: string, dir: string): boolean => {
+      const c = fullCaches.get(row);
+      if (!c || !existsSync(c)) return false;
+      renameSync(c, dir);
+      fullCaches.delete(row);
+      return true;
+    };
     const fullRead = (mnt: string): void => void must(['sh', '-c', `find ${mnt} -type f -print0 | xargs -0 cat | wc -c`], 'warming read');
 
     const rows: Row[] = [
@@ -382,15 +627,16 @@ async function main(): Promise<void> {
       {
         name: 'FUSE + remote, first',
         fetched,
-        setup: () => {
+        setup: async () => {
           const d = fresh('fuse-first');
-          return startFuse(d, remoteCfg(join(d, 'cache')), boot);
+          return { ...(await startFuse(d, remoteCfg(join(d, 'cache')), boot)), cache: join(d, 'cache') };
         },
       },
       {
         name: 'FUSE + remote, cached',
         fetched,
         prepare: async () => {
+          if (warmFrom('FUSE + remote, first', warmFuseCache)) return;
           const m = await startFuse(fresh('fuse-warm'), remoteCfg(warmFuseCache), boot);
           try {
             fullRead(m.mnt);
@@ -404,15 +650,16 @@ async function main(): Promise<void> {
       {
         name: 'EROFS on-demand, first',
         fetched,
-        setup: () => {
+        setup: async () => {
           const d = fresh('erofs-first');
-          return startErofsOndemand(d, remoteCfg(join(d, 'cache')), boot, blobId);
+          return { ...(await startErofsOndemand(d, remoteCfg(join(d, 'cache')), boot, blobId)), cache: join(d, 'cache') };
         },
       },
       {
         name: 'EROFS on-demand, cached',
         fetched,
         prepare: async () => {
+          if (warmFrom('EROFS on-demand, first', warmErofsCache)) return;
           const m = await startErofsOndemand(fresh('erofs-warm'), remoteCfg(warmErofsCache), boot, blobId);
           try {
             fullRead(m.mnt);
@@ -425,21 +672,38 @@ async function main(): Promise<void> {
       { name: 'squashfuse_ll', setup: () => startSquashfuse(fresh('squashfuse'), sq) },
       {
         name: 'OCI pull + untar (skopeo + umoci)',
-        fixedFetched: ociLayerBytes,
+        ...(net ? { fetched } : { fixedFetched: ociLayerBytes }),
         setup: async () => {
           const d = fresh('oci');
-          must(['skopeo', 'copy', '-q', `oci:${oci}:eval`, `oci:${join(d, 'layout')}:eval`], 'skopeo copy');
+          rem.ociPull(join(d, 'layout'));
           must(['umoci', 'unpack', '--image', `${join(d, 'layout')}:eval`, join(d, 'bundle')], 'umoci unpack');
           return { mnt: join(d, 'bundle/rootfs'), teardown: async () => rmSync(d, { recursive: true, force: true }) };
         },
       },
     ];
 
+    // Full size resumes an interrupted run: its finished rows are kept until a report is written.
+    // (A run of some rows only, EVAL_ROWS, neither resumes nor leaves rows for a later full run.)
+    const resumeFile = FULL && !ROW_FILTER ? join(work, `results-runs${RUNS}.json`) : undefined;
+    if (resumeFile && process.env.EVAL_FRESH) rmSync(resumeFile, { force: true });
+    const kept: Record<string, Result> = resumeFile && existsSync(resumeFile) ? (JSON.parse(readFileSync(resumeFile, 'utf8')) as Record<string, Result>) : {};
     const results: Result[] = [];
     for (const row of rows.filter((r) => !ROW_FILTER || ROW_FILTER.some((f) => r.name.includes(f)))) {
-      process.stderr.write(`eval: ${row.name}\n`);
-      results.push({ row: row.name, values: await measureRow(row) });
+      const old = kept[row.name];
+      if (old) {
+        process.stderr.write(`eval: ${row.name} (kept from an earlier run: ${old.at ?? '?'})\n`);
+        results.push(old);
+        continue;
+      }
+      process.stderr.write(`eval: ${row.name} (${new Date().toISOString()}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
+      const r: Result = { row: row.name, values: await measureRow(row), at: new Date().toISOString(), load: loadavg()[0] };
+      results.push(r);
+      if (resumeFile) {
+        kept[row.name] = r;
+        writeFileSync(resumeFile, JSON.stringify(kept, null, 1));
+      }
     }
+    const load1 = loadavg();
 
     // Report + charts.
     mkdirSync(join(OUT, 'charts'), { recursive: true });
@@ -451,6 +715,7 @@ async function main(): Promise<void> {
     }
     const get = (row: string, k: MeasureName): number | undefined => results.find((r) => r.row === row)?.values[k];
     const targets: string[] = [];
+    // Bytes fetched and daemon RSS have no EROFS + local counterpart (no backend, no daemon).
     for (const k of ['mount_ms', 'walk_ms', 'read_ms', 'workload_ms'] as const) {
       const a = get('EROFS on-demand, cached', k);
       const b = get('EROFS + local', k);
@@ -461,20 +726,24 @@ async function main(): Promise<void> {
     if (odw !== undefined && fw !== undefined) targets.push(`| EROFS on-demand first workload ≥ 1.0× FUSE + remote first (speed) | ${(fw / odw).toFixed(2)}× | ${odw <= fw ? 'met' : 'missed'} |`);
 
     const cpu = cpus();
+    const secs = (Date.now() - started.getTime()) / 1000;
+    const la = (l: number[]): string => l.map((x) => x.toFixed(2)).join(', ');
+    const tree = FULL
+      ? `Debian bookworm \`debootstrap --variant=minbase --include=python3\` (${built.files} inodes, ${(treeBytes / 2 ** 20).toFixed(1)} MiB; tarball ${ROOTFS_TAR})`
+      : `python3.11 with its libraries and ${TINY ? 'only the stdlib files the workload imports; one mount per row, measures in the order workload, walk, read' : 'stdlib (no tests/GUI)'}, ${(treeBytes / 2 ** 20).toFixed(1)} MiB`;
+    const cmd = FULL ? 'bash bench/eval/run.sh --full' : `EVAL_SIZE=${SIZE} bash bench/eval/run.sh`;
     const lines = [
       '# Evaluation: FUSE / EROFS × local / remote × first / cached',
       '',
-      `Generated by \`bash bench/eval/run.sh\` (EVAL_SIZE=${SIZE}, EVAL_RUNS=${RUNS}) on ${started.toISOString()}.`,
+      `Generated by \`${cmd}\` (EVAL_SIZE=${SIZE}, EVAL_RUNS=${RUNS}: medians of ${RUNS} run${RUNS > 1 ? 's' : ''}) on ${started.toISOString()}; this invocation took ${Math.round(secs)} s${results.some((r) => r.at && new Date(r.at) < started) ? ' (some rows kept from an earlier, interrupted run: see "measured at")' : ''}.`,
       '',
-      `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}, Node ${process.version}.`,
+      `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}, Node ${process.version}, nydus-ts ${gitRev()}.`,
+      `Load average (1, 5, 15 min) at start: ${la(load0)}; at the end: ${la(load1)}.${process.env.EVAL_NOTE ? ` ${process.env.EVAL_NOTE}` : ''}`,
       `Versions: ${version(['dpkg-query', '-W', '-f', 'squashfuse ${Version}', 'squashfuse'])}; ${version(['mksquashfs', '-version'])}; ${version(['skopeo', '--version'])}; ${version(['umoci', '--version'])}; ${version(['losetup', '--version'])}.`,
       '',
-      `Tree (${SIZE}): python3.11 with its libraries and ${TINY ? 'only the stdlib files the workload imports; one mount per row, measures in the order workload, walk, read' : 'stdlib (no tests/GUI)'}, ${(treeBytes / 2 ** 20).toFixed(1)} MiB. `
-        + `Image: RAFS v6, zstd, 1 MiB chunks, blob ${(blobBytes / 2 ** 20).toFixed(1)} MiB (built in ${Math.round(create.ms)} ms). `
-        + `Remote: nydus-backend-proxy on 127.0.0.1 (registry backend), no delay line in this size. `
-        + `OCI: one layer, ${(ociLayerBytes / 2 ** 20).toFixed(1)} MiB in the layout (local, skopeo oci: → oci:).`,
+      `Tree (${SIZE}): ${tree}. Image: RAFS v6, zstd, 1 MiB chunks, blob ${(blobBytes / 2 ** 20).toFixed(1)} MiB (built in ${Math.round(built.createMs)} ms). Remote: ${rem.describe}. OCI: one layer, ${(ociLayerBytes / 2 ** 20).toFixed(1)} MiB in the layout.`,
       '',
-      `${TINY ? 'Each row runs its measures on one fresh mount' : 'Every measure runs on a fresh mount'} (empty FUSE/EROFS page caches); "first" rows also on a fresh blob cache, "cached" rows on a blob cache warmed once by a full read. The host page cache is not dropped (the native directory, blob cache files and local blobs are warm). One run on a shared 2-vCPU machine: expect noise.`,
+      `${TINY ? 'Each row runs its measures on one fresh mount' : 'Every measure runs on a fresh mount'} (empty FUSE/EROFS page caches); "first" rows also on a fresh blob cache, "cached" rows on a blob cache warmed once by a full read (the cache the "first" row's full-read measure filled, when that row ran in the same invocation). ${FULL ? 'The host page cache is dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before every measure, so the native directory, blob cache files and local blobs come from disk.' : 'The host page cache is not dropped (the native directory, blob cache files and local blobs are warm).'} Mount = from starting the daemon (or skopeo) to a usable mount point; native directory: 0. nydusd config: blobcache, \`digest_validate: false\` (reads amplified to 1 MiB backend requests), no prefetch.`,
       '',
       `| row | ${MEASURES.map((m) => `${m.key.replace(/_(ms|bytes|kib)$/, '')} (${m.unit === 'KiB' ? 'MiB' : m.unit === 'bytes' ? 'bytes' : m.unit})`).join(' | ')} |`,
       `|---|${MEASURES.map(() => '---:').join('|')}|`,
@@ -490,19 +759,18 @@ async function main(): Promise<void> {
       '',
       ...chartFiles.map((f) => `![${f}](${f})`),
       '',
-      '## Not yet done (TODO)',
-      '',
-      '- Full size: a debootstrap minbase + python3 root filesystem built by the bench (this run uses the small python3 tree).',
-      '- Remote = S3 over the 100 Mbit/s, 10 ms delay line (test/distribute/netns.ts), with a real S3 (radosgw on a one-node Ceph) or s3rver as fallback; this run uses nydus-backend-proxy on localhost without a delay line.',
-      '- drop_caches between runs and several runs per row (EVAL_RUNS) for the full-size report.',
-      '',
-      'Command: `bash bench/eval/run.sh` (env EVAL_SIZE, EVAL_RUNS, EVAL_OUT).',
+      ...(FULL
+        ? ['## Measured at', '', ...results.map((r) => `- ${r.row}: ${r.at ?? '?'} (load ${r.load?.toFixed(2) ?? '?'})`), '']
+        : ['## Reduced size', '', `This is the reduced-size run (EVAL_SIZE=${SIZE}), not the full evaluation: the full one is \`bash bench/eval/run.sh --full\` (debootstrap rootfs, S3 over the 100 Mbit/s 10 ms line).`, '']),
+      `Command: \`${cmd}\` (root; env EVAL_RUNS, EVAL_ROWS, EVAL_OUT, EVAL_FRESH, EVAL_NOTE).`,
       '',
     ];
     writeFileSync(join(OUT, 'REPORT.md'), lines.join('\n'));
-    process.stdout.write(`${JSON.stringify({ report: join(OUT, 'REPORT.md'), results })}\n`);
+    // The next run measures afresh (the numbers stay in the report and in this archive).
+    if (resumeFile && existsSync(resumeFile)) renameSync(resumeFile, resumeFile.replace(/\.json$/, `-${started.toISOString()}.json`));
+    process.stdout.write(`${JSON.stringify({ report: join(OUT, 'REPORT.md'), root, results })}\n`);
   } finally {
-    await proxy.p?.stop();
+    await remote.r?.stop();
     rmSync(root, { recursive: true, force: true });
   }
 }

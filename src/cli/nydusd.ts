@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { loadConfigFile, localfsDirConfig, type FsConfig } from '../config/daemon-config.js';
-import { NydusDaemon } from '../daemon/daemon.js';
+import type { NydusDaemon } from '../daemon/daemon.js';
 import { createMountStorage } from '../daemon/storage-factory.js';
 import { describeError, UsageError } from '../util/errors.js';
 import { isLogLevel, logger, logToFile, setLogLevel } from '../util/log.js';
@@ -121,7 +121,9 @@ async function main(argv: string[]): Promise<number> {
 
   let api: Server | undefined;
   let stopping: Promise<void> | undefined;
-  const daemon: NydusDaemon = new NydusDaemon({
+  // Imported here: `nydusd erofs` (dispatched above) does not load the FUSE daemon's modules.
+  const { NydusDaemon: Daemon } = await import('../daemon/daemon.js');
+  const daemon: NydusDaemon = new Daemon({
     mountpoint,
     threads,
     ...(values.id ? { id: values.id } : {}),

@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync } from '
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { FsConfig } from '../config/daemon-config.js';
+import type { BlobInfo } from '../format/blob-info.js';
 import { preloadNativeAddons } from '../format/native.js';
 import { FuseSession, withTimeout, withTransfer } from '../fuse/index.js';
 import { openBootstrap } from '../rafs/index.js';
@@ -29,6 +30,7 @@ import { BLOB_DATA_MOUNT, type BlobDataFsInit } from './blob-data-fs.js';
 import { fetchReply, type DaemonRequest } from './fuse-fs.js';
 import { readFileShared } from './shared-file.js';
 import type { MountStorage, MountStorageFactory } from './mount-storage.js';
+import { isChunkReady } from './chunk-ready.js';
 import { startPrefetch } from './prefetch-plan.js';
 
 const log = logger('erofs');
@@ -78,6 +80,52 @@ async function attachLoop(file: string): Promise<string> {
   throw new NydusError('ERR_FS', `losetup ${file} failed: ${last}`);
 }
 
+/**
+ * Everything after the FUSE files exist, in ONE child process: attach each blob file to a loop device
+ * (printing `loop DEV`), mount EROFS (`mounted`), mark every loop autoclear (`autoclear`) and detach
+ * the FUSE mount lazily (if there is one). One fork instead of 2 + N + N: a fork of this daemon (worker threads, a big
+ * heap) blocked its main thread for 100-250 ms each on a loaded 2-core machine, mostly before the
+ * mount was usable. Args: mountpoint, bootstrap loop, FUSE dir, blob files. A losetup -f race with
+ * another process is retried.
+ */
+const MOUNT_SCRIPT = `mnt=$1 boot=$2 fusedir=$3; shift 3
+opts=ro loops=
+for f; do
+  n=0
+  until d=$(losetup --direct-io=on -r -f --show "$f"); do
+    n=$((n + 1)); [ $n -lt 5 ] || exit 1
+  done
+  echo "loop $d"; opts="$opts,device=$d"; loops="$loops $d"
+done
+mount -t erofs -o "$opts" "$boot" "$mnt" || exit 1
+echo mounted
+ok=1
+for l in $loops $boot; do losetup -d "$l" || ok=; done
+[ -z "$ok" ] || echo autoclear
+[ -z "$fusedir" ] || umount -l "$fusedir"
+exit 0`;
+
+function runMountScript(args: string[]): Promise<{ stdout: string; stderr: string; error: string }> {
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', MOUNT_SCRIPT, 'nydusd-erofs-mount', ...args], { timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ stdout, stderr: stderr.trim(), error: err ? err.message : '' }));
+  });
+}
+
+/**
+ * The blob cache's data file when it can stand in for the blob's `.blob.data` file: every chunk is
+ * ready and the file has exactly the device's size (the cache keeps chunk data at its uncompressed
+ * offset, the same layout). Cached reads then never reach the daemon, as with EROFS on local files.
+ */
+function completeCacheFile(blob: BlobInfo, view: { bitmap: Uint8Array; dataPath: string } | undefined, size: number): string | undefined {
+  if (!view || blob.chunkCount === 0) return undefined;
+  for (let i = 0; i < blob.chunkCount; i++) if (!isChunkReady(view.bitmap, i)) return undefined;
+  try {
+    return statSync(view.dataPath).size === size ? view.dataPath : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -98,6 +146,10 @@ export class ErofsOndemand {
   #autoclear = false;
   #bootLoop: string | undefined;
   #stopping: Promise<void> | undefined;
+  /** Every blob served from its complete cache file: no FUSE session; this notices the unmount. */
+  #released: Promise<void> | undefined;
+  /** Per blob: the complete blob cache file its loop reads directly, if any. */
+  direct: Array<string | undefined> = [];
 
   private constructor(readonly opts: ErofsOndemandOptions) {
     this.mountpoint = realpathSync(opts.mountpoint);
@@ -117,7 +169,7 @@ export class ErofsOndemand {
 
   /** Resolves when the FUSE session is over (stop, or the EROFS mount was unmounted from outside). */
   get closed(): Promise<void> {
-    return this.session?.closed ?? Promise.resolve();
+    return this.#released ?? this.session?.closed ?? Promise.resolve();
   }
 
   async #start(): Promise<void> {
@@ -145,55 +197,61 @@ export class ErofsOndemand {
       cache: storage.cacheViews(),
       mtime: Math.floor(Date.now() / 1000),
     };
+    this.direct = init.files.map((f, i) => completeCacheFile(sb.blobs[i]!, init.cache[i], f.size));
+    const needFuse = this.direct.some((d) => d === undefined);
     // The bootstrap's loop does not need the daemon: attach it while the FUSE session starts.
     const bootLoop = attachLoop(bootstrap).then((l) => (this.#bootLoop = l));
     bootLoop.catch(() => undefined);
+    try {
+      if (needFuse) await this.#startFuse(init, storage);
+      step(needFuse ? 'FUSE session up' : 'every blob complete in the cache: no FUSE session');
+    } catch (e) {
+      await bootLoop.catch(() => undefined);
+      if (this.#bootLoop) this.loops.push(this.#bootLoop);
+      throw e;
+    }
+    const primary = await bootLoop;
+    const dir = this.#fuseDir ?? '';
+    const r = await runMountScript([this.mountpoint, primary, dir, ...init.files.map((f, i) => this.direct[i] ?? join(dir, f.name))]);
+    for (const line of r.stdout.split('\n')) {
+      if (line.startsWith('loop ')) this.loops.push(line.slice(5));
+      else if (line === 'mounted') {
+        this.#mounted = true;
+        step('EROFS mounted');
+      } else if (line === 'autoclear') this.#autoclear = true;
+    }
+    this.loops.push(primary);
+    if (!this.#mounted) throw new NydusError('ERR_FS', `mounting EROFS at ${this.mountpoint} (bootstrap ${primary}) failed: ${r.stderr || r.error}`);
+    // From here on EROFS owns the loops (autoclear) and the FUSE mount is out of the namespace.
+    if (r.stderr) log.warn(r.stderr);
+    this.#removeFuseDir();
+    if (!needFuse) this.#released = this.#watchUnmount();
+    log.info(`EROFS mounted at ${this.mountpoint}: bootstrap ${primary}, ${init.files.length} blob device(s) ${this.loops.slice(0, -1).join(' ')}${needFuse ? '' : ' (on complete blob cache files)'}`);
+  }
+
+  /** Without a FUSE session nothing else tells the daemon that EROFS was unmounted from outside. */
+  async #watchUnmount(): Promise<void> {
+    while (!this.#stopping && mountedFsType(this.mountpoint) === 'erofs') await new Promise((r) => setTimeout(r, 1000));
+  }
+
+  async #startFuse(init: BlobDataFsInit, storage: MountStorage): Promise<void> {
+    const { bootstrap } = this.opts;
     this.#fuseDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
     // Before any FUSE worker blocks in read(2): a lazy addon load on this thread could deadlock (format/native.ts).
     preloadNativeAddons();
-    try {
-      this.session = await FuseSession.mount(this.#fuseDir, {
-        fsModule: new URL('./blob-data-fs.js', import.meta.url),
-        initData: init,
-        workers: this.opts.threads,
-        // Only root (the loop driver, losetup) opens these files.
-        mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
-        onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
-        onMessage: (msg) => {
-          const m = msg as DaemonRequest;
-          // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
-          if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
-        },
-      });
-      step('FUSE session up');
-      const dir = this.#fuseDir;
-      const blobLoops = await Promise.allSettled(init.files.map((f) => attachLoop(join(dir, f.name))));
-      for (const r of blobLoops) if (r.status === 'fulfilled') this.loops.push(r.value);
-      const failed = blobLoops.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-    } finally {
-      await bootLoop.catch(() => undefined);
-      if (this.#bootLoop) this.loops.push(this.#bootLoop);
-    }
-    const primary = await bootLoop;
-    step('loops attached');
-    const o = ['ro', ...this.loops.slice(0, -1).map((l) => `device=${l}`)].join(',');
-    const m = await run('mount', ['-t', 'erofs', '-o', o, primary, this.mountpoint]);
-    if (!m.ok) throw new NydusError('ERR_FS', `mount -t erofs -o ${o} ${primary} ${this.mountpoint} failed: ${m.out}`);
-    this.#mounted = true;
-    step('EROFS mounted');
-    // From here on EROFS owns the loops: mark them autoclear and take the FUSE mount out of the namespace.
-    await Promise.all(
-      this.loops.map(async (l) => {
-        const r = await run('losetup', ['-d', l]);
-        if (!r.ok) log.warn(`losetup -d ${l} (autoclear): ${r.out}`);
-      }),
-    );
-    this.#autoclear = true;
-    const u = await run('umount', ['-l', this.#fuseDir]);
-    if (!u.ok) log.warn(`umount -l ${this.#fuseDir}: ${u.out}`);
-    this.#removeFuseDir();
-    log.info(`EROFS mounted at ${this.mountpoint}: bootstrap ${primary}, ${init.files.length} blob device(s) ${this.loops.slice(0, -1).join(' ')}`);
+    this.session = await FuseSession.mount(this.#fuseDir, {
+      fsModule: new URL('./blob-data-fs.js', import.meta.url),
+      initData: init,
+      workers: this.opts.threads,
+      // Only root (the loop driver, losetup) opens these files.
+      mount: { fsname: bootstrap, subtype: 'nydusd-erofs', allowOther: false },
+      onRequest: (msg) => this.#onRequest(msg as DaemonRequest),
+      onMessage: (msg) => {
+        const m = msg as DaemonRequest;
+        // Readahead only warms the cache; a failure surfaces when a read needs the chunk.
+        if (m.t === 'readahead') storage.readChunks(m.chunks).catch(() => undefined);
+      },
+    });
   }
 
   async #onRequest(req: DaemonRequest): Promise<unknown> {

@@ -11,6 +11,7 @@ import type { RafsInode, RafsSuper } from '../rafs/types.js';
 import { verifyChunk } from '../storage/blob-io.js';
 import { STATE_ACCESS, nowSeconds, readStillValid, readToken } from '../storage/cache/cache-quota.js';
 import { FsError } from '../util/errors.js';
+import { isChunkReady, SEQUENTIAL_READAHEAD_CHUNKS } from './chunk-ready.js';
 import { FileStats, FsStats, type FileStatsFlags } from './fs-stats.js';
 
 const E = osConstants.errno;
@@ -69,8 +70,7 @@ export interface DataClient {
   readahead(mountIndex: number, chunks: ChunkInfo[]): void;
 }
 
-/** Chunks fetched ahead once a file is read sequentially through cold chunks. */
-export const SEQUENTIAL_READAHEAD_CHUNKS = 4;
+export { SEQUENTIAL_READAHEAD_CHUNKS };
 
 interface Mount {
   spec: MountSpec;
@@ -99,10 +99,7 @@ interface PseudoDir {
   children: Map<string, { pseudo?: PseudoDir; mount?: number }>;
 }
 
-export function isChunkReady(bitmap: Uint8Array, index: number): boolean {
-  const byte = index >>> 3;
-  return byte < bitmap.length && (Atomics.load(bitmap, byte) & (0x80 >>> (index & 7))) !== 0;
-}
+export { isChunkReady };
 
 /** Warm reads land in one reused buffer per worker (a 1 MiB READ plus slack for unaligned chunks). */
 const SCRATCH_BYTES = 2 << 20;

@@ -2,8 +2,6 @@
 // passed in; redact() strips the usual suspects.
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'off';
 const ORDER: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, off: 5 };
 
@@ -120,7 +118,9 @@ export function logToFile(path: string, rotationMiB = 0): string {
   const fail = (what: string, e: unknown): void => void process.stderr.write(`log file ${file}: ${what}: ${(e as Error).message}\n`);
   const compress = (rotated: string): void => {
     const tmp = `${rotated}.gz.tmp`;
-    pipeline(createReadStream(rotated), createGzip(), createWriteStream(tmp, { mode: 0o644 }))
+    // Loaded here, not at start-up: every FUSE worker thread imports this module.
+    Promise.all([import('node:stream/promises'), import('node:zlib')])
+      .then(([{ pipeline }, { createGzip }]) => pipeline(createReadStream(rotated), createGzip(), createWriteStream(tmp, { mode: 0o644 })))
       .then(() => {
         renameSync(tmp, `${rotated}.gz`);
         unlinkSync(rotated);

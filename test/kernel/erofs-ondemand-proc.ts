@@ -65,7 +65,7 @@ export class ErofsDaemon {
     await until(`nydusd erofs to mount ${this.mnt}`, () => {
       if (this.#gone) throw new Error(`nydusd erofs exited before mounting: ${this.stderr}`);
       return mountedFsType(this.mnt) === 'erofs';
-    }, 30_000);
+    }, 30_000, 5); // a fine step: bench/eval times this wait as the mount time
   }
 
   /** Waits up to `ms` for the process to exit; true if it did. */

@@ -2,7 +2,8 @@
 // (registry backend over HTTP) with kernel EROFS, data on demand through FUSE files on loop devices.
 // Bytes are counted at the server. The mount equals the source (contents, modes, owners, xattrs,
 // hardlinks); a metadata walk fetches nothing; one small file costs < 4 MiB; after a full read a
-// restarted daemon (same cache) reads everything again with no backend request; stop (SIGTERM and
+// restarted daemon (same, now complete cache) reads everything again with no backend request, its
+// loop device on the cache file and no FUSE session; stop (SIGTERM and
 // an external umount) leaves no mount and no loop device; after SIGKILL readers get EIO within
 // seconds and `umount` alone cleans up.
 import assert from 'node:assert/strict';
@@ -90,6 +91,9 @@ describe('nydusd erofs: kernel EROFS with on-demand data over HTTP', { skip }, (
       await d.start(config, img.boot);
       const remounted = await p.metrics();
       assert.equal(remounted.bytesServed, full.bytesServed, 'the second mount fetched data');
+      // The cache holds every chunk: its file backs the blob's loop device and no FUSE session is started.
+      assert.equal(loopsOf([join(root, 'a', 'cache')]).length, 1, 'the blob loop device does not read the cache file');
+      assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.includes('fuse.nydusd-erofs') && l.includes(img.boot)), 'a FUSE mount for a fully cached image');
       assert.deepEqual(asObject(describeTree(d.mnt, { dirNlink: true })), want, 'second mount from the cache');
       const again = await p.metrics();
       // The proxy counts its own /metrics requests too: one between the two snapshots.
