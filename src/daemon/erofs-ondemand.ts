@@ -15,7 +15,7 @@
 // reads of blocks not in the page cache fail with ENOTCONN at the loop device, which completes the
 // bio with an I/O error, and EROFS returns EIO to the reader. Nothing hangs; `umount MNT` cleans up.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { FsConfig } from '../config/daemon-config.js';
