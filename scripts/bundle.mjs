@@ -38,6 +38,9 @@ const result = await build({
   // anything else that is not bundled would be missing on the node, so none is marked external.
   logLevel: 'warning',
   metafile: true,
+  // CommonJS dependencies bundled into ESM (undici, prom-client) require() node builtins; esbuild's
+  // shim calls a global require when there is one, so give it one (builtins resolve from anywhere).
+  banner: { js: "import { createRequire as __nydusCreateRequire } from 'node:module'; globalThis.require ??= __nydusCreateRequire(import.meta.url);" },
 });
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));

@@ -10,7 +10,7 @@ import { RUNTIME_DIR, type Created } from './layout.js';
 import { installRoot } from './proc.js';
 
 /** Native addons nydusd may load (format/digest.ts, format/compress.ts); each with its platform package. */
-const ADDONS = ['@napi-rs/blake-hash', 'lz4-napi'];
+const ADDONS = ['@napi-rs/blake-hash', 'lz4-napi', '@node-rs/crc32'];
 
 /** The installed package directory of `name` as `from` resolves it (walks up from its main file). */
 function packageDir(name: string, from: string): string | undefined {

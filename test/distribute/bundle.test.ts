@@ -66,7 +66,9 @@ describe('self-contained --bundle (a node without nydus-ts, node or node_modules
       // What the node must not see: this checkout, the test's Node, any node / nydus-ts on PATH.
       const empty = join(root, 'empty');
       writeFileSync(empty, '');
-      const hideDirs = [REPO_ROOT, dirname(realpathSync(process.execPath))];
+      // A runtime inside the checkout (setup's .node/) is hidden with it: mounting over it after the
+      // checkout's tmpfs would name a path that no longer exists.
+      const hideDirs = [REPO_ROOT, dirname(realpathSync(process.execPath))].filter((d, i, all) => !all.some((o, j) => j !== i && d.startsWith(`${o}/`)));
       const hideFiles = ['node', 'nodejs', 'npm', 'npx', 'nydus-distribute', 'nydusd'].flatMap(hostBinaries).filter((f) => !hideDirs.some((d) => f.startsWith(`${d}/`)));
       const home = join(root, 'home');
       mkdirSync(home);
