@@ -11,6 +11,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# Node 24 from setup (node_modules/.bin/node); a plain `node` may be older, and the native addons built for 24 crash in it.
+export PATH="$ROOT/node_modules/.bin:$PATH"
 WORK=${BENCH_DIR:-/tmp/nydus-build-bench}
 RUNS=${RUNS:-3}
 KEEP=${KEEP:-0}

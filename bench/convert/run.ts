@@ -1,15 +1,17 @@
-// Conversion benchmark: one source image (LAYERS gzip layers, SIZE_MB of file data in total, half
-// random / half compressible) in a local docker-registry → `nydusify convert` → same registry.
+// Conversion benchmark: one source image made of real files (the first SIZE_MB of /usr in sorted
+// order: ELF binaries, headers, libraries, ...) split into LAYERS tar layers, gzip level 6 (docker's
+// default), in a local docker-registry → `nydusify convert` → same registry; also `--oci-ref`.
 // Reports wall time, source MiB/s and the converter's peak RSS (the pipeline streams, so RSS must
-// stay far below the layer size). Baseline: `skopeo copy` of the same image between repositories.
-// Run: npx tsc -p tsconfig.json && node dist/bench/convert/run.js   (env SIZE_MB=512 LAYERS=4 RUNS=3)
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+// stay far below the layer size). Baseline: `skopeo copy` of the same image between repositories,
+// every run with an empty blob-info cache (a private tmpfs in a mount namespace), so skopeo cannot
+// cross-mount blobs it pushed in an earlier run.
+// Run: npx tsc -p tsconfig.json && node dist/bench/convert/run.js   (env SIZE_MB=256 LAYERS=4 RUNS=3 SRC=/usr)
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createGzip } from 'node:zlib';
-import { encodeTarHeader, padding } from '../../src/image/tar-writer.js';
 import { MT_OCI_CONFIG, MT_OCI_LAYER_GZIP, MT_OCI_MANIFEST } from '../../src/convert/media-types.js';
 import { RegistryClient, sha256Digest } from '../../src/convert/registry.js';
 import { sha256File } from '../../src/convert/layer.js';
@@ -19,28 +21,47 @@ import { BIN } from '../../test/helpers/paths.js';
 const SIZE_MB = Number(process.env.SIZE_MB ?? 256);
 const LAYERS = Number(process.env.LAYERS ?? 4);
 const RUNS = Number(process.env.RUNS ?? 3);
-const FILE_MB = 8;
+const SRC = process.env.SRC ?? '/usr';
 
-/** Writes one gzip layer of `mb` MiB in 8 MiB files; returns its path and diff_id. */
-async function makeLayer(dir: string, i: number, mb: number): Promise<{ path: string; diffId: string }> {
+/** The first `budget` bytes of regular files under `root` (sorted walk), with their directories and
+ *  symlinks, cut into `parts` lists of about equal file bytes. Paths are relative to `/`. */
+function pickFiles(root: string, budget: number, parts: number): { lists: string[][]; bytes: number } {
+  const lists: string[][] = Array.from({ length: parts }, () => []);
+  const per = budget / parts;
+  let bytes = 0;
+  const walk = (dir: string): boolean => {
+    for (const name of readdirSync(dir).sort()) {
+      const abs = join(dir, name);
+      const st = lstatSync(abs);
+      const part = lists[Math.min(parts - 1, Math.floor(bytes / per))]!;
+      part.push(relative('/', abs));
+      if (st.isDirectory()) {
+        if (!walk(abs)) return false;
+      } else if (st.isFile()) {
+        bytes += st.size;
+        if (bytes >= budget) return false;
+      }
+    }
+    return true;
+  };
+  walk(root);
+  return { lists, bytes };
+}
+
+/** `tar` (GNU, not ours) of one list, gzip level 6; returns its path and diff_id. */
+async function makeLayer(dir: string, i: number, list: string[]): Promise<{ path: string; diffId: string }> {
   const path = join(dir, `layer${i}.tar.gz`);
-  const gz = createGzip({ level: 1 });
+  const listFile = join(dir, `layer${i}.list`);
+  writeFileSync(listFile, list.join('\n') + '\n');
+  const tar = spawn('tar', ['-C', '/', '--no-recursion', '--numeric-owner', '-cf', '-', '-T', listFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const h = createHash('sha256');
+  const gz = createGzip({ level: 6 });
   const out = createWriteStream(path);
   gz.pipe(out);
-  const h = createHash('sha256');
-  const put = async (b: Buffer): Promise<void> => {
-    h.update(b);
-    if (!gz.write(b)) await new Promise((r) => gz.once('drain', r));
-  };
-  for (let f = 0; f * FILE_MB < mb; f++) {
-    const size = Math.min(FILE_MB, mb - f * FILE_MB) << 20;
-    await put(encodeTarHeader({ path: Buffer.from(`l${i}/f${f}`), type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime: 0, mtimeNsec: 0 }));
-    // Half incompressible, half text-like: a realistic mix for zstd.
-    for (let o = 0; o < size; o += 1 << 20) await put(o % (2 << 20) ? Buffer.alloc(1 << 20, `line ${o}\n`) : randomBytes(1 << 20));
-    await put(Buffer.alloc(padding(size)));
-  }
-  await put(Buffer.alloc(1024));
-  gz.end();
+  tar.stdout.on('data', (b: Buffer) => h.update(b));
+  tar.stdout.pipe(gz);
+  const code = await new Promise<number | null>((r) => tar.once('close', r));
+  if (code !== 0) throw new Error(`tar of layer ${i} failed (${code})`);
   await new Promise<void>((r) => out.once('close', () => r()));
   return { path, diffId: `sha256:${h.digest('hex')}` };
 }
@@ -56,8 +77,9 @@ try {
   const c = new RegistryClient(reg.host, { plainHttp: true });
   const layers = [];
   let srcBytes = 0;
+  const pick = pickFiles(SRC, SIZE_MB << 20, LAYERS);
   for (let i = 0; i < LAYERS; i++) {
-    const l = await makeLayer(dir, i, Math.ceil(SIZE_MB / LAYERS));
+    const l = await makeLayer(dir, i, pick.lists[i]!);
     const size = statSync(l.path).size;
     const digest = `sha256:${await sha256File(l.path)}`;
     await c.uploadBlob('bench/src', digest, { path: l.path, size }, 64 << 20);
@@ -94,21 +116,23 @@ try {
     ref.push((performance.now() - tr) / 1000);
     refCpu.push(rr.stderr.trim().split('\n').at(-1)!.split(' ').reduce((a, x) => a + Number(x), 0));
     refUploaded = (JSON.parse(readFileSync(refOut, 'utf8')) as { TargetImageSize: number }).TargetImageSize;
-    // skopeo remembers blobs it pushed and cross-mounts them later: only the first copy is a real copy.
-    if (r > 0) continue;
+    // skopeo remembers blobs it pushed (its blob-info cache) and would cross-mount them in later runs:
+    // each copy gets an empty cache on a private tmpfs.
     const t1 = performance.now();
-    const sk = spawnSync('/usr/bin/time', ['-f', '%U %S', 'skopeo', 'copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/bench/src:v1`, `docker://${reg.host}/bench/copy${r}:v1`], { encoding: 'utf8' });
+    const sk = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mkdir -p /var/lib/containers/cache && mount -t tmpfs none /var/lib/containers/cache && exec "$@"', 'sh', '/usr/bin/time', '-f', '%U %S', 'skopeo', 'copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/bench/src:v1`, `docker://${reg.host}/bench/copy${r}:v1`], { encoding: 'utf8' });
     if (sk.status !== 0) throw new Error(`skopeo copy failed: ${sk.stderr}`);
     copy.push((performance.now() - t1) / 1000);
     copyCpu.push(sk.stderr.trim().split('\n').at(-1)!.split(' ').reduce((a, x) => a + Number(x), 0));
   }
   const mib = srcBytes / 1048576;
-  console.log(`source: ${LAYERS} gzip layers, ${SIZE_MB} MiB of file data, ${mib.toFixed(1)} MiB compressed; nydus target ${(target / 1048576).toFixed(1)} MiB (zstd)`);
+  console.log(`source: ${LAYERS} gzip -6 layers of ${SRC}, ${(pick.bytes / 1048576).toFixed(1)} MiB of file data, ${mib.toFixed(1)} MiB compressed; nydus target ${(target / 1048576).toFixed(1)} MiB (zstd)`);
   console.log(`| measurement | value |\n|---|---|`);
   console.log(`| nydusify convert, wall s (median of ${RUNS}) | ${median(conv).toFixed(2)} |`);
-  console.log(`| convert throughput, MiB/s of uncompressed data | ${(SIZE_MB / median(conv)).toFixed(1)} |`);
+  console.log(`| convert throughput, MiB/s of uncompressed data | ${(pick.bytes / 1048576 / median(conv)).toFixed(1)} |`);
   console.log(`| convert peak RSS, MiB | ${median(rss).toFixed(0)} |`);
-  console.log(`| skopeo copy (same image, registry→registry, first run), wall s | ${median(copy).toFixed(2)} |`);
+  console.log(`| skopeo copy (same image, registry→registry, empty blob cache), wall s (median of ${RUNS}) | ${median(copy).toFixed(2)} |`);
+  console.log(`| full convert / skopeo copy, wall | ${(median(conv) / median(copy)).toFixed(2)}× |`);
+  console.log(`| nydus image size / OCI layers size | ${(target / srcBytes).toFixed(3)}× |`);
   console.log(`| nydusify convert --oci-ref, wall s (median of ${RUNS}) / CPU s (user+sys) | ${median(ref).toFixed(2)} / ${median(refCpu).toFixed(2)} |`);
   console.log(`| skopeo copy CPU s (user+sys) | ${median(copyCpu).toFixed(2)} |`);
   console.log(`| --oci-ref / skopeo copy: wall, CPU | ${(median(ref) / median(copy)).toFixed(2)}×, ${(median(refCpu) / median(copyCpu)).toFixed(2)}× |`);

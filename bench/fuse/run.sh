@@ -5,6 +5,8 @@
 # Usage: bench/fuse/run.sh            (env: BENCH_DIR=/tmp/nydus-fuse-bench RUNS=3 WORKERS=2)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# Node 24 from setup (node_modules/.bin/node); a plain `node` may be older, and the native addons built for 24 crash in it.
+export PATH="$ROOT/node_modules/.bin:$PATH"
 WORK=${BENCH_DIR:-/tmp/nydus-fuse-bench}
 RUNS=${RUNS:-3}
 WORKERS=${WORKERS:-2}
